@@ -1,0 +1,238 @@
+"""The experiment spec: pydantic models, YAML loading with line numbers, dotted overrides.
+
+Every default lives here with the reason for its value. Unknown keys are errors, so a typo is
+never silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationError,
+                      field_validator, model_validator)
+
+from . import yamlio
+from .data.synthetic import GENERATORS
+from .engine.init import INITIALIZERS
+from .engine.layers import ACTIVATIONS
+from .engine.optim import OPTIMIZERS
+from .engine.registry import build, describe
+from .engine.schedules import SCHEDULES
+from .errors import ConfigError
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # one path component: it cannot leave runs/
+
+
+def _registry_choice(registry: dict, kind: str):
+    """A field holding `name` or `{name: ..., options}`, stored with every option filled in."""
+
+    def resolve(value):
+        return describe(build(registry, kind, value))
+
+    return Annotated[dict[str, Any], BeforeValidator(resolve)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Split(Strict):
+    """Fractions of the examples in each split; they add up to 1."""
+
+    train: float = Field(0.6, gt=0, le=1)  # 60/20/20 suits small data; use 98/1/1 for millions
+    dev: float = Field(0.2, ge=0, lt=1)
+    test: float = Field(0.2, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _adds_up_to_one(self):
+        total = self.train + self.dev + self.test
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"train + dev + test must be 1, got {total:g}")
+        return self
+
+
+class DataConfig(Strict):
+    generator: _registry_choice(GENERATORS, "generator") = "moons"
+    split: Split = Field(default_factory=Split)
+    normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
+
+
+class ModelConfig(Strict):
+    hidden_layers: list[PositiveInt] = [10, 5]  # the course's [n0, 10, 5, 1] network
+    activation: Literal[ACTIVATIONS] = "relu"
+    output: Literal["auto", "sigmoid", "softmax", "linear"] = "auto"  # auto: from the task
+    init: _registry_choice(INITIALIZERS, "init") = "he"  # He suits ReLU, the default activation
+    batch_norm: bool = False
+    keep_prob: Union[Annotated[float, Field(gt=0, le=1)],
+                     list[Annotated[float, Field(gt=0, le=1)]]] = 1.0  # 1: no dropout
+    init_from: Path | None = None  # a params.npz to start from (warm start)
+
+    @model_validator(mode="after")
+    def _one_keep_prob_per_hidden_layer(self):
+        if isinstance(self.keep_prob, list) and len(self.keep_prob) != len(self.hidden_layers):
+            raise ValueError(f"keep_prob has {len(self.keep_prob)} values for "
+                             f"{len(self.hidden_layers)} hidden layers: give one value or one "
+                             "per hidden layer")
+        return self
+
+    def keep_probs(self) -> list[float]:
+        if isinstance(self.keep_prob, list):
+            return list(self.keep_prob)
+        return [self.keep_prob] * len(self.hidden_layers)
+
+
+class Regularization(Strict):
+    l2: float = Field(0.0, ge=0)  # λ in λ/(2m)·Σ‖W‖²
+    l1: float = Field(0.0, ge=0)  # λ in λ/(2m)·Σ|W|
+
+
+class EarlyStopping(Strict):
+    """Stop when the dev loss has not improved by min_delta for patience epochs."""
+
+    patience: PositiveInt = 10
+    min_delta: float = Field(0.0, ge=0)
+
+
+def _early_stopping(value):
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class TrainConfig(Strict):
+    optimizer: _registry_choice(OPTIMIZERS, "optimizer") = "adam"
+    learning_rate: float = Field(0.001, gt=0)  # Adam's usual starting point
+    batch_size: Union[PositiveInt, Literal["full"]] = 64  # a power of two that fits in cache
+    shuffle: bool = True  # reshuffle before partitioning every epoch
+    epochs: PositiveInt = 100
+    decay: _registry_choice(SCHEDULES, "decay schedule") = "none"
+    early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_early_stopping)] = None
+
+
+class ExperimentConfig(Strict):
+    name: str = Field("experiment", pattern=NAME_PATTERN)
+    seed: int = 0
+    dtype: Literal["float32", "float64"] = "float32"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    regularization: Regularization = Field(default_factory=Regularization)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_is_one_path_component(cls, value):
+        import re
+        if isinstance(value, str) and not re.match(NAME_PATTERN, value):
+            raise ValueError("must start with a letter or digit and use only letters, digits, "
+                             f"'.', '_' and '-' (at most 64), got {value!r}")
+        return value
+
+    def to_yaml(self) -> str:
+        return yamlio.dump(self.model_dump(mode="json"))
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def _model_at(path: tuple) -> type[BaseModel] | None:
+    """The model class that validates the mapping at `path`, for listing its allowed keys."""
+    model: Any = ExperimentConfig
+    for part in path:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _describe_error(error: dict) -> tuple[tuple, str]:
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part[:1].isupper()
+                                                       or part in ("function-before", "list[...]")))
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = list(model.model_fields) if model else []
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        message = f"unknown key; allowed: {', '.join(allowed)}"
+        if hint:
+            message += f" (did you mean {hint[0]!r}?)"
+        return loc, message
+    message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    if error["type"] not in ("value_error", "missing") and isinstance(value, (int, float, str)):
+        message += f" (got {value!r})"
+    return loc, message
+
+
+def _locate(loc: tuple, lines: yamlio.Lines) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def validate(data: Any, source: str, lines: yamlio.Lines | None = None) -> ExperimentConfig:
+    """An ExperimentConfig from plain data, or ConfigError naming source, line and key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections (name, data, model, train, "
+                          f"...), got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        errors = error.errors()
+        loc, message = _describe_error(errors[0])
+        line = _locate(loc, lines or {})
+        where = f"{source}:{line}" if line else source
+        key = ".".join(str(part) for part in loc) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{where}: {key}: {message}{more}") from None
+
+
+def apply_override(data: dict, override: str) -> None:
+    """Set `a.b.c=value` in data; the value is read as YAML."""
+    path, sep, text = override.partition("=")
+    keys = path.strip().split(".")
+    if not sep or not all(keys):
+        raise ConfigError(f"override {override!r}: expected KEY.PATH=VALUE, "
+                          "e.g. train.learning_rate=0.01")
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if isinstance(child, str):  # `optimizer: adam` gains options: {name: adam, beta1: ...}
+            child = {"name": child}
+        elif not isinstance(child, dict):
+            child = {}
+        node[key] = child
+        node = child
+    node[keys[-1]] = yamlio.scalar(text)
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
+    """Read, override and validate an experiment spec; every failure is a ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    data, lines = yamlio.parse(text, str(path))
+    if overrides:
+        if data is None:
+            data = {}
+        if isinstance(data, dict):
+            for override in overrides:
+                apply_override(data, override)
+            try:
+                return validate(data, str(path), lines)
+            except ConfigError as error:
+                raise ConfigError(f"{error} (with overrides {' '.join(overrides)})") from None
+    return validate(data, str(path), lines)

@@ -1,0 +1,49 @@
+"""Terminal output with rich: the training progress bar and result tables."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class ProgressReporter:
+    """A live bar over epochs showing the latest train loss and dev error."""
+
+    def __init__(self, title: str):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}  dev error {task.fields[dev_error]}"),
+            TimeElapsedColumn(), console=console, transient=False)
+        self.title = title
+
+    def start(self, epochs: int) -> None:
+        self.task = self.progress.add_task(self.title, total=epochs, loss="-", dev_error="-")
+        self.progress.start()
+
+    def epoch(self, row: dict) -> None:
+        self.progress.update(self.task, completed=row["epoch"], loss=f"{row['train_loss']:.4f}",
+                             dev_error=f"{row['dev_error']:.4f}")
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def summary_table(run_dir, summary: dict) -> Table:
+    """Final metrics of a run, one row per split."""
+    table = Table(title=f"{run_dir}  [{summary['status']}]", title_justify="left")
+    table.add_column("split")
+    table.add_column("examples", justify="right")
+    table.add_column("loss", justify="right")
+    table.add_column("error", justify="right")
+    for split, metrics in summary.get("final", {}).items():
+        table.add_row(split, str(summary["examples"].get(split, "")), _number(metrics["loss"]),
+                      _number(metrics["error"]))
+    return table

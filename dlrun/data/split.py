@@ -1,0 +1,30 @@
+"""Seeded train/dev/test splits, stratified by class for classification."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def split_indices(y: np.ndarray, fractions: dict[str, float], rng: np.random.Generator,
+                  stratify: bool) -> dict[str, np.ndarray]:
+    """Indices of each split (in `fractions` order), each shuffled.
+
+    Stratified: every class is cut in the same proportions, so a small dev set still sees every
+    class. Splits whose fraction is 0 come back empty; any other split must get an example.
+    """
+    names = list(fractions)
+    groups = [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(len(y))]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for group in groups:
+        group = rng.permutation(group)
+        cuts = np.round(np.cumsum([fractions[name] for name in names]) * len(group)).astype(int)
+        for name, start, stop in zip(names, np.concatenate([[0], cuts[:-1]]), cuts):
+            parts[name].append(group[start:stop])
+    result = {name: rng.permutation(np.concatenate(parts[name])) for name in names}
+    for name in names:
+        if fractions[name] > 0 and len(result[name]) == 0:
+            raise DataError(f"data.split.{name}: {fractions[name]} of {len(y)} examples holds no "
+                            "example; use more data or a larger fraction")
+    return result

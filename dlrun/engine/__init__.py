@@ -1,0 +1,1 @@
+"""The NumPy engine: layers, losses, initializers, optimizers, schedules and the network."""

@@ -1,0 +1,126 @@
+"""The network: a stack of layers, a loss on its logits, and L2/L1 penalties on its weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .init import Initializer
+from .layers import Activation, BatchNorm, Dense, Dropout, Layer
+from .losses import LOSS_FOR_OUTPUT
+
+EVAL_CHUNK = 8192  # rows per forward pass when evaluating, so memory stays flat on big splits
+
+
+class Network:
+    def __init__(self, layers: list[Layer], output: str, l2: float = 0.0, l1: float = 0.0):
+        self.layers = layers
+        self.output = output
+        self.loss = LOSS_FOR_OUTPUT[output]()
+        self.l2, self.l1 = l2, l1
+        self.params: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        for layer in layers:
+            self.params.update(layer.params)
+            self.buffers.update(layer.buffers)
+        self.grads: dict[str, np.ndarray] = {}
+        self.dense = [layer for layer in layers if isinstance(layer, Dense)]
+
+    @classmethod
+    def build(cls, sizes: list[int], activation: str, init: Initializer, output: str,
+              rng: np.random.Generator, dropout_rng: np.random.Generator, dtype=np.float32,
+              batch_norm: bool = False, keep_probs: list[float] | None = None,
+              l2: float = 0.0, l1: float = 0.0) -> Network:
+        """sizes = [n0, n1, ..., nL]: inputs, hidden units per layer, outputs."""
+        n_layers = len(sizes) - 1
+        keep_probs = keep_probs or [1.0] * (n_layers - 1)
+        layers: list[Layer] = []
+        for l in range(1, n_layers + 1):
+            hidden = l < n_layers
+            normalized = hidden and batch_norm
+            W = init(rng, sizes[l], sizes[l - 1], dtype)
+            # Batch norm's β takes over the bias: b would be subtracted away with the mean.
+            b = None if normalized else np.zeros((sizes[l], 1), dtype=dtype)
+            layers.append(Dense(l, W, b))
+            if hidden:
+                if normalized:
+                    layers.append(BatchNorm(l, sizes[l], dtype))
+                layers.append(Activation(activation))
+                if keep_probs[l - 1] < 1.0:
+                    layers.append(Dropout(keep_probs[l - 1], dropout_rng))
+        return cls(layers, output, l2=l2, l1=l1)
+
+    @property
+    def dtype(self):
+        return self.dense[0].W.dtype
+
+    def forward(self, X: np.ndarray, training: bool) -> np.ndarray:
+        """Logits Z[L] of shape (m, n_L)."""
+        for layer in self.layers:
+            X = layer.forward(X, training)
+        return X
+
+    def backward(self, dZ: np.ndarray) -> None:
+        """Fill self.grads from dJ/dZ[L] (already divided by m), penalty terms included."""
+        for layer in reversed(self.layers):
+            dZ = layer.backward(dZ)
+        for layer in self.layers:
+            self.grads.update(layer.grads)
+        m = self.dense[0].X.shape[0]
+        for layer in self.dense:
+            name = f"W{layer.index}"
+            if self.l2:
+                self.grads[name] = self.grads[name] + (self.l2 / m) * layer.W
+            if self.l1:
+                self.grads[name] = self.grads[name] + (self.l1 / (2 * m)) * np.sign(layer.W)
+
+    def penalty(self, m: int) -> float:
+        """λ₂/(2m)·Σ‖W‖² + λ₁/(2m)·Σ|W|, over weights only (never biases or γ, β)."""
+        total = 0.0
+        if self.l2:
+            total += self.l2 / (2 * m) * sum(float(np.sum(d.W * d.W)) for d in self.dense)
+        if self.l1:
+            total += self.l1 / (2 * m) * sum(float(np.sum(np.abs(d.W))) for d in self.dense)
+        return total
+
+    def train_step_gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Forward and backward on one mini-batch; returns (data cost, penalty)."""
+        Z = self.forward(X, training=True)
+        cost, dZ = self.loss.value_and_grad(Z, y)
+        self.backward(dZ)
+        return cost, self.penalty(X.shape[0])
+
+    def chunks(self, X: np.ndarray) -> Iterator[np.ndarray]:
+        for start in range(0, X.shape[0], EVAL_CHUNK):
+            yield self.forward(np.asarray(X[start:start + EVAL_CHUNK], dtype=self.dtype), training=False)
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """Inference-mode logits, computed in chunks."""
+        return np.concatenate(list(self.chunks(X)), axis=0)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities (sigmoid: P(y=1) per row; softmax: a row per class) or values."""
+        return self.loss.predict(self.logits(X))
+
+    def grad_norms(self) -> list[float]:
+        """‖dW[l]‖ for l = 1..L, from the last backward pass."""
+        return [float(np.linalg.norm(self.grads[f"W{d.index}"])) for d in self.dense]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers (batch-norm running statistics), by their course names."""
+        return {**self.params, **self.buffers}
+
+    def load_state(self, arrays: dict[str, np.ndarray], source: str = "parameters") -> None:
+        """Copy arrays into this network in place; names and shapes must match exactly."""
+        expected = self.state()
+        missing = [name for name in expected if name not in arrays]
+        if missing:
+            raise ValueError(f"{source} has no {missing[0]!r} (this network needs "
+                             f"{', '.join(expected)})")
+        for name, target in expected.items():
+            value = np.asarray(arrays[name])
+            if value.shape != target.shape:
+                raise ValueError(f"{source}: {name} has shape {value.shape}, this network needs "
+                                 f"{target.shape}")
+            target[...] = value

@@ -1,0 +1,128 @@
+"""Run directories: the contract between `train` and every command that reads its results.
+
+    runs/<name>-<YYYYmmdd-HHMMSS>-<id>/
+        config.yaml    the resolved config, every default filled in
+        metrics.csv    one row per epoch, flushed as training goes
+        summary.json   status, best epoch, metrics, test metrics, versions, command line
+        params.npz     parameters by course names, plus normalization and labels for predicting
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RunDirError
+
+STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+SUMMARY, CONFIG, METRICS, PARAMS = "summary.json", "config.yaml", "metrics.csv", "params.npz"
+META_PREFIX = "meta_"  # params.npz entries that are not network state
+
+
+def create(runs_dir: str | Path, name: str) -> Path:
+    """Claim a new, empty run directory; mkdir is atomic, so two runs never share one."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    while True:
+        path = runs_dir / f"{name}-{stamp}-{secrets.token_hex(3)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n").encode())
+
+
+def save_params(path: Path, state: dict[str, np.ndarray], meta: dict[str, np.ndarray]) -> None:
+    """Network state by course names (W1, b1, ...) plus meta_* arrays; no pickles."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **state, **{META_PREFIX + key: value for key, value in meta.items()})
+    write_atomic(path, buffer.getvalue())
+
+
+def load_params(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(network state, meta) from a params.npz; RunDirError if it cannot be read."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: no such parameter file") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise RunDirError(f"{path}: not a readable .npz parameter file ({error})") from None
+    state = {k: v for k, v in arrays.items() if not k.startswith(META_PREFIX)}
+    meta = {k[len(META_PREFIX):]: v for k, v in arrays.items() if k.startswith(META_PREFIX)}
+    return state, meta
+
+
+def environment() -> dict[str, str]:
+    from . import __version__
+    return {"python": platform.python_version(), "numpy": np.__version__, "dlrun": __version__,
+            "platform": platform.platform()}
+
+
+def command_line() -> str:
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+class MetricsWriter:
+    """Appends one row per epoch to metrics.csv and flushes it, so a crash loses at most a row."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.columns = columns
+        self.handle = open(path, "w", newline="", encoding="utf-8")
+        self.writer = csv.DictWriter(self.handle, fieldnames=columns)
+        self.writer.writeheader()
+        self.handle.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.writer.writerow({key: _csv_value(row.get(key)) for key in self.columns})
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _csv_value(value):
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return "" if value is None else value
+
+
+def read_summary(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / SUMMARY
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: not a run directory (no {SUMMARY})")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunDirError(f"{path}: not valid JSON ({error})") from None
