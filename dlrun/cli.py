@@ -75,7 +75,7 @@ def train(
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
     else:
-        console.print(str(run_dir))
+        typer.echo(str(run_dir))
     if summary["status"] == "diverged":
         raise typer.Exit(1)
 

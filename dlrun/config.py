@@ -66,17 +66,21 @@ class ModelConfig(Strict):
     output: Literal["auto", "sigmoid", "softmax", "linear"] = "auto"  # auto: from the task
     init: _registry_choice(INITIALIZERS, "init") = "he"  # He suits ReLU, the default activation
     batch_norm: bool = False
-    keep_prob: Union[Annotated[float, Field(gt=0, le=1)],
-                     list[Annotated[float, Field(gt=0, le=1)]]] = 1.0  # 1: no dropout
+    keep_prob: Union[float, list[float]] = 1.0  # 1: no dropout; or one value per hidden layer
     init_from: Path | None = None  # a params.npz to start from (warm start)
 
-    @model_validator(mode="after")
-    def _one_keep_prob_per_hidden_layer(self):
-        if isinstance(self.keep_prob, list) and len(self.keep_prob) != len(self.hidden_layers):
-            raise ValueError(f"keep_prob has {len(self.keep_prob)} values for "
-                             f"{len(self.hidden_layers)} hidden layers: give one value or one "
-                             "per hidden layer")
-        return self
+    @field_validator("keep_prob", mode="before")
+    @classmethod
+    def _keep_prob_in_range(cls, value, info):
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or not 0 < item <= 1:
+                raise ValueError(f"must be a number in (0, 1] or a list of them, got {item!r}")
+        hidden = info.data.get("hidden_layers")
+        if isinstance(value, list) and hidden is not None and len(value) != len(hidden):
+            raise ValueError(f"has {len(value)} values for {len(hidden)} hidden layers: give one "
+                             "value or one per hidden layer")
+        return value
 
     def keep_probs(self) -> list[float]:
         if isinstance(self.keep_prob, list):
@@ -107,11 +111,18 @@ def _early_stopping(value):
 class TrainConfig(Strict):
     optimizer: _registry_choice(OPTIMIZERS, "optimizer") = "adam"
     learning_rate: float = Field(0.001, gt=0)  # Adam's usual starting point
-    batch_size: Union[PositiveInt, Literal["full"]] = 64  # a power of two that fits in cache
+    batch_size: Union[int, Literal["full"]] = 64  # a power of two that fits in cache
     shuffle: bool = True  # reshuffle before partitioning every epoch
     epochs: PositiveInt = 100
     decay: _registry_choice(SCHEDULES, "decay schedule") = "none"
     early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_early_stopping)] = None
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _batch_size_is_positive_or_full(cls, value):
+        if value != "full" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"must be a whole number >= 1 or 'full', got {value!r}")
+        return value
 
 
 class ExperimentConfig(Strict):
@@ -153,8 +164,7 @@ def _model_at(path: tuple) -> type[BaseModel] | None:
 
 
 def _describe_error(error: dict) -> tuple[tuple, str]:
-    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and part[:1].isupper()
-                                                       or part in ("function-before", "list[...]")))
+    loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
     if error["type"] == "extra_forbidden":
         model = _model_at(loc[:-1])
         allowed = list(model.model_fields) if model else []
@@ -163,7 +173,7 @@ def _describe_error(error: dict) -> tuple[tuple, str]:
         if hint:
             message += f" (did you mean {hint[0]!r}?)"
         return loc, message
-    message = error["msg"].removeprefix("Value error, ")
+    message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
     value = error.get("input")
     if error["type"] not in ("value_error", "missing") and isinstance(value, (int, float, str)):
         message += f" (got {value!r})"
@@ -177,8 +187,11 @@ def _locate(loc: tuple, lines: yamlio.Lines) -> int | None:
     return None
 
 
-def validate(data: Any, source: str, lines: yamlio.Lines | None = None) -> ExperimentConfig:
-    """An ExperimentConfig from plain data, or ConfigError naming source, line and key."""
+def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
+             overrides: list[str] = ()) -> ExperimentConfig:
+    """An ExperimentConfig from plain data, or ConfigError naming source, line and key.
+
+    An error in a key that an override set names the override, not a line of the file."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -191,6 +204,10 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None) -> Exper
         loc, message = _describe_error(errors[0])
         line = _locate(loc, lines or {})
         where = f"{source}:{line}" if line else source
+        for override in overrides:
+            path = tuple(override.partition("=")[0].strip().split("."))
+            if [str(p) for p in loc[:len(path)]] == list(path[:len(loc)]):
+                where = f"{source}: override {override!r}"
         key = ".".join(str(part) for part in loc) or "(top level)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{where}: {key}: {message}{more}") from None
@@ -204,8 +221,12 @@ def apply_override(data: dict, override: str) -> None:
         raise ConfigError(f"override {override!r}: expected KEY.PATH=VALUE, "
                           "e.g. train.learning_rate=0.01")
     node = data
-    for key in keys[:-1]:
+    for depth, key in enumerate(keys[:-1]):
         child = node.get(key)
+        if child is None:  # an option of a registry field left at its default, e.g. adam's beta1
+            model = _model_at(tuple(keys[:depth]))
+            field = model.model_fields.get(key) if model else None
+            child = field.default if field is not None and isinstance(field.default, str) else {}
         if isinstance(child, str):  # `optimizer: adam` gains options: {name: adam, beta1: ...}
             child = {"name": child}
         elif not isinstance(child, dict):
@@ -225,14 +246,8 @@ def load(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from None
     data, lines = yamlio.parse(text, str(path))
-    if overrides:
-        if data is None:
-            data = {}
-        if isinstance(data, dict):
-            for override in overrides:
-                apply_override(data, override)
-            try:
-                return validate(data, str(path), lines)
-            except ConfigError as error:
-                raise ConfigError(f"{error} (with overrides {' '.join(overrides)})") from None
-    return validate(data, str(path), lines)
+    if overrides and (data is None or isinstance(data, dict)):
+        data = data or {}
+        for override in overrides:
+            apply_override(data, override)
+    return validate(data, str(path), lines, overrides)

@@ -133,50 +133,52 @@ def fit(experiment: Experiment, on_epoch) -> Outcome:
     outcome = Outcome(best_state=_snapshot(network))
     started = time.perf_counter()
     patience_left = stopping.patience if stopping else None
-    try:
-        for epoch in range(cfg.epochs):
-            order = experiment.shuffle_rng.permutation(m) if cfg.shuffle else np.arange(m)
-            norms = np.zeros(len(network.dense))
-            costs = []
-            epoch_lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
-            for start in range(0, m, batch_size):
-                batch = order[start:start + batch_size]
-                lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
-                cost, penalty = network.train_step_gradients(X[batch], y[batch])
-                step_norms = network.grad_norms()
-                if not (np.isfinite(cost + penalty) and np.all(np.isfinite(step_norms))):
-                    raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))
-                experiment.optimizer.step(network.params, network.grads, lr)
-                outcome.steps += 1
-                costs.append(cost + penalty)
-                norms += step_norms
-            train, dev = evaluate(network, X, y, dataset.task), evaluate(network, X_dev, y_dev, dataset.task)
-            outcome.epochs_run = epoch + 1
-            row = {"epoch": epoch + 1, "learning_rate": epoch_lr, "train_cost": float(np.mean(costs)),
-                   "train_loss": train["loss"], "train_error": train["error"],
-                   "dev_loss": dev["loss"], "dev_error": dev["error"],
-                   **{f"grad_norm_{l + 1}": n / len(costs) for l, n in enumerate(norms)},
-                   "seconds": time.perf_counter() - started}
-            on_epoch(row)
-            if not np.isfinite(dev["loss"]):
-                raise Diverged({"step": outcome.steps, "epoch": epoch + 1, "learning_rate": lr,
-                                "where": "dev loss", "message": f"dev loss became {dev['loss']} "
-                                f"in epoch {epoch + 1} (learning rate {lr:g})"})
-            if dev["loss"] < outcome.best_dev_loss - (stopping.min_delta if stopping else 0.0):
-                outcome.best_epoch, outcome.best_dev_loss = epoch + 1, dev["loss"]
-                outcome.best_state = _snapshot(network)
-                patience_left = stopping.patience if stopping else None
-            elif stopping:
-                patience_left -= 1
-                if patience_left == 0:
-                    outcome.stop_reason = (f"early stopping: dev loss did not improve by "
-                                           f"{stopping.min_delta:g} for {stopping.patience} epochs")
-                    break
-    except Diverged as error:
-        outcome.status, outcome.divergence = "diverged", error.detail
-        outcome.stop_reason = error.detail["message"]
-    except KeyboardInterrupt:
-        outcome.status, outcome.stop_reason = "interrupted", "interrupted by the user"
+    # Overflow is how divergence starts: it is detected below and reported once, not as warnings.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        try:
+            for epoch in range(cfg.epochs):
+                order = experiment.shuffle_rng.permutation(m) if cfg.shuffle else np.arange(m)
+                norms = np.zeros(len(network.dense))
+                costs = []
+                epoch_lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
+                for start in range(0, m, batch_size):
+                    batch = order[start:start + batch_size]
+                    lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
+                    cost, penalty = network.train_step_gradients(X[batch], y[batch])
+                    step_norms = network.grad_norms()
+                    if not (np.isfinite(cost + penalty) and np.all(np.isfinite(step_norms))):
+                        raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))
+                    experiment.optimizer.step(network.params, network.grads, lr)
+                    outcome.steps += 1
+                    costs.append(cost + penalty)
+                    norms += step_norms
+                train, dev = evaluate(network, X, y, dataset.task), evaluate(network, X_dev, y_dev, dataset.task)
+                outcome.epochs_run = epoch + 1
+                row = {"epoch": epoch + 1, "learning_rate": epoch_lr, "train_cost": float(np.mean(costs)),
+                       "train_loss": train["loss"], "train_error": train["error"],
+                       "dev_loss": dev["loss"], "dev_error": dev["error"],
+                       **{f"grad_norm_{l + 1}": n / len(costs) for l, n in enumerate(norms)},
+                       "seconds": time.perf_counter() - started}
+                on_epoch(row)
+                if not np.isfinite(dev["loss"]):
+                    raise Diverged({"step": outcome.steps, "epoch": epoch + 1, "learning_rate": lr,
+                                    "where": "dev loss", "message": f"dev loss became {dev['loss']} "
+                                    f"in epoch {epoch + 1} (learning rate {lr:g})"})
+                if dev["loss"] < outcome.best_dev_loss - (stopping.min_delta if stopping else 0.0):
+                    outcome.best_epoch, outcome.best_dev_loss = epoch + 1, dev["loss"]
+                    outcome.best_state = _snapshot(network)
+                    patience_left = stopping.patience if stopping else None
+                elif stopping:
+                    patience_left -= 1
+                    if patience_left == 0:
+                        outcome.stop_reason = (f"early stopping: dev loss did not improve by "
+                                               f"{stopping.min_delta:g} for {stopping.patience} epochs")
+                        break
+        except Diverged as error:
+            outcome.status, outcome.divergence = "diverged", error.detail
+            outcome.stop_reason = error.detail["message"]
+        except KeyboardInterrupt:
+            outcome.status, outcome.stop_reason = "interrupted", "interrupted by the user"
     # The dev set chooses: restore the best weights whenever the last ones are not trustworthy.
     if outcome.status == "diverged" or stopping:
         network.load_state(outcome.best_state)

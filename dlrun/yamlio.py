@@ -67,9 +67,8 @@ def parse(text: str, source: str) -> tuple[Any, Lines]:
 
 
 def scalar(text: str) -> Any:
-    """A command-line value read as YAML: '0.01' → 0.01, '[20, 10]' → [20, 10], 'adam' → 'adam'."""
-    data, _ = parse(text, "override")
-    return "" if data is None else data
+    """A command-line value read as YAML: '0.01' → 0.01, '[20, 10]' → [20, 10], 'null' → None."""
+    return parse(text, "override")[0]
 
 
 def dump(data: Any) -> str:

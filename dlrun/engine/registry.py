@@ -27,7 +27,7 @@ def build(registry: dict[str, type], kind: str, spec: str | dict[str, Any]):
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, dict) or "name" not in spec:
-        raise ValueError(f"expected a {kind} name or a mapping with a 'name' key; "
+        raise ValueError(f"expected a name or a mapping with a 'name' key; "
                          f"allowed names: {', '.join(registry)}")
     options = dict(spec)
     name = options.pop("name")

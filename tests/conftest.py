@@ -1,0 +1,24 @@
+import pytest
+
+from dlrun import config
+
+
+@pytest.fixture
+def make_config():
+    """An ExperimentConfig from nested dicts merged over a small, fast experiment."""
+
+    def make(**sections):
+        spec = {
+            "name": "t", "seed": 0,
+            "data": {"generator": {"name": "moons", "n_samples": 200, "noise": 0.1}},
+            "model": {"hidden_layers": [8, 4]},
+            "train": {"epochs": 5, "learning_rate": 0.01, "batch_size": 32},
+        }
+        for key, value in sections.items():
+            if isinstance(value, dict) and isinstance(spec.get(key), dict):
+                spec[key] = {**spec[key], **value}
+            else:
+                spec[key] = value
+        return config.validate(spec, "test")
+
+    return make
