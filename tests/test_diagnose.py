@@ -88,6 +88,32 @@ def test_a_deep_sigmoid_network_with_large_init_has_vanishing_gradients(tmp_path
     assert gradients["ratio_median"] < 1e-3
 
 
+def test_a_huge_step_kills_relu_units_and_saturates_tanh_units(tmp_path):
+    _, _, relu = train_run(tmp_path, {"train": {"optimizer": "gd", "learning_rate": 10,
+                                                "epochs": 20}})
+    assert "dead_relu" in problems(relu)
+    assert relu["units"]["layers"][-1]["dead"] == relu["units"]["layers"][-1]["units"]
+    _, _, tanh = train_run(tmp_path, {"model": {"activation": "tanh"},
+                                      "train": {"learning_rate": 10, "epochs": 20}})
+    assert "saturation" in problems(tanh)
+    assert max(layer["saturated_share"] for layer in tanh["units"]["layers"]) > 0.9
+
+
+def test_full_batch_gradient_descent_descends_every_step_unless_the_step_is_too_large(tmp_path):
+    def spec(learning_rate):
+        return {"data": {"generator": {"name": "moons", "n_samples": 400}},
+                "train": {"optimizer": "gd", "batch_size": "full", "epochs": 200,
+                          "learning_rate": learning_rate}}
+
+    _, _, calm = train_run(tmp_path, spec(0.5))
+    assert calm["dynamics"]["cost_decrease"]["status"] == "ok"
+    assert calm["dynamics"]["cost_decrease"]["steps"] == 199
+    _, _, hot = train_run(tmp_path, spec(3.0))
+    assert hot["dynamics"]["cost_decrease"]["status"] == "problem"
+    assert hot["dynamics"]["cost_decrease"]["largest_rise"] > 0.1
+    assert hot["recommendations"][0]["problem"] == "cost not decreasing"
+
+
 def test_a_shifted_dev_set_is_a_data_mismatch(tmp_path, monkeypatch):
     real_load = dlrun.data.load
 

@@ -39,6 +39,13 @@ def test_one_rise_of_the_full_batch_cost_is_a_problem_naming_the_step():
     assert found["largest_rise"] == pytest.approx(0.2)
 
 
+def test_rises_of_a_fraction_of_a_percent_are_only_a_warning():
+    cost = np.linspace(1, 0.1, 30)
+    cost[20] = cost[19] * 1.001
+    found = dynamics.cost_decrease(curves(cost), SUMMARY, make_config(**FULL_BATCH_GD))
+    assert found["status"] == "warning" and "edge of stability" in found["message"]
+
+
 def test_a_batch_size_covering_the_training_set_counts_as_full_batch():
     cost = np.linspace(1, 0.1, 30)
     cost[5] = 2.0
