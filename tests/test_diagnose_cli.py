@@ -180,8 +180,8 @@ def test_a_path_that_is_not_a_directory_is_refused(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["min_gapp=0.1"], "diagnose.min_gapp: unknown key; allowed: human_error, min_gap"),
     (["train.epochs=3"], "expected KEY=VALUE with a key of the diagnose section"),
-    (["--human-error", "-0.1"], "diagnose.human_error: Input should be greater than or equal to 0"),
-    (["min_share=0"], "diagnose.min_share: Input should be greater than 0"),
+    (["--human-error", "-0.1"], "diagnose.human_error: "),
+    (["min_share=0"], "diagnose.min_share: "),
     (["--format", "xml"], "--format: expected text or json, got 'xml'"),
 ])
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, args, message):
@@ -189,6 +189,8 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, args, mes
     result = runner.invoke(app, ["diagnose", str(run_dir), *args])
     assert result.exit_code == 2
     assert message in result.output
+    if message.endswith(": "):  # a value out of range: the bound is named, however it is worded
+        assert "greater than" in result.output and "(got " in result.output
     assert not (run_dir / DIAGNOSIS_JSON).exists()
 
 
