@@ -80,5 +80,41 @@ def train(
         raise typer.Exit(1)
 
 
+@app.command()
+@user_errors
+def diagnose(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
+    settings: Annotated[Optional[list[str]], typer.Argument(
+        help="Thresholds of the diagnose section, e.g. min_gap=0.02 min_share=0.5")] = None,
+    human_error: Annotated[Optional[float], typer.Option(
+        help="Human-level error, the proxy for Bayes error (0.02 for 2%); "
+             "default: the run's diagnose.human_error.")] = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="text (tables) or json (for scripts).")] = "text",
+):
+    """Say what is wrong with a run and what to try next; writes diagnosis.json and diagnosis.md."""
+    from . import diagnose as diagnose_module
+    from .console import console, err_console
+    from .errors import ConfigError
+
+    if output_format not in ("text", "json"):
+        raise ConfigError(f"--format: expected text or json, got {output_format!r}")
+    settings = list(settings or [])
+    if human_error is not None:
+        settings.append(f"human_error={human_error!r}")
+    diagnosis = diagnose_module.diagnose_run_dir(run_dir, settings)
+    try:
+        diagnose_module.save(run_dir, diagnosis)
+    except OSError as error:
+        err_console.print(f"[yellow]warning:[/yellow] could not write the diagnosis into "
+                          f"{run_dir}: {error}", highlight=False)
+    if output_format == "json":
+        import json
+        typer.echo(json.dumps(diagnosis, indent=2, sort_keys=True))
+    else:
+        from .diagnosis_report import render
+        render(diagnosis, console)
+
+
 if __name__ == "__main__":
     app()

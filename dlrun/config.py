@@ -125,6 +125,29 @@ class TrainConfig(Strict):
         return value
 
 
+class DiagnoseConfig(Strict):
+    """Human-level error and the thresholds `dlrun diagnose` judges a run by.
+
+    Errors and gaps are in the run's error units: a fraction misclassified (0.01 is one point), or
+    RMSE for regression.
+    """
+
+    human_error: float = Field(0.0, ge=0)  # proxy for Bayes error; 0 claims a perfect classifier
+    min_gap: float = Field(0.01, ge=0)  # one point: less is noise on a few hundred examples
+    # The human estimate is itself rough: a train error within a tenth of it is at human level.
+    human_margin: float = Field(0.1, ge=0)
+    # A gap under this share of the largest one is not what limits the model (15%/16%: bias only).
+    min_share: float = Field(0.3, gt=0, le=1)
+    blowup_factor: float = Field(100.0, gt=1)  # loss 100x its lowest so far: two orders, diverging
+    oscillation_share: float = Field(0.3, gt=0, le=1)  # epochs whose train loss rose by over 1%
+    plateau_change: float = Field(0.01, ge=0)  # relative loss change over the last fifth of epochs
+    vanishing_ratio: float = Field(1e-3, gt=0, lt=1)  # ‖dW1‖/‖dWL‖ three decades below one
+    exploding_ratio: float = Field(1e3, gt=1)
+    dead_share: float = Field(0.5, gt=0, le=1)  # ReLU units that never fire on the dev data
+    saturated_share: float = Field(0.5, gt=0, le=1)  # sigmoid/tanh outputs on their flat tails
+    dev_rise: float = Field(0.1, ge=0)  # dev loss ending 10% above its minimum: trained too long
+
+
 class ExperimentConfig(Strict):
     name: str = Field("experiment", pattern=NAME_PATTERN)
     seed: int = 0
@@ -133,6 +156,7 @@ class ExperimentConfig(Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     regularization: Regularization = Field(default_factory=Regularization)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    diagnose: DiagnoseConfig = Field(default_factory=DiagnoseConfig)
 
     @field_validator("name", mode="before")
     @classmethod

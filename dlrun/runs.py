@@ -18,6 +18,7 @@ import secrets
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def load_params(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.n
             arrays = {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise RunDirError(f"{path}: no such parameter file") from None
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise RunDirError(f"{path}: not a readable .npz parameter file ({error})") from None
     state = {k: v for k, v in arrays.items() if not k.startswith(META_PREFIX)}
     meta = {k[len(META_PREFIX):]: v for k, v in arrays.items() if k.startswith(META_PREFIX)}

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, runs
+from . import data, diagnose, runs
 from .config import ExperimentConfig
-from .diagnose import bias_variance
 from .engine.init import INITIALIZERS
 from .engine.network import Network
 from .engine.optim import OPTIMIZERS
@@ -237,8 +236,9 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
             best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
             stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
             duration_seconds=round(time.time() - started_at, 3))
-        if "train" in final and "dev" in final and dataset.task != "regression":
-            summary["bias_variance"] = bias_variance(final["train"]["error"], final["dev"]["error"])
+        verdict = diagnose.after_training(run_dir, summary, experiment)  # diagnosis.json, .md
+        if verdict:
+            summary["bias_variance"] = verdict
         runs.write_json(run_dir / runs.SUMMARY, summary)
         return run_dir, summary
     except BaseException as error:

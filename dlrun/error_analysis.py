@@ -1,0 +1,123 @@
+"""Error analysis after the course: avoidable bias, variance, data mismatch and dev overfitting.
+
+Human-level error stands in for Bayes error. Each gap between neighbouring errors measures one
+problem; the verdict names the gaps that limit the model:
+
+    avoidable bias = train − human
+    variance       = dev − train          (train-dev − train when a train-dev set exists)
+    data mismatch  = dev − train-dev      (only with a train-dev set)
+    dev overfitting = test − dev          (reported, never used to pick: the test set only reports)
+
+A gap is *significant* when it reaches its threshold: `min_gap` for every gap, raised for the
+avoidable bias to `human_margin` × human error, because a human-level estimate is itself rough (a
+train error of 15% against humans at 14% is at human level). A significant gap *limits* the model
+when it is at least `min_share` of the largest gap: with train/dev at 15%/16% and human error 0 the
+1-point variance is dwarfed by the 15-point bias, so the verdict is high bias alone. With human
+error 14% the bias margin is 1.4 points, the 1-point avoidable bias is not significant, and the
+1-point variance is what is left: high variance.
+"""
+
+from __future__ import annotations
+
+import math
+
+SLACK = 1e-9  # 0.15 − 0.14 is 0.00999…: floating-point noise must not decide a threshold
+
+GAPS = {  # name: (problem it signals, the larger error, the smaller error)
+    "avoidable_bias": ("high bias", "train", "human"),
+    "variance": ("high variance", None, "train"),  # the larger error is train_dev or dev
+    "data_mismatch": ("data mismatch", "dev", "train_dev"),
+    "dev_overfitting": ("dev overfitting", "test", "dev"),
+}
+ERROR_LABELS = {"human": "human-level", "train": "train", "train_dev": "train-dev", "dev": "dev",
+                "test": "test"}
+
+
+def _finite(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def format_error(value: float | None, task: str) -> str:
+    """0.15 → '15.0%' for classification, a plain number for RMSE."""
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if task == "regression" else f"{100 * value:.1f}%"
+
+
+def analyse(errors: dict[str, float | None], settings, task: str = "binary") -> dict:
+    """Gaps, verdict and the reasons behind it from errors {human, train, train_dev, dev, test}.
+
+    `settings` is a DiagnoseConfig (human_error is taken from errors['human']). Returns verdict
+    None when the train or dev error is missing.
+    """
+    errors = {name: _finite(errors.get(name)) for name in ERROR_LABELS}
+
+    def fmt(value):
+        return format_error(value, task)
+
+    has_train_dev = errors["train_dev"] is not None
+    variance_from = "train_dev" if has_train_dev else "dev"
+    gaps: dict[str, dict | None] = {}
+    for name, (_, larger, smaller) in GAPS.items():
+        larger = larger or variance_from
+        if errors[larger] is None or errors[smaller] is None:
+            gaps[name] = None
+            continue
+        threshold = settings.min_gap
+        if name == "avoidable_bias":
+            threshold = max(settings.min_gap, settings.human_margin * errors["human"])
+        value = errors[larger] - errors[smaller]
+        gaps[name] = {"value": value, "threshold": threshold, "from": [larger, smaller],
+                      "significant": value >= threshold - SLACK, "limiting": False}
+    result = {"errors": errors, "gaps": gaps, "verdict": None, "limiting": None, "problems": [],
+              "reasons": []}
+    if errors["train"] is None or errors["dev"] is None:
+        result["reasons"].append("no verdict: the run has no "
+                                 f"{'train' if errors['train'] is None else 'dev'} error")
+        return result
+
+    judged = {name: gap for name, gap in gaps.items() if gap and name != "dev_overfitting"}
+    significant = {name: gap for name, gap in judged.items() if gap["significant"]}
+    largest = max((gap["value"] for gap in significant.values()), default=0.0)
+    for name, gap in sorted(judged.items(), key=lambda item: -item[1]["value"]):
+        larger, smaller = gap["from"]
+        what = (f"{name.replace('_', ' ')} {fmt(gap['value'])} "
+                f"({ERROR_LABELS[larger]} {fmt(errors[larger])}"
+                f" − {ERROR_LABELS[smaller]} {fmt(errors[smaller])})")
+        if not gap["significant"]:
+            if name == "avoidable_bias" and gap["threshold"] > settings.min_gap + SLACK:
+                why = (f"is under the human-level margin {fmt(gap['threshold'])} "
+                       f"({settings.human_margin:g} × human error): at human level")
+            else:
+                why = f"is under the threshold {fmt(gap['threshold'])}"
+        elif gap["value"] < settings.min_share * largest - SLACK:
+            why = (f"is significant but under {settings.min_share:g} of the largest gap "
+                   f"({fmt(largest)}): not what limits the model")
+        else:
+            gap["limiting"] = True
+            result["problems"].append(name)
+            why = (f"reaches the threshold {fmt(gap['threshold'])}"
+                   + (" and is the largest gap" if gap["value"] >= largest - SLACK else
+                      f" and is at least {settings.min_share:g} of the largest gap"))
+        result["reasons"].append(f"{what} {why}")
+
+    problems = result["problems"]
+    if not problems:
+        result["verdict"] = "good fit"
+    elif problems[0] == "data_mismatch":
+        result["verdict"] = "data mismatch"
+    elif "avoidable_bias" in problems and "variance" in problems:
+        result["verdict"] = "high bias and high variance"
+    else:
+        result["verdict"] = GAPS[next(p for p in problems if p != "data_mismatch")][0]
+    result["limiting"] = problems[0] if problems else None
+
+    overfit = gaps["dev_overfitting"]
+    if overfit:
+        result["reasons"].append(
+            f"dev overfitting {fmt(overfit['value'])} (test {fmt(errors['test'])} − dev "
+            f"{fmt(errors['dev'])}) " + ("reaches" if overfit["significant"] else "is under")
+            + f" the threshold {fmt(overfit['threshold'])} "
+            "(reported only: the test set never chooses)")
+    return result
+

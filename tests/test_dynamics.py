@@ -1,0 +1,145 @@
+import numpy as np
+import pytest
+
+from dlrun import config, dynamics
+
+
+def make_config(**sections):
+    return config.validate(sections, "test")
+
+
+def curves(train_loss, dev_loss=None, grads=((1.0, 1.0),), train_cost=None):
+    """metrics.csv columns for len(train_loss) epochs; grads: per epoch (‖dW1‖, ..., ‖dWL‖)."""
+    train_loss = np.asarray(train_loss, dtype=float)
+    epochs = len(train_loss)
+    grads = np.broadcast_to(np.asarray(grads, dtype=float), (epochs, len(grads[0])))
+    metrics = {"epoch": np.arange(1.0, epochs + 1), "train_loss": train_loss,
+               "train_cost": train_loss if train_cost is None else np.asarray(train_cost, float),
+               "dev_loss": train_loss if dev_loss is None else np.asarray(dev_loss, float)}
+    metrics.update({f"grad_norm_{l + 1}": grads[:, l] for l in range(grads.shape[1])})
+    return metrics
+
+
+FULL_BATCH_GD = dict(train={"optimizer": "gd", "batch_size": "full"})
+SUMMARY = {"status": "completed", "examples": {"train": 100}}
+
+
+def test_full_batch_gradient_descent_whose_cost_always_falls_passes():
+    found = dynamics.cost_decrease(curves(np.linspace(1, 0.1, 30)), SUMMARY,
+                                   make_config(**FULL_BATCH_GD))
+    assert found["status"] == "ok" and found["steps"] == 29
+
+
+def test_one_rise_of_the_full_batch_cost_is_a_problem_naming_the_step():
+    cost = np.linspace(1, 0.1, 30)
+    cost[12] = cost[11] * 1.2
+    found = dynamics.cost_decrease(curves(cost), SUMMARY, make_config(**FULL_BATCH_GD))
+    assert found["status"] == "problem"
+    assert found["rises"] == 1 and found["first"] == 13
+    assert found["largest_rise"] == pytest.approx(0.2)
+
+
+def test_rises_of_a_fraction_of_a_percent_are_only_a_warning():
+    cost = np.linspace(1, 0.1, 30)
+    cost[20] = cost[19] * 1.001
+    found = dynamics.cost_decrease(curves(cost), SUMMARY, make_config(**FULL_BATCH_GD))
+    assert found["status"] == "warning" and "edge of stability" in found["message"]
+
+
+def test_a_batch_size_covering_the_training_set_counts_as_full_batch():
+    cost = np.linspace(1, 0.1, 30)
+    cost[5] = 2.0
+    found = dynamics.cost_decrease(curves(cost), SUMMARY,
+                                   make_config(train={"optimizer": "gd", "batch_size": 128}))
+    assert found["status"] == "problem"
+
+
+@pytest.mark.parametrize("sections, reason", [
+    ({"train": {"optimizer": "adam", "batch_size": "full"}}, "optimizer adam"),
+    ({"train": {"optimizer": "gd", "batch_size": 16}}, "mini-batches of 16"),
+    ({"train": {"optimizer": "gd", "batch_size": "full"}, "model": {"keep_prob": 0.5}}, "dropout"),
+])
+def test_noisy_set_ups_are_not_judged_on_every_step(sections, reason):
+    cost = np.linspace(1, 0.1, 30)
+    cost[5] = 2.0
+    found = dynamics.cost_decrease(curves(cost), SUMMARY, make_config(**sections))
+    assert found["status"] == "skipped" and reason in found["message"]
+
+
+def test_a_recorded_divergence_is_reported_with_where_it_happened():
+    summary = {"divergence": {"step": 7, "epoch": 2, "learning_rate": 10.0, "where": "dW1",
+                              "message": "non-finite gradient dW1 at step 7"}}
+    found = dynamics.divergence(curves([1.0]), summary, make_config().diagnose)
+    assert found["status"] == "problem"
+    assert (found["step"], found["epoch"], found["where"]) == (7, 2, "dW1")
+
+
+def test_a_non_finite_loss_in_the_metrics_is_divergence():
+    found = dynamics.divergence(curves([1.0, 0.5, np.inf]), {}, make_config().diagnose)
+    assert found["status"] == "problem" and found["epoch"] == 3
+
+
+def test_a_loss_rising_by_orders_of_magnitude_is_divergence():
+    found = dynamics.divergence(curves([1.0, 0.5, 0.4, 80.0]), {}, make_config().diagnose)
+    assert found["status"] == "problem"
+    assert found["factor"] == pytest.approx(200) and found["epoch"] == 4
+    calm = dynamics.divergence(curves([1.0, 0.5, 0.4, 30.0]), {}, make_config().diagnose)
+    assert calm["status"] == "ok"
+
+
+def test_a_zigzagging_loss_oscillates_and_a_falling_one_does_not():
+    zigzag = 1 + 0.2 * (np.arange(20) % 2)
+    assert dynamics.oscillation(curves(zigzag), make_config().diagnose)["status"] == "problem"
+    falling = dynamics.oscillation(curves(np.linspace(1, 0.2, 20)), make_config().diagnose)
+    assert falling["status"] == "ok" and falling["rises"] == 0
+
+
+def test_a_flat_loss_is_a_plateau_problem_only_while_the_bias_is_high():
+    loss = np.concatenate([np.linspace(1, 0.5, 30), np.full(20, 0.5)])
+    stuck = dynamics.plateau(curves(loss), make_config().diagnose, high_bias=True)
+    assert stuck["status"] == "problem" and stuck["flat"]
+    converged = dynamics.plateau(curves(loss), make_config().diagnose, high_bias=False)
+    assert converged["status"] == "ok" and "converged" in converged["message"]
+    learning = dynamics.plateau(curves(np.linspace(1, 0.5, 50)), make_config().diagnose, True)
+    assert learning["status"] == "ok" and not learning["flat"]
+
+
+def test_vanishing_and_exploding_gradients_come_from_the_first_to_last_layer_ratio():
+    settings = make_config().diagnose
+    vanishing = dynamics.gradients(curves([1.0] * 4, grads=((1e-6, 1.0, 1.0),)), settings)
+    assert vanishing["status"] == "problem" and vanishing["kind"] == "vanishing"
+    assert vanishing["ratio_median"] == pytest.approx(1e-6)
+    exploding = dynamics.gradients(curves([1.0] * 4, grads=((1e4, 1.0, 1.0),)), settings)
+    assert exploding["kind"] == "exploding"
+    healthy = dynamics.gradients(curves([1.0] * 4, grads=((0.5, 2.0, 1.0),)), settings)
+    assert healthy["status"] == "ok" and healthy["ratio_median"] == pytest.approx(0.5)
+
+
+def test_the_gradient_ratio_trend_is_counted_in_decades():
+    grads = [(1e-1, 1.0), (1e-2, 1.0), (1e-3, 1.0), (1e-4, 1.0)]
+    found = dynamics.gradients(curves([1.0] * 4, grads=grads), make_config().diagnose)
+    assert found["trend_decades"] == pytest.approx(-3)
+    assert "falling 3 decades" in found["message"]
+
+
+def test_gradients_that_are_all_zero_mean_the_network_stopped_learning():
+    found = dynamics.gradients(curves([1.0] * 3, grads=((0.0, 0.0),)), make_config().diagnose)
+    assert found["status"] == "problem" and found["kind"] == "zero"
+
+
+def test_training_far_past_the_dev_minimum_without_early_stopping_is_a_problem():
+    train = np.linspace(1, 0.01, 50)
+    dev = np.concatenate([np.linspace(1, 0.3, 10), np.linspace(0.31, 0.6, 40)])
+    found = dynamics.early_stopping(curves(train, dev), SUMMARY, make_config())
+    assert found["status"] == "problem"
+    assert found["best_epoch"] == 10 and found["epochs"] == 50
+    assert found["rise"] == pytest.approx(1.0)
+    restored = dynamics.early_stopping(curves(train, dev), SUMMARY,
+                                       make_config(train={"early_stopping": {"patience": 100}}))
+    assert restored["status"] == "ok" and "best weights were kept" in restored["message"]
+
+
+def test_dev_and_train_loss_rising_together_is_not_called_overfitting():
+    loss = np.concatenate([np.linspace(1, 0.3, 10), np.linspace(0.31, 0.6, 10)])
+    found = dynamics.early_stopping(curves(loss, loss), SUMMARY, make_config())
+    assert found["status"] == "ok" and not found["train_fell"]
