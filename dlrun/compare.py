@@ -331,11 +331,11 @@ def group_seeds(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     """One row per set of runs whose configs differ only by seed (and name): results as the mean
     over the runs, with the sample standard deviation in `<metric>_std`."""
     keys = [c for c in params if c not in SEED_KEYS]
-    if keys:
-        identity = table[keys].map(repr).agg("\x1f".join, axis=1)
-    else:
-        identity = pd.Series("", index=table.index)
-    identity = identity.where(table["_config"].astype(bool), table["path"])  # unreadable: alone
+    identity = pd.Series(
+        ["\x1f".join(map(repr, values)) if readable else path  # unreadable config: alone
+         for readable, path, *values in zip(table["_config"], table["path"],
+                                            *(table[k] for k in keys))],
+        index=table.index, dtype=object)
     members: dict[str, list[int]] = {}
     for position, key in enumerate(identity):
         members.setdefault(key, []).append(position)

@@ -117,6 +117,8 @@ def _param(value) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2f}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, seconds = divmod(round(seconds), 60)
@@ -179,14 +181,19 @@ def terminal_table(comparison: Comparison, width: int = 200) -> tuple[Text, list
         best = label == comparison.best
         for (column, _), size, is_right in zip(columns, widths, right):
             style = STATUS_STYLES.get(texts[column][i], "") if column == "status" else ""
-            text = _pad(texts[column][i], size, is_right)
+            text = _pad(texts[column][i], size, is_right, keep_end=column == "run")
             out.append(" " + text + " ", style=f"{style} bold".strip() if best else style or None)
         out.append("\n")
     return out, notes
 
 
-def _pad(text: str, width: int, right: bool) -> str:
+def _pad(text: str, width: int, right: bool, keep_end: bool = False) -> str:
+    """`text` aligned in `width` characters, shortened with '…' if longer; `keep_end` cuts the
+    middle instead, since a run directory's name ends with what tells it apart."""
     if len(text) > width:
+        if keep_end and width >= 8:
+            tail = text[-(width // 2):]
+            return text[:width - 1 - len(tail)] + "…" + tail
         return text[:max(width - 1, 0)] + "…"
     return text.rjust(width) if right else text.ljust(width)
 
@@ -302,9 +309,11 @@ def plot_curves(comparison: Comparison, path: Path) -> list[str]:
         axes.set_ylabel(metric)
         axes.set_title(f"{metric}: dev solid, train dashed")
         axes.grid(alpha=0.3)
-    if drawn and drawn <= MAX_LEGEND:
+    if not drawn:
+        notes.append("no curves drawn: no run shown has readable metrics")
+    elif drawn <= MAX_LEGEND:
         figure.legend(loc="outside right upper", fontsize="small", frameon=False)
-    elif drawn:
+    else:
         notes.append(f"{drawn} runs drawn: legend left out (use --top to name them)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format=kind, dpi=120)
