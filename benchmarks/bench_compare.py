@@ -73,8 +73,8 @@ def main() -> None:
         for options in (["--format", "table"], ["--format", "csv"], ["--format", "json"],
                         ["--group-seeds", "--filter", "optimizer=adam"]):
             command = [sys.executable, "-m", "dlrun.cli", "compare", str(runs_dir), *options]
-            seconds = timed(lambda: subprocess.run(command, check=True, env=environment,
-                                                   stdout=subprocess.DEVNULL))
+            seconds = timed(lambda command=command: subprocess.run(
+                command, check=True, env=environment, stdout=subprocess.DEVNULL))
             print(f"  dlrun compare {' '.join(options):<36} {seconds:.3f} s (end to end)")
 
 

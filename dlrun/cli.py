@@ -84,7 +84,7 @@ def train(
 @user_errors
 def compare(
     paths: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="[RUNS_OR_DIRS]...", show_default=False,
+        metavar="RUNS_OR_DIRS", show_default=False,
         help="Run directories, directories of runs, or the beginning of run names in --runs-dir "
              "(default: --runs-dir).")] = None,
     sort: Annotated[Optional[str], typer.Option(
@@ -99,7 +99,8 @@ def compare(
         help="A satisficing constraint such as 'duration<60', in --filter's syntax; repeatable.")
     ] = None,
     group_seeds: Annotated[bool, typer.Option(
-        "--group-seeds", help="One row per config that differs only by seed: mean ± std.")] = False,
+        "--group-seeds", help="One row per config that differs only by seed: mean ± std.")
+    ] = False,
     all_params: Annotated[bool, typer.Option(
         "--all-params", help="Show every config key, not only those that differ.")] = False,
     output_format: Annotated[Literal["table", "csv", "markdown", "json"], typer.Option(
@@ -144,8 +145,8 @@ def compare(
 @app.command()
 @user_errors
 def diff(
-    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The run to compare from.")],
-    run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The run to compare to.")],
+    run_a: Annotated[Path, typer.Argument(help="The run to compare from.")],
+    run_b: Annotated[Path, typer.Argument(help="The run to compare to.")],
     output_format: Annotated[Literal["table", "json"], typer.Option(
         "--format", help="table for people, json for scripts.")] = "table",
     runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),

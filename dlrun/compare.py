@@ -37,7 +37,6 @@ class Comparison:
 
     table: pd.DataFrame
     params: list[str]  # config columns shown (those that differ, or all)
-    all_params: list[str]  # every config column, for resolving names
     records: dict[str, runs.RunRecord]  # by path, for the curves
     grouped: bool = False
     best: object = None  # index label in `table` of the run --optimize picked
@@ -129,6 +128,10 @@ def _number(value) -> float | None:
     return None
 
 
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def _dig(mapping, *keys):
     for key in keys:
         if not isinstance(mapping, dict):
@@ -163,8 +166,7 @@ def results(record: runs.RunRecord) -> tuple[dict, list[str]]:
         else:
             notes.append(f"metrics.csv has no row for best epoch {best:g}")
     if not found:
-        final = {key: _number(_dig(summary, "final", key.split("_")[0], key.split("_")[1]))
-                 for key in AT_BEST}
+        final = {key: _number(_dig(summary, "final", *key.split("_"))) for key in AT_BEST}
         if any(value is not None for value in final.values()):
             found = final
             if metrics is None:
@@ -252,7 +254,7 @@ def resolve(name: str, columns, option: str = "key") -> str:
 
 
 def short_name(column: str, columns) -> str:
-    """The shortest name that `resolve` maps back to `column` (optimizer for train.optimizer.name)."""
+    """The shortest name `resolve` maps back to `column` (optimizer for train.optimizer.name)."""
     ranked = sorted(_aliases(column), key=lambda a: (a.count("."), a.split(".")[-1] == "name", a))
     for alias in ranked:
         try:
@@ -366,10 +368,6 @@ def group_seeds(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _tally(values) -> str | None:
     """The one value all share, or counts such as "2 completed, 1 diverged"."""
     counts: dict[str, int] = {}
@@ -450,7 +448,7 @@ def compare(paths: list[str | Path], runs_dir: str | Path = "runs", *, filters=(
         excluded["--top"] = len(table) - top
         table = table.head(top)
     shown = list(params) if all_params else differing(table, params)
-    return Comparison(table, shown, params, records, group, best, picked_by, excluded, total)
+    return Comparison(table, shown, records, group, best, picked_by, excluded, total)
 
 
 def diff(run_a: Path, run_b: Path) -> dict:

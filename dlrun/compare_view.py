@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -19,14 +20,13 @@ from . import runs
 from .compare import (AT_BEST, NUMERIC, RESULTS, CompareError, Comparison, resolve,
                       short_name)
 
-FORMATS = ("table", "csv", "markdown", "json")
 STATUS_STYLES = {"completed": "green", "running": "cyan", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "corrupt": "bold red"}
 LOWER_IS_BETTER = (*AT_BEST, "test_error", "duration")
-MAX_LEGEND = 20
+MAX_LEGEND = 20  # beyond this a legend hides the curves it names
 # Left out of the terminal table, in this order, while it is wider than the terminal.
 NARROW_DROPS = ("train_loss", "dev_loss", "epochs_run", "best_epoch", "duration", "train_error",
-                "verdict")  # beyond this a legend hides the curves it names
+                "verdict")
 
 
 def plain(value):
@@ -151,7 +151,8 @@ def terminal_table(comparison: Comparison, width: int = 200) -> tuple[Text, list
     columns = display_columns(comparison)
     rows = comparison.table.to_dict("records")
     texts = {c: [cell(comparison, row, c) for row in rows] for c, _ in columns}
-    texts["run"] = [("★ " if label == comparison.best else "") + text + (" *" if row["note"] else "")
+    texts["run"] = [("★ " if label == comparison.best else "") + text
+                    + (" *" if row["note"] else "")  # * points to the notes under the table
                     for label, row, text in zip(comparison.table.index, rows, texts["run"])]
     hidden = []
     for column in NARROW_DROPS:
@@ -160,9 +161,10 @@ def terminal_table(comparison: Comparison, width: int = 200) -> tuple[Text, list
         columns = [(c, h) for c, h in columns if c != column]
         hidden.append(column)
     headers = [_header(c, h).split("\n") for c, h in columns]
-    widths = _fit([max([len(line) for line in header] + [len(text) for text in texts[c]])
-                   for (c, _), header in zip(columns, headers)],
-                  [c not in NUMERIC and c != "status" for c, _ in columns], width - 2 * len(columns))
+    natural = [max([len(line) for line in header] + [len(text) for text in texts[c]])
+               for (c, _), header in zip(columns, headers)]
+    shrinkable = [c not in NUMERIC and c != "status" for c, _ in columns]
+    widths = _fit(natural, shrinkable, width - 2 * len(columns))
     right = [c in NUMERIC for c, _ in columns]
     notes = []
     if hidden:
@@ -177,7 +179,7 @@ def terminal_table(comparison: Comparison, width: int = 200) -> tuple[Text, list
             out.append(" " + _pad(line, size, is_right) + " ", style="bold")
         out.append("\n")
     out.append(" " + "─" * (sum(widths) + 2 * len(widths) - 2) + " \n")
-    for i, (label, row) in enumerate(zip(comparison.table.index, rows)):
+    for i, label in enumerate(comparison.table.index):
         best = label == comparison.best
         for (column, _), size, is_right in zip(columns, widths, right):
             style = STATUS_STYLES.get(texts[column][i], "") if column == "status" else ""
@@ -245,11 +247,11 @@ def footer(comparison: Comparison, layout_notes: list[str] = ()) -> list[str]:
             where = " among those meeting every --satisfy" if "--satisfy" in comparison.excluded \
                 else ""
             group = f", seeds {row['seeds']}" if comparison.grouped else ""
-            lines.append(f"best by {comparison.optimize}{where}: [bold]{row['run']}[/bold] "
-                         f"({column} {shown}{group})")
+            lines.append(f"best by {comparison.optimize}{where}: [bold]{escape(row['run'])}"
+                         f"[/bold] ({column} {shown}{group})")
     for row in comparison.table.to_dict("records"):
         if row["note"]:
-            lines.append(f"[yellow]*[/yellow] {row['run']}: {row['note']}")
+            lines.append(f"[yellow]*[/yellow] {escape(row['run'])}: {escape(row['note'])}")
     return lines
 
 
@@ -339,6 +341,12 @@ def _mean_curve(curves: list[dict], column: str):
     return frame.index.to_numpy(), frame.mean(axis=1).to_numpy(), spread
 
 
+def _result(metric: str, value) -> str:
+    if metric in NUMERIC:
+        return _metric(metric, value)
+    return "-" if value is None else str(value)
+
+
 def diff_json(result: dict) -> str:
     def clean(value):
         if isinstance(value, dict):
@@ -352,7 +360,7 @@ def diff_json(result: dict) -> str:
 def diff_tables(result: dict) -> list:
     """Renderables for `dlrun diff`: what changed in the config, then the results side by side."""
     name_a, name_b = Path(result["a"]).name, Path(result["b"]).name
-    shown = [f"[bold]A[/bold] {result['a']}", f"[bold]B[/bold] {result['b']}"]
+    shown = [f"[bold]A[/bold] {escape(result['a'])}", f"[bold]B[/bold] {escape(result['b'])}"]
     if not result["config_readable"]:
         shown.append("[yellow]config not compared: a config.yaml is missing or unreadable "
                      "(see the notes below)[/yellow]")
@@ -373,19 +381,18 @@ def diff_tables(result: dict) -> list:
         table.add_column(header, justify="left" if header == "metric" else "right")
     for entry in result["metrics"]:
         metric, delta = entry["metric"], entry["delta"]
-        format_one = (lambda v: _metric(metric, v)) if metric in NUMERIC else \
-            (lambda v: "-" if v is None else str(v))
         delta_text = Text("")
         if delta is not None:
             sign = "+" if delta > 0 else "−" if delta < 0 else ""
-            delta_text = Text(sign + format_one(abs(delta)))
+            delta_text = Text(sign + _result(metric, abs(delta)))
             if metric in LOWER_IS_BETTER and delta:
-                delta_text.stylize("green" if delta < 0 else "red")
+                delta_text.stylize("green" if delta < 0 else "red")  # lower is better
         elif entry["a"] != entry["b"]:
             delta_text = Text("changed", style="yellow")
-        table.add_row(metric, format_one(entry["a"]), format_one(entry["b"]), delta_text)
+        table.add_row(metric, _result(metric, entry["a"]), _result(metric, entry["b"]),
+                      delta_text)
     shown.append(table)
     for side, name in (("a", name_a), ("b", name_b)):
         for note in result["notes"][side]:
-            shown.append(f"[yellow]*[/yellow] {side.upper()} {name}: {note}")
+            shown.append(f"[yellow]*[/yellow] {side.upper()} {escape(name)}: {escape(note)}")
     return shown

@@ -196,7 +196,8 @@ def _parse_yaml(text: str):
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise _Malformed(line, f"invalid YAML ({getattr(error, 'problem', None) or error})") from None
+        problem = getattr(error, "problem", None) or error
+        raise _Malformed(line, f"invalid YAML ({problem})") from None
 
 
 def _parse_json(text: str):
