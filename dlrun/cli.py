@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -103,7 +103,7 @@ def compare(
     ] = False,
     all_params: Annotated[bool, typer.Option(
         "--all-params", help="Show every config key, not only those that differ.")] = False,
-    output_format: Annotated[Literal["table", "csv", "markdown", "json"], typer.Option(
+    output_format: Annotated[str, typer.Option(
         "--format", help="table for people; csv, markdown or json for files and scripts.")
     ] = "table",
     plot: Annotated[Optional[Path], typer.Option(
@@ -117,6 +117,7 @@ def compare(
     from . import compare_view
     from .console import console, err_console
 
+    compare_view.check_format(output_format, compare_view.FORMATS)
     if plot is not None:
         compare_view.check_plot_path(plot)
     comparison = compare_module.compare(
@@ -147,7 +148,7 @@ def compare(
 def diff(
     run_a: Annotated[Path, typer.Argument(help="The run to compare from.")],
     run_b: Annotated[Path, typer.Argument(help="The run to compare to.")],
-    output_format: Annotated[Literal["table", "json"], typer.Option(
+    output_format: Annotated[str, typer.Option(
         "--format", help="table for people, json for scripts.")] = "table",
     runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),
 ):
@@ -156,6 +157,7 @@ def diff(
     from . import compare_view
     from .console import console
 
+    compare_view.check_format(output_format, ("table", "json"))
     result = compare_module.diff(compare_module.resolve_run(run_a, runs_dir),
                                  compare_module.resolve_run(run_b, runs_dir))
     if output_format == "json":

@@ -20,6 +20,7 @@ from . import runs
 from .compare import (AT_BEST, NUMERIC, RESULTS, CompareError, Comparison, resolve,
                       short_name)
 
+FORMATS = ("table", "csv", "markdown", "json")
 STATUS_STYLES = {"completed": "green", "running": "cyan", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "corrupt": "bold red"}
 LOWER_IS_BETTER = (*AT_BEST, "test_error", "duration")
@@ -27,6 +28,11 @@ MAX_LEGEND = 20  # beyond this a legend hides the curves it names
 # Left out of the terminal table, in this order, while it is wider than the terminal.
 NARROW_DROPS = ("train_loss", "dev_loss", "epochs_run", "best_epoch", "duration", "train_error",
                 "verdict")
+
+
+def check_format(name: str, allowed: tuple[str, ...]) -> None:
+    if name not in allowed:
+        raise CompareError(f"--format: expected {', '.join(allowed)}, got {name!r}")
 
 
 def plain(value):

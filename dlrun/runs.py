@@ -18,7 +18,6 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,16 +132,16 @@ DIAGNOSIS = "diagnosis.json"  # written by `dlrun diagnose`; optional
 RUN_FILES = (SUMMARY, CONFIG, METRICS, PARAMS)
 
 
-@dataclass
 class RunRecord:
     """What could be read from one run directory, and what could not (`problems`, one line each)."""
 
-    path: Path
-    config: dict | None = None
-    summary: dict | None = None
-    metrics: dict[str, np.ndarray] | None = None  # column -> values, shape (epochs,)
-    diagnosis: dict | None = None
-    problems: list[str] = field(default_factory=list)
+    def __init__(self, path: Path):
+        self.path = path
+        self.config: dict | None = None
+        self.summary: dict | None = None
+        self.metrics: dict[str, np.ndarray] | None = None  # column -> values, shape (epochs,)
+        self.diagnosis: dict | None = None
+        self.problems: list[str] = []
 
 
 def is_run_dir(path: Path) -> bool:

@@ -357,9 +357,13 @@ def test_a_narrow_terminal_leaves_out_the_least_needed_columns_and_says_so(runs_
     assert all(path.name[-6:] in result.output for path in runs_dir.iterdir())
 
 
-def test_unknown_format_is_refused(runs_dir):
+def test_unknown_format_is_refused(runs_dir, trained):
     result = invoke("compare", runs_dir, "--format", "xml")
     assert result.exit_code == 2
+    assert "--format: expected table, csv, markdown, json, got 'xml'" in result.output
+    result = invoke("diff", trained["adam0"], trained["slow"], "--format", "csv")
+    assert result.exit_code == 2
+    assert "--format: expected table, json, got 'csv'" in result.output
 
 
 # Curves
