@@ -52,7 +52,13 @@ def discover(paths: list[str | Path], runs_dir: str | Path = "runs") -> list[Pat
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
-            found.extend([path] if runs.is_run_dir(path) else _runs_in(path))
+            try:
+                found.extend([path] if runs.is_run_dir(path) else _runs_in(path))
+            except OSError as error:
+                raise RunDirError(f"{path}: cannot list ({error.strerror or error})") from None
+        elif path == Path(runs_dir):
+            raise RunDirError(f"{path}: no such directory; train a run first (dlrun train "
+                              "CONFIG) or name run directories to compare")
         elif path.exists():
             raise RunDirError(f"{path}: not a directory; give run directories or directories "
                               "of runs")

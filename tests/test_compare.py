@@ -536,6 +536,13 @@ def test_compare_refuses_paths_with_no_runs(tmp_path, make, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+def test_compare_without_arguments_reads_the_runs_directory(runs_dir, tmp_path):
+    assert len(as_json("compare", "--runs-dir", runs_dir)) == 6
+    result = invoke("compare", "--runs-dir", tmp_path / "nothing-yet")
+    assert result.exit_code == 2
+    assert "nothing-yet: no such directory; train a run first" in result.output
+
+
 # diff
 
 
