@@ -116,5 +116,92 @@ def diagnose(
         render(diagnosis, console)
 
 
+@app.command()
+@user_errors
+def compare(
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="RUNS_OR_DIRS", show_default=False,
+        help="Run directories, directories of runs, or the beginning of run names in --runs-dir "
+             "(default: --runs-dir).")] = None,
+    sort: Annotated[Optional[str], typer.Option(
+        help="Order by this column (dev_error by default; -NAME for descending).")] = None,
+    top: Annotated[Optional[int], typer.Option(min=1, help="Show the first N rows only.")] = None,
+    filters: Annotated[Optional[list[str]], typer.Option(
+        "--filter", help="KEY=VALUE (optimizer=adam) or a pandas query "
+                         "('learning_rate < 0.01'); repeat to require several.")] = None,
+    optimize: Annotated[Optional[str], typer.Option(
+        help="The optimizing metric: pick the run lowest on it (-NAME: highest).")] = None,
+    satisfy: Annotated[Optional[list[str]], typer.Option(
+        help="A satisficing constraint such as 'duration<60', in --filter's syntax; repeatable.")
+    ] = None,
+    group_seeds: Annotated[bool, typer.Option(
+        "--group-seeds", help="One row per config that differs only by seed: mean ± std.")
+    ] = False,
+    all_params: Annotated[bool, typer.Option(
+        "--all-params", help="Show every config key, not only those that differ.")] = False,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table for people; csv, markdown or json for files and scripts.")
+    ] = "table",
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Write the dev and train curves of the rows shown to this image (.png, .pdf, .svg).")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories are looked for.")
+                        ] = Path("runs"),
+):
+    """Compare runs side by side: the config keys that differ, and how each run did."""
+    from . import compare as compare_module
+    from . import compare_view
+    from .console import console, err_console
+
+    compare_view.check_format(output_format, compare_view.FORMATS)
+    if plot is not None:
+        compare_view.check_plot_path(plot)
+    comparison = compare_module.compare(
+        paths or [runs_dir], runs_dir, filters=filters or (), sort_by=sort, top=top,
+        optimize=optimize, satisfy=satisfy or (), group=group_seeds, all_params=all_params)
+    if output_format == "table":
+        layout_notes = []
+        if len(comparison.table):
+            table, layout_notes = compare_view.terminal_table(comparison, console.width)
+            console.print(table, no_wrap=True, overflow="crop")
+        for line in compare_view.footer(comparison, layout_notes):
+            console.print(line, highlight=False)
+    else:
+        writer = {"csv": compare_view.to_csv, "markdown": compare_view.to_markdown,
+                  "json": compare_view.to_json}[output_format]
+        typer.echo(writer(comparison), nl=False)
+    if plot is not None:
+        notes = compare_view.plot_curves(comparison, plot)
+        # Keep stdout clean for csv/json; people see the same lines either way.
+        out = console if output_format == "table" else err_console
+        for note in notes:
+            out.print(f"[yellow]*[/yellow] {note}", highlight=False)
+        out.print(f"curves written to {plot}", highlight=False)
+
+
+@app.command()
+@user_errors
+def diff(
+    run_a: Annotated[Path, typer.Argument(help="The run to compare from.")],
+    run_b: Annotated[Path, typer.Argument(help="The run to compare to.")],
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table for people, json for scripts.")] = "table",
+    runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),
+):
+    """Show which config keys changed between two runs (old → new) and how the results moved."""
+    from . import compare as compare_module
+    from . import compare_view
+    from .console import console
+
+    compare_view.check_format(output_format, ("table", "json"))
+    result = compare_module.diff(compare_module.resolve_run(run_a, runs_dir),
+                                 compare_module.resolve_run(run_b, runs_dir))
+    if output_format == "json":
+        typer.echo(compare_view.diff_json(result), nl=False)
+        return
+    for renderable in compare_view.diff_tables(result):
+        console.print(renderable, highlight=False)
+
+
 if __name__ == "__main__":
     app()

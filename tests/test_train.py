@@ -164,3 +164,13 @@ def test_float64_runs_keep_float64_parameters(tmp_path, make_config):
     run_dir, _ = train.run(make_config(dtype="float64"), tmp_path)
     state, _ = runs.load_params(run_dir / "params.npz")
     assert state["W1"].dtype == np.float64
+
+
+def test_run_files_are_readable_by_others_like_any_new_file(tmp_path, make_config):
+    import os
+    import stat
+    run_dir, _ = train.run(make_config(train={"epochs": 1}), tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("summary.json", "params.npz"):
+        assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o666 & ~umask
