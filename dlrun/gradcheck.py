@@ -54,7 +54,7 @@ class Row:
     shape: tuple[int, ...]
     size: int
     checked: int
-    relative_difference: float  # over the entries whose ±ε evaluations crossed no kink
+    relative_difference: float  # over the entries whose ±ε evaluations crossed no kink, if any
     rounding_floor: float  # the relative difference float64 rounding of J alone could cause
     kinks: int
     worst: str  # the entry with the largest |analytic − numeric|, e.g. "W1[2, 0]"
@@ -272,11 +272,12 @@ def _compare(term: str, name: str, shape: tuple, size: int, analytic: np.ndarray
              label: Callable[[int], str]) -> Row:
     """The row of k checked entries: analytic, numeric, kink and rounding scale are all (k,)."""
     kinks = int(np.count_nonzero(kink))
-    smooth = ~kink if kinks else slice(None)
+    everywhere = 0 < kinks == len(kink)  # then nothing is left to judge: report all, and only warn
+    smooth = ~kink if kinks and not everywhere else slice(None)
     difference = relative_difference(analytic[smooth], numeric[smooth])
     floor = _ratio(ROUNDING_ULPS * _norm(scale[smooth]),
                    _norm(analytic[smooth]) + _norm(numeric[smooth]))
-    verdict, note = judge(difference, floor, kinks)
+    verdict, note = ("warn", f"kink ×{kinks}") if everywhere else judge(difference, floor, kinks)
     gaps = np.abs(analytic - numeric)
     if 0 < kinks < len(gaps):
         gaps[kink] = -1.0  # name an entry the verdict rests on
@@ -356,7 +357,8 @@ def _whole_worst(whole: Row, rows: list[Row]) -> Row:
 def train_steps(network: Network, optimizer, batches: Iterator[tuple]) -> None:
     """One optimizer step per (X, y, learning rate); refuses to go on from non-finite gradients."""
     for step, (X, y, lr) in enumerate(batches, start=1):
-        network.train_step_gradients(X, y)
+        with np.errstate(over="ignore", invalid="ignore"):  # said below, in one line
+            network.train_step_gradients(X, y)
         if not all(np.all(np.isfinite(grad)) for grad in network.grads.values()):
             raise GradcheckError(f"--after-steps: the gradients became non-finite at training "
                                  f"step {step} (learning rate {lr:g}): there is nothing to check; "
@@ -364,8 +366,14 @@ def train_steps(network: Network, optimizer, batches: Iterator[tuple]) -> None:
         optimizer.step(network.params, network.grads, lr)
 
 
-def validate(epsilon: float, batch: int, samples: int | None, after_steps: int) -> None:
+FORMATS = ("table", "json")
+
+
+def validate(epsilon: float, batch: int, samples: int | None, after_steps: int,
+             output_format: str = "table") -> None:
     """GradcheckError naming the first option out of range and what it allows."""
+    if output_format not in FORMATS:
+        raise GradcheckError(f"--format: must be one of {', '.join(FORMATS)}, got {output_format!r}")
     if not (isinstance(epsilon, float) and 0 < epsilon < 1):
         raise GradcheckError(f"--epsilon: must be a number in (0, 1), got {epsilon!r}")
     if batch < 2:
