@@ -104,20 +104,11 @@ def gradcheck(
     from . import config as config_module
     from . import gradcheck as gradcheck_module
     from .console import console, err_console
-    from .gradcheck_report import show, to_json
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from .gradcheck_report import progress_bar, show, to_json
 
     gradcheck_module.validate(epsilon, batch, samples, after_steps, output_format)
     experiment = config_module.load(config, list(overrides or [])) if config is not None else None
-    progress = Progress("[bold]checking gradients", BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err_console, transient=True,
-                        disable=not err_console.is_terminal)
-    task = progress.add_task("check", total=None)
-
-    def advance(completed: int, total: int) -> None:
-        progress.update(task, completed=completed, total=total)
-
-    with progress:
+    with progress_bar(err_console) as advance:
         if experiment is None:
             report = gradcheck_module.check_engine(epsilon, batch, samples, after_steps, seed,
                                                    progress=advance)

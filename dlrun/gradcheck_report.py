@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -20,6 +23,17 @@ LEGEND = (f"pass below {PASS_BELOW:.0e} · warn below {WARN_BELOW:.0e} · fail a
           f"{RESOLUTION}: the gradient is too small for the differences to check it to "
           f"{WARN_BELOW:.0e}; kink: ±ε switched a ReLU on or off, those entries are left out.")
 MAX_LISTED = 20  # networks listed by name in the engine sweep's table of what did not pass
+
+
+@contextmanager
+def progress_bar(console: Console) -> Iterator:
+    """A bar over the entries (or networks) checked, shown only on a terminal and then erased."""
+    progress = Progress("[bold]checking gradients", BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True,
+                        disable=not console.is_terminal)
+    bar = progress.add_task("check", total=None)
+    with progress:
+        yield lambda completed, total: progress.update(bar, completed=completed, total=total)
 
 
 def to_json(report: Report) -> str:
