@@ -203,5 +203,48 @@ def diff(
         console.print(renderable, highlight=False)
 
 
+@app.command()
+@user_errors
+def gradcheck(
+    config: Annotated[Optional[Path], typer.Argument(
+        help="Experiment spec (YAML) whose network to check; leave out to check the engine "
+             "itself on every combination of its pieces.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="Dotted overrides, e.g. model.batch_norm=true regularization.l2=0.5")] = None,
+    epsilon: Annotated[float, typer.Option(help="Step ε of the two-sided differences.")] = 1e-7,
+    batch: Annotated[int, typer.Option(help="Examples J is evaluated on.")] = 32,
+    samples: Annotated[Optional[int], typer.Option(
+        help="Check this many random entries of each parameter array (default: every entry).")] = None,
+    after_steps: Annotated[int, typer.Option(
+        help="Check again after this many training steps (0: at initialization only).")] = 5,
+    seed: Annotated[int, typer.Option(
+        help="Seed of the engine check's random networks (a config uses its own seed).")] = 0,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table (for people) or json (for scripts).")] = "table",
+):
+    """Prove backpropagation right: compare every gradient with two-sided differences of the
+    cost, in float64. Exit status 0 when nothing fails, 1 when a gradient is wrong."""
+    from . import config as config_module
+    from . import gradcheck as gradcheck_module
+    from .console import console, err_console
+    from .gradcheck_report import progress_bar, show, to_json
+
+    gradcheck_module.validate(epsilon, batch, samples, after_steps, output_format)
+    experiment = config_module.load(config, list(overrides or [])) if config is not None else None
+    with progress_bar(err_console) as advance:
+        if experiment is None:
+            report = gradcheck_module.check_engine(epsilon, batch, samples, after_steps, seed,
+                                                   progress=advance)
+        else:
+            report = gradcheck_module.check_config(experiment, epsilon, batch, samples,
+                                                   after_steps, progress=advance)
+    if output_format == "json":
+        typer.echo(to_json(report))
+    else:
+        show(report, console)
+    if report.verdict == "fail":
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()
