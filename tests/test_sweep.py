@@ -275,3 +275,9 @@ def test_rungs_grow_by_the_factor_below_the_epochs():
     assert sweep.rungs(9, 3, 1) == [1, 3]
     assert sweep.rungs(100, 2, 10) == [10, 20, 40, 80]
     assert sweep.rungs(3, 3, 5) == []
+
+
+def test_bundled_search_config_is_a_valid_space():
+    space = sweep.load_space(Path(__file__).parent.parent / "configs" / "search.yaml")
+    sweep.check_space(space)
+    assert len(sweep.plan(space, sweep.Options(trials=3))) == 3
