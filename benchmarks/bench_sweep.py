@@ -17,13 +17,13 @@ import os
 import resource
 import tempfile
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from dlrun import sweep
 from dlrun.search_space import SearchSpace
+from dlrun.workers import ProcessBackend
 from dlrun.yamlio import parse
 
 SPACE = """\
@@ -63,7 +63,7 @@ def timed_sweep(space: SearchSpace, trials: int, backend) -> tuple[float, float]
 
 
 def local_backend(workers: int):
-    return lambda: sweep.ProcessBackend(workers)
+    return lambda: ProcessBackend(workers)
 
 
 def dask_backend():

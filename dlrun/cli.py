@@ -115,6 +115,7 @@ def sweep(
     from . import sweep as sweep_module
     from .console import console
     from .errors import ConfigError
+    from .workers import open_backend
 
     overrides = list(overrides or [])
     if name is not None:
@@ -135,7 +136,7 @@ def sweep(
     options = sweep_module.Options(trials=trials, grid=grid,
                                    seed=default_seed if seed is None else seed, prune=prune,
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
-    backend = sweep_module.open_backend(workers, cluster, trials)
+    backend = open_backend(workers, cluster, trials)
     aborted = True
     try:
         swept = sweep_module.create(space, runs_dir, options, backend.description, refined_from)

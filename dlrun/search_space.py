@@ -318,8 +318,8 @@ class SearchSpace:
         return [dict(zip(keys, point)) for point in itertools.product(*axes(k))]
 
     def extremes(self) -> Iterator[tuple[Parameter, Any, dict[str, Any]]]:
-        """(parameter, value, values) with each parameter at each end of its range in turn,
-        the others in the middle: a config valid at all of them is valid everywhere between."""
+        """(parameter, value, values) with each parameter at each end of its range in turn (each
+        option of a choice), the others in the middle (a choice at its first option)."""
         middle = {p.key: p.distribution.grid(1)[0] for p in self.parameters}
         for parameter in self.parameters:
             distribution = parameter.distribution

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from dlrun import sweep
 from dlrun.cli import app
 from dlrun.trial import store
+from dlrun.workers import SerialBackend
 
 runner = CliRunner()
 
@@ -210,7 +211,7 @@ def test_interrupted_sweep_keeps_finished_trials(tmp_path):
 
     swept = sweep.create(space, tmp_path / "runs", sweep.Options(trials=5), "this process")
     with pytest.raises(KeyboardInterrupt):
-        sweep.run(swept, sweep.SerialBackend(), StopAfterTwo())
+        sweep.run(swept, SerialBackend(), StopAfterTwo())
     info = json.loads((swept.directory / "sweep.json").read_text())
     assert info["status"] == "interrupted"
     assert table(swept.directory)["trial"].tolist() == [0, 1]
