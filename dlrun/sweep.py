@@ -227,8 +227,9 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     info = {"name": directory.name, "status": "running", "seed": options.seed,
             "mode": "grid" if options.grid else "random", "trials": len(trials),
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
-            "prune": ({"factor": options.prune_factor, "min_epochs": options.prune_min_epochs}
-                      if options.prune else None),
+            "prune": ({"factor": options.prune_factor,
+                       "rungs": rungs(max(t.epochs for t in trials), options.prune_factor,
+                                      options.prune_min_epochs)} if options.prune else None),
             "where": where, "refined_from": refined_from, "command": runs.command_line(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": runs.environment()}
     sweep = Sweep(directory, space, options, trials, info)
@@ -240,11 +241,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
 def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
     """Run every trial on the backend, in successive-halving rounds when pruning."""
     reporter = reporter or SweepReporter()
-    options = sweep.options
-    max_epochs = max(t.epochs for t in sweep.trials)
-    stops = rungs(max_epochs, options.prune_factor, options.prune_min_epochs) if options.prune else []
-    if options.prune:
-        sweep.write_info(prune={"factor": options.prune_factor, "rungs": stops})
+    stops = sweep.info["prune"]["rungs"] if sweep.info["prune"] else []
     started = time.time()
     reporter.start(len(sweep.trials), backend.slots)
     active = list(sweep.trials)
@@ -307,7 +304,8 @@ def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
     goes_on = f"{next_stop} epochs" if next_stop else "all its epochs"
     for rank, (trial, result) in enumerate(ranked[keep:], start=keep + 1):
         loss = result.summary.get("best_dev_loss")
-        reason = (f"successive halving at epoch {stop}: best dev loss {loss:.4g} ranked {rank} of "
+        loss = f"{loss:.4g}" if _finite(loss) else "none"
+        reason = (f"successive halving at epoch {stop}: best dev loss {loss} ranked {rank} of "
                   f"{len(ranked)}; only the best {keep} went on to {goes_on}")
         sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
     return sorted((trial for trial, _ in ranked[:keep]), key=lambda t: t.index)
