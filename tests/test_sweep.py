@@ -282,3 +282,15 @@ def test_bundled_search_config_is_a_valid_space():
     space = sweep.load_space(Path(__file__).parent.parent / "configs" / "search.yaml")
     sweep.check_space(space)
     assert len(sweep.plan(space, sweep.Options(trials=3))) == 3
+
+
+def test_a_failing_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
+    missing = tmp_path / "missing.npz"
+    config = write(tmp_path, SPACE.replace("hidden_layers: {choice: [[8, 4], [6]]}",
+                                           f"init_from: {{choice: [null, '{missing}']}}"))
+    sweep_dir = run_sweep(tmp_path, "--grid", "--trials", 2, "--workers", 1, config=config)
+    frame = table(sweep_dir)
+    assert frame["status"].tolist() == ["completed", "failed"]
+    summary = json.loads((sweep_dir / "trial-0001" / "summary.json").read_text())
+    assert "no such parameter file" in summary["error"]
+    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"
