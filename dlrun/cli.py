@@ -126,15 +126,15 @@ def sweep(
             raise ConfigError("give CONFIG or --refine SWEEP_DIR, not both (the sweep directory "
                               "holds its space in sweep.yaml)")
         space, refined_from = sweep_module.refine(refine, top)
-        default_seed = (refined_from["seed"] or 0) + 1
+        if name is not None:
+            space.template["name"] = name
     elif config is None:
         raise ConfigError("give a CONFIG to sweep, or --refine SWEEP_DIR")
     else:
         space = sweep_module.load_space(config, overrides)
-        default_seed = space.template.get("seed", 0)
-        default_seed = default_seed if isinstance(default_seed, int) and default_seed >= 0 else 0
-    options = sweep_module.Options(trials=trials, grid=grid,
-                                   seed=default_seed if seed is None else seed, prune=prune,
+    if seed is None:
+        seed = sweep_module.default_seed(space, refined_from)
+    options = sweep_module.Options(trials=trials, grid=grid, seed=seed, prune=prune,
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
     backend = open_backend(workers, cluster, trials)
     aborted = True

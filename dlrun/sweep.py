@@ -80,6 +80,14 @@ def sweep_name(space: SearchSpace) -> str:
     return name if isinstance(name, str) else "sweep"
 
 
+def default_seed(space: SearchSpace, refined_from: dict | None = None) -> int:
+    """The config's seed; after refining, the refined sweep's seed + 1, so the draws are fresh."""
+    if refined_from is not None:
+        return (refined_from.get("seed") or 0) + 1
+    seed = space.template.get("seed", 0)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
+
+
 def trial_seed(sweep_seed: int, index: int) -> tuple[np.random.Generator, int]:
     """(generator for the trial's sampled values, the trial's training seed).
 

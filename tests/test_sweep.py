@@ -294,3 +294,13 @@ def test_a_failing_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
     summary = json.loads((sweep_dir / "trial-0001" / "summary.json").read_text())
     assert "no such parameter file" in summary["error"]
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"
+
+
+def test_name_option_names_the_sweep_and_its_trials(tmp_path):
+    sweep_dir = run_sweep(tmp_path, "--trials", 1, "--workers", 1, "--name", "other")
+    assert sweep_dir.name.startswith("other-")
+    assert yaml.safe_load((sweep_dir / "trial-0000" / "config.yaml").read_text())["name"] == "other-0000"
+    result = invoke("sweep", "--refine", sweep_dir, "--top", 1, "--trials", 1, "--workers", 1,
+                    "--name", "finer", "-q", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert Path(result.output.strip()).name.startswith("finer-")
