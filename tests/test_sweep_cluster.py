@@ -68,8 +68,8 @@ def test_cluster_sweep_matches_a_local_one(tmp_path, scheduler):
 
 def test_a_worker_lost_mid_trial_neither_loses_nor_duplicates_a_trial(tmp_path, scheduler):
     config = tmp_path / "space.yaml"
-    # trials long enough (about a second and a half) for the kill to land in the middle of one
-    config.write_text(SPACE.replace("n_samples: 200", "n_samples: 1500").replace("epochs: 4", "epochs: 400"))
+    # trials long enough (about a second) for the kill to land in the middle of one
+    config.write_text(SPACE.replace("n_samples: 200", "n_samples: 1500").replace("epochs: 4", "epochs: 250"))
     killed = []
 
     def kill_a_busy_worker():
