@@ -90,11 +90,11 @@ def sweep(
         help="Dotted overrides, e.g. 'train.learning_rate={loguniform: [1e-4, 1e-1]}'")] = None,
     trials: Annotated[int, typer.Option(min=1, help="Trials to run (with --grid: at most).")] = 20,
     workers: Annotated[Optional[int], typer.Option(
-        min=1, help="Local worker processes, each on one BLAS thread [default: one per core].")] = None,
+        min=1, help="Local worker processes, each on one BLAS thread \\[default: one per core].")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="A grid instead of random draws.")] = False,
     seed: Annotated[Optional[int], typer.Option(
         min=0, help="Sweep seed; every trial's values and seed derive from it and its number "
-                    "[default: the config's seed; after --refine, the refined sweep's seed + 1].")] = None,
+                    "\\[default: the config's seed; after --refine, the refined sweep's seed + 1].")] = None,
     refine: Annotated[Optional[Path], typer.Option(
         help="A sweep directory: sweep again, each range narrowed to its --top best trials.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Best trials --refine narrows around.")] = 5,
@@ -103,9 +103,9 @@ def sweep(
     prune_factor: Annotated[int, typer.Option(
         min=2, help="Each rung keeps the best 1/FACTOR and multiplies the epochs by FACTOR.")] = 3,
     prune_min_epochs: Annotated[Optional[int], typer.Option(
-        min=1, help="Epochs of the first rung [default: the epochs / FACTOR²].")] = None,
+        min=1, help="Epochs of the first rung \\[default: the epochs / FACTOR²].")] = None,
     cluster: Annotated[Optional[str], typer.Option(
-        help="Run trials on a Dask scheduler, e.g. tcp://HOST:8786 (pip install \"dlrun[cluster]\").")] = None,
+        help="Run trials on a Dask scheduler, e.g. tcp://HOST:8786 (pip install \"dlrun\\[cluster]\").")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where the sweep directory is created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option(help="Sweep name (overrides the config's name).")] = None,
     show: Annotated[int, typer.Option(min=1, help="Best trials listed at the end.")] = 5,
