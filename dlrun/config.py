@@ -22,6 +22,7 @@ from .engine.optim import OPTIMIZERS
 from .engine.registry import build, describe
 from .engine.schedules import SCHEDULES
 from .errors import ConfigError
+from .search_space import find_distributions
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # one path component: it cannot leave runs/
 
@@ -221,6 +222,11 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections (name, data, model, train, "
                           f"...), got {type(data).__name__}")
+    for path, node in find_distributions(data):
+        line = _locate(path, lines or {})
+        raise ConfigError(f"{f'{source}:{line}' if line else source}: {'.'.join(map(str, path))}: "
+                          f"{next(iter(node))} is a search-space distribution, not a value; "
+                          f"sample it with `dlrun sweep {source}`")
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as error:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import RunDirError
 
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
 SUMMARY, CONFIG, METRICS, PARAMS = "summary.json", "config.yaml", "metrics.csv", "params.npz"
 META_PREFIX = "meta_"  # params.npz entries that are not network state
 

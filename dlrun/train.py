@@ -158,7 +158,7 @@ def fit(experiment: Experiment, on_epoch) -> Outcome:
                        "dev_loss": dev["loss"], "dev_error": dev["error"],
                        **{f"grad_norm_{l + 1}": n / len(costs) for l, n in enumerate(norms)},
                        "seconds": time.perf_counter() - started}
-                on_epoch(row)
+                stop_request = on_epoch(row)
                 if not np.isfinite(dev["loss"]):
                     raise Diverged({"step": outcome.steps, "epoch": epoch + 1, "learning_rate": lr,
                                     "where": "dev loss", "message": f"dev loss became {dev['loss']} "
@@ -173,6 +173,9 @@ def fit(experiment: Experiment, on_epoch) -> Outcome:
                         outcome.stop_reason = (f"early stopping: dev loss did not improve by "
                                                f"{stopping.min_delta:g} for {stopping.patience} epochs")
                         break
+                if stop_request:  # asked from outside, e.g. a sweep dropping a hopeless trial
+                    outcome.status, outcome.stop_reason = "pruned", stop_request
+                    break
         except Diverged as error:
             outcome.status, outcome.divergence = "diverged", error.detail
             outcome.stop_reason = error.detail["message"]
@@ -199,8 +202,11 @@ def metric_columns(network: Network) -> list[str]:
 
 
 def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
-        reporter: Reporter | None = None) -> tuple[Path, dict]:
-    """Train the experiment into a new run directory; returns (run directory, summary)."""
+        reporter: Reporter | None = None, stop_check=None) -> tuple[Path, dict]:
+    """Train the experiment into a new run directory; returns (run directory, summary).
+
+    `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
+    with status "pruned" and that reason."""
     reporter = reporter or Reporter()
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     network, dataset = experiment.network, experiment.dataset
@@ -221,6 +227,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         def on_epoch(row):
             writer.write(row)
             reporter.epoch(row)
+            return stop_check(row) if stop_check else None
 
         outcome = fit(experiment, on_epoch)
         reporter.finish()

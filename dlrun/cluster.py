@@ -1,0 +1,80 @@
+"""Trials on a Dask distributed cluster: its workers train, the launching machine stores results.
+
+Needs the optional extra: `pip install "dlrun[cluster]"` here and on every worker machine.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from .errors import DlrunError
+from .trial import TrialResult, TrialTask, execute
+
+ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
+CONNECT_TIMEOUT = "10s"  # a scheduler that does not answer by then is not coming
+
+
+class ClusterError(DlrunError):
+    """The Dask scheduler cannot be used: not installed, unreachable, or its workers lack dlrun."""
+
+
+def _worker_version() -> str:
+    from . import __version__
+    return __version__
+
+
+class DaskBackend:
+    """Submits each trial as one task (pure=False: identical configs are still separate trials)."""
+
+    def __init__(self, address: str):
+        if not ADDRESS.match(address):
+            raise ClusterError(f"--cluster {address!r}: expected a scheduler address such as "
+                               "tcp://HOST:8786")
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ClusterError("--cluster needs Dask distributed: pip install \"dlrun[cluster]\"") from None
+        try:
+            self.client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as error:
+            raise ClusterError(f"--cluster {address}: cannot reach the scheduler ({error})") from None
+        self.address = address
+        self.description = f"dask scheduler {address}"
+        self._check_workers()
+
+    def _check_workers(self) -> None:
+        from . import __version__
+        try:
+            versions = self.client.run(_worker_version)
+        except Exception as error:
+            self.client.close()
+            raise ClusterError(f"--cluster {self.address}: a worker cannot run dlrun ({error}); "
+                               "install it on every worker: pip install \"dlrun[cluster]\"") from None
+        wrong = {worker: version for worker, version in versions.items() if version != __version__}
+        if wrong:
+            self.client.close()
+            worker, version = next(iter(wrong.items()))
+            raise ClusterError(f"--cluster {self.address}: worker {worker} has dlrun {version}, "
+                               f"this machine {__version__}: install the same version everywhere")
+
+    @property
+    def slots(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
+        from distributed import as_completed
+        futures = {self.client.submit(execute, task, pure=False): task for task in tasks}
+        try:
+            for future in as_completed(list(futures), loop=self.client.loop):
+                try:
+                    yield future.result()
+                except Exception as error:  # e.g. KilledWorker: it took several workers down
+                    task = futures[future]
+                    yield TrialResult(task.index, {"status": "failed",
+                                                   "error": f"{type(error).__name__}: {error}"})
+        finally:
+            self.client.cancel(list(futures))
+
+    def close(self, abort: bool = False) -> None:
+        self.client.close()

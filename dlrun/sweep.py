@@ -1,0 +1,372 @@
+"""Sweeps: many trials drawn from one search space, run in parallel, pruned, ranked and refined.
+
+    runs/<name>-<YYYYmmdd-HHMMSS>-<id>/
+        sweep.yaml     the search space, runnable again with `dlrun sweep`
+        sweep.json     seed, mode, pruning, where trials ran, status
+        sweep.csv      one row per trial: sampled values, status, losses and errors
+        trial-0000/    each trial's ordinary run directory
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import config as config_module
+from . import runs, yamlio
+from .errors import ConfigError, RunDirError
+from .search_space import Choice, RandInt, SearchSpace, encode
+from .trial import TrialResult, TrialTask, store
+
+SPACE, INFO, TABLE = "sweep.yaml", "sweep.json", "sweep.csv"
+RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_loss", "dev_error",
+                  "seconds"]
+
+
+@dataclass
+class Options:
+    trials: int = 20
+    grid: bool = False
+    seed: int = 0
+    prune: bool = False
+    prune_factor: int = 3  # successive halving keeps the best third at each rung
+    prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
+
+
+@dataclass
+class Trial:
+    index: int
+    name: str  # its run directory inside the sweep directory
+    seed: int
+    values: dict[str, Any]
+    config: dict
+    epochs: int
+    summary: dict | None = None
+
+
+class SweepReporter:
+    """What a sweep tells the outside world; the CLI draws a live display from it."""
+
+    def start(self, total: int, slots: int) -> None: ...
+    def update(self, done: int, running: int, best: dict | None) -> None: ...
+    def finish(self) -> None: ...
+
+
+def load_space(path: str | Path, overrides: list[str] = ()) -> SearchSpace:
+    """Read a config with distributions, apply dotted overrides; every failure is a ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    data, lines = yamlio.parse(text, str(path))
+    if data is None:
+        data = {}
+    if overrides and isinstance(data, dict):
+        for override in overrides:
+            config_module.apply_override(data, override)
+    return SearchSpace.from_data(data, str(path), lines)
+
+
+def sweep_name(space: SearchSpace) -> str:
+    name = space.template.get("name", "experiment")
+    return name if isinstance(name, str) else "sweep"
+
+
+def default_seed(space: SearchSpace, refined_from: dict | None = None) -> int:
+    """The config's seed; after refining, the refined sweep's seed + 1, so the draws are fresh."""
+    if refined_from is not None:
+        return (refined_from.get("seed") or 0) + 1
+    seed = space.template.get("seed", 0)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
+
+
+def trial_seed(sweep_seed: int, index: int) -> tuple[np.random.Generator, int]:
+    """(generator for the trial's sampled values, the trial's training seed).
+
+    Both depend only on the sweep seed and the trial's index, never on which worker ran it or when."""
+    sampling, training = np.random.SeedSequence(sweep_seed, spawn_key=(index,)).spawn(2)
+    return np.random.default_rng(sampling), int(training.generate_state(1)[0])
+
+
+def check_space(space: SearchSpace) -> None:
+    """Refuse a space whose range ends make an invalid config, before any trial runs."""
+    for parameter, value, values in space.extremes():
+        try:
+            config_module.validate(space.instantiate(values), space.source, space.lines)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (with {parameter.key} = {encode(value)}, an end of "
+                              f"{parameter.distribution!r})") from None
+
+
+def plan(space: SearchSpace, options: Options) -> list[Trial]:
+    """Every trial's values, seed and validated config: random draws, or the grid's points."""
+    if options.grid:
+        points = space.grid(options.trials)
+    else:
+        points = [space.sample(trial_seed(options.seed, i)[0]) for i in range(options.trials)]
+    base = sweep_name(space)[:58]
+    width = max(4, len(str(len(points) - 1)))
+    keys = {p.key for p in space.parameters}
+    trials = []
+    for index, values in enumerate(points):
+        data = space.instantiate(values)
+        seed = trial_seed(options.seed, index)[1]
+        if "seed" not in keys:
+            data["seed"] = seed
+        if "name" not in keys:
+            data["name"] = f"{base}-{index:0{width}d}"
+        try:
+            experiment = config_module.validate(data, space.source, space.lines)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
+        trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
+                            experiment.train.epochs))
+    return trials
+
+
+def rungs(max_epochs: int, factor: int, min_epochs: int | None) -> list[int]:
+    """Epochs at which successive halving compares trials: min, min·factor, ... below max."""
+    epoch = min_epochs or max(1, round(max_epochs / factor ** 2))
+    found = []
+    while epoch < max_epochs:
+        found.append(epoch)
+        epoch *= factor
+    return found
+
+
+def _value(summary: dict, split: str, metric: str):
+    return (summary.get("final") or {}).get(split, {}).get(metric)
+
+
+def _cell(value) -> Any:
+    """A sampled value as sweep.csv shows it: numbers and names as they are, the rest as JSON."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return value
+    return encode(value)
+
+
+def results_frame(space: SearchSpace, trials: list[Trial]):
+    """One row per finished trial, in trial order."""
+    import pandas as pd
+
+    rows = []
+    for trial in sorted(trials, key=lambda t: t.index):
+        summary = trial.summary
+        rows.append({
+            "trial": trial.index, "run": trial.name, "status": summary["status"], "seed": trial.seed,
+            **{key: _cell(value) for key, value in trial.values.items()},
+            "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
+            "train_loss": _value(summary, "train", "loss"),
+            "train_error": _value(summary, "train", "error"),
+            "dev_loss": _value(summary, "dev", "loss"), "dev_error": _value(summary, "dev", "error"),
+            "seconds": summary.get("duration_seconds")})
+    columns = ["trial", "run", "status", "seed", *[p.key for p in space.parameters], *RESULT_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def best_trials(frame, count: int):
+    """The `count` trials with the lowest dev error (then dev loss), ties by trial number."""
+    ranked = frame[frame["dev_error"].notna()]
+    ranked = ranked[np.isfinite(ranked["dev_error"].astype(float))]
+    return ranked.sort_values(["dev_error", "dev_loss", "trial"]).head(count)
+
+
+@dataclass
+class Sweep:
+    """A running sweep: its directory, its trials and what is known of them."""
+
+    directory: Path
+    space: SearchSpace
+    options: Options
+    trials: list[Trial]
+    info: dict
+    finished: dict[int, Trial] = field(default_factory=dict)
+
+    def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
+        summary = {**summary, "command": runs.command_line(),
+                   "sweep": {"directory": self.directory.name, "trial": trial.index,
+                             "values": trial.values}}
+        trial.summary = summary
+        store(self.directory, trial.name, summary, files)
+        self.finished[trial.index] = trial
+        self.write_table()
+
+    def write_table(self) -> None:
+        frame = results_frame(self.space, list(self.finished.values()))
+        runs.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
+
+    def write_info(self, **changes) -> None:
+        self.info.update(changes)
+        runs.write_json(self.directory / INFO, self.info)
+
+    def best(self) -> dict | None:
+        done = [t for t in self.finished.values() if _finite(_value(t.summary, "dev", "error"))]
+        if not done:
+            return None
+        trial = min(done, key=lambda t: (_value(t.summary, "dev", "error"),
+                                         _value(t.summary, "dev", "loss"), t.index))
+        return {"trial": trial.index, "dev_error": _value(trial.summary, "dev", "error")}
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: str,
+           refined_from: dict | None = None) -> Sweep:
+    """Check the space, plan every trial, then claim the sweep directory (nothing before that)."""
+    if options.trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {options.trials}")
+    check_space(space)
+    trials = plan(space, options)
+    from . import train
+    train.prepare(config_module.validate(trials[0].config, space.source))  # data errors, now
+    directory = runs.create(runs_dir, sweep_name(space))
+    header = "# The search space of this sweep: `dlrun sweep` runs it again.\n"
+    runs.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
+    info = {"name": directory.name, "status": "running", "seed": options.seed,
+            "mode": "grid" if options.grid else "random", "trials": len(trials),
+            "parameters": {p.key: repr(p.distribution) for p in space.parameters},
+            "prune": ({"factor": options.prune_factor,
+                       "rungs": rungs(max(t.epochs for t in trials), options.prune_factor,
+                                      options.prune_min_epochs)} if options.prune else None),
+            "where": where, "refined_from": refined_from, "command": runs.command_line(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": runs.environment()}
+    sweep = Sweep(directory, space, options, trials, info)
+    sweep.write_info()
+    sweep.write_table()
+    return sweep
+
+
+def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
+    """Run every trial on the backend, in successive-halving rounds when pruning."""
+    reporter = reporter or SweepReporter()
+    stops = sweep.info["prune"]["rungs"] if sweep.info["prune"] else []
+    started = time.time()
+    reporter.start(len(sweep.trials), backend.slots)
+    active = list(sweep.trials)
+    try:
+        for rung, stop in enumerate([*stops, None]):
+            if len(active) == 1:  # nothing left to compare it with: let it run to the end
+                stop = None
+            reached = _run_round(sweep, backend, active, stop, reporter)
+            if not reached:
+                break
+            active = _halve(sweep, reached, stop, stops[rung + 1] if rung + 1 < len(stops) else None)
+    except KeyboardInterrupt:
+        sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
+        raise
+    except BaseException as error:
+        sweep.write_info(status="failed", error=f"{type(error).__name__}: {error}",
+                         duration_seconds=round(time.time() - started, 3))
+        raise
+    finally:
+        reporter.finish()
+    sweep.write_info(status="completed", duration_seconds=round(time.time() - started, 3),
+                     best=sweep.best())
+    return sweep
+
+
+def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,
+               reporter: SweepReporter) -> list[tuple[Trial, TrialResult]]:
+    """Run the active trials up to `stop` epochs; finish those that end; return those that reached it."""
+    by_index = {trial.index: trial for trial in active}
+    tasks = [TrialTask(t.index, t.config, sweep.space.source,
+                       stop if stop is not None and stop < t.epochs else None) for t in active]
+    reached = []
+    outstanding, slots = len(tasks), backend.slots
+    reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
+    for result in backend.run(tasks):
+        outstanding -= 1
+        trial = by_index[result.index]
+        if result.summary["status"] == "pruned" and result.stop_epoch is not None:
+            reached.append((trial, result))  # its fate depends on the others at this rung
+        else:
+            sweep.finish_trial(trial, result.summary, result.files)
+        reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
+        if result.summary["status"] == "interrupted":
+            raise KeyboardInterrupt
+    return reached
+
+
+def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
+           next_stop: int | None) -> list[Trial]:
+    """Keep the best 1/factor of the trials that reached this rung by dev loss; prune the rest.
+
+    The kept ones run again from the start with a later stop: training is deterministic, so the
+    re-run repeats the same epochs before going on, and no state has to travel between workers."""
+    def dev_loss(pair):
+        loss = pair[1].summary.get("best_dev_loss")
+        return (loss if _finite(loss) else math.inf, pair[0].index)
+
+    ranked = sorted(reached, key=dev_loss)
+    keep = math.ceil(len(ranked) / sweep.options.prune_factor)
+    goes_on = f"{next_stop} epochs" if next_stop else "all its epochs"
+    for rank, (trial, result) in enumerate(ranked[keep:], start=keep + 1):
+        loss = result.summary.get("best_dev_loss")
+        loss = f"{loss:.4g}" if _finite(loss) else "none"
+        reason = (f"successive halving at epoch {stop}: best dev loss {loss} ranked {rank} of "
+                  f"{len(ranked)}; only the best {keep} went on to {goes_on}")
+        sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
+    return sorted((trial for trial, _ in ranked[:keep]), key=lambda t: t.index)
+
+
+def refine(sweep_dir: str | Path, top: int) -> tuple[SearchSpace, dict]:
+    """The sweep's space narrowed around its `top` best completed trials, and what it came from."""
+    import json
+
+    import pandas as pd
+
+    sweep_dir = Path(sweep_dir)
+    for file_name in (SPACE, INFO, TABLE):
+        if not (sweep_dir / file_name).is_file():
+            raise RunDirError(f"{sweep_dir}: not a sweep directory (no {file_name})")
+    space = load_space(sweep_dir / SPACE)
+    try:
+        info = json.loads((sweep_dir / INFO).read_text(encoding="utf-8"))
+        frame = pd.read_csv(sweep_dir / TABLE, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise RunDirError(f"{sweep_dir}: unreadable {INFO} or {TABLE} ({error})") from None
+    needed = ["trial", "status", "dev_error", "dev_loss", *[p.key for p in space.parameters]]
+    missing = [column for column in needed if column not in frame.columns]
+    if missing:
+        raise RunDirError(f"{sweep_dir / TABLE}: missing column {missing[0]!r}; expected "
+                          f"{', '.join(needed)}")
+    completed = frame[frame["status"] == "completed"].copy()
+    completed["rank_error"] = pd.to_numeric(completed["dev_error"], errors="coerce")
+    completed["rank_loss"] = pd.to_numeric(completed["dev_loss"], errors="coerce")
+    completed = completed[np.isfinite(completed["rank_error"])]
+    if len(completed) < top:
+        raise RunDirError(f"{sweep_dir}: --top {top} needs {top} completed trials with a dev "
+                          f"error; the sweep has {len(completed)}")
+    completed["order"] = pd.to_numeric(completed["trial"], errors="coerce")
+    best = completed.sort_values(["rank_error", "rank_loss", "order"]).head(top)
+    values = [{p.key: _parse_cell(row[p.key], p, sweep_dir / TABLE, row["trial"])
+               for p in space.parameters} for _, row in best.iterrows()]
+    refined_from = {"sweep": str(sweep_dir), "top": top,
+                    "trials": [int(t) for t in best["order"]], "seed": info.get("seed")}
+    return space.narrowed(values), refined_from
+
+
+def _parse_cell(cell: str, parameter, table: Path, trial: str):
+    distribution = parameter.distribution
+    try:
+        if isinstance(distribution, Choice):
+            for option in distribution.options:
+                if str(_cell(option)) == cell:
+                    return option
+            raise ValueError(f"not one of the choices {encode(distribution.options)}")
+        value = int(cell) if isinstance(distribution, RandInt) else float(cell)
+        if not distribution.low <= value <= distribution.high:
+            raise ValueError(f"outside {distribution!r}")
+        return value
+    except ValueError as error:
+        raise RunDirError(f"{table}: trial {trial}: {parameter.key} = {cell!r}: {error}") from None

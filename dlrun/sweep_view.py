@@ -1,0 +1,71 @@
+"""Terminal output of a sweep: one live line of progress, then a table of the best trials."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .console import console
+from .sweep import SweepReporter
+
+
+class LiveSweep(SweepReporter):
+    """Trials done out of all, trials running, and the best dev error so far."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+            TextColumn("running {task.fields[running]}  best dev error {task.fields[best]}"),
+            TimeElapsedColumn(), console=console)
+
+    def start(self, total: int, slots: int) -> None:
+        self.task = self.progress.add_task(self.title, total=total, running=0, best="-")
+        self.progress.start()
+
+    def update(self, done: int, running: int, best: dict | None) -> None:
+        text = f"{best['dev_error']:.4f} (trial {best['trial']})" if best else "-"
+        self.progress.update(self.task, completed=done, running=running, best=text)
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+def _number(value) -> str:
+    if value is None or value != value:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _count(value) -> str:
+    return "-" if value is None or value != value else str(int(value))
+
+
+def _headers(keys: list[str]) -> list[str]:
+    """The last part of each dotted key, or the whole key where two would look alike."""
+    last = [key.rsplit(".", 1)[-1] for key in keys]
+    return [short if last.count(short) == 1 else key for short, key in zip(last, keys)]
+
+
+def best_table(frame, parameters: list[str], title: str) -> Table:
+    """The given trials (already ranked), their sampled values and dev metrics."""
+    headers = ["trial", "status", *_headers(parameters), "epochs", "dev loss", "dev error"]
+    rows = [[str(row["trial"]), row["status"], *[_number(row[p]) for p in parameters],
+             _count(row["epochs_run"]), _number(row["dev_loss"]), _number(row["dev_error"])]
+            for _, row in frame.iterrows()]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  pad_edge=False, collapse_padding=True, show_edge=False)
+    for header in headers:
+        table.add_column(header, justify="left" if header == "status" else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def counts(frame) -> str:
+    by_status = frame["status"].value_counts()
+    parts = [f"{count} {status}" for status, count in by_status.items()]
+    return f"{len(frame)} trials: {', '.join(parts)}"

@@ -1,0 +1,107 @@
+"""One sweep trial: trained wherever a worker is, its run directory handed back as bytes.
+
+Workers write only to a private temporary directory, so they need no filesystem shared with the
+machine that launched the sweep; that machine stores each trial with one atomic rename, so a trial
+run twice (a lost worker's task run again elsewhere) still leaves exactly one directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import runs
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """What a worker needs: the trial's config as plain data, and where to stop early, if anywhere."""
+
+    index: int
+    config: dict
+    source: str
+    stop_epoch: int | None = None
+
+
+@dataclass
+class TrialResult:
+    index: int
+    summary: dict
+    files: dict[str, bytes] = field(default_factory=dict)
+    stop_epoch: int | None = None
+
+
+def _stopper(stop_epoch: int):
+    def stop_check(row: dict) -> str | None:
+        if row["epoch"] >= stop_epoch:
+            return f"stopped at epoch {stop_epoch} for successive halving"
+        return None
+
+    return stop_check
+
+
+def execute(task: TrialTask) -> TrialResult:
+    """Train one trial in a temporary directory, BLAS on one thread; never raises for a bad trial."""
+    from threadpoolctl import threadpool_limits
+
+    from . import config as config_module
+    from . import train
+
+    # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
+    with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
+        stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
+        try:
+            experiment = config_module.validate(task.config, task.source)
+            _, summary = train.run(experiment, scratch, None, stop_check)
+        except Exception as error:  # a failed trial is a result; the sweep goes on
+            summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
+                       "traceback": traceback.format_exc(limit=5)}
+        run_dirs = [path for path in Path(scratch).iterdir() if path.is_dir()]
+        files = {}
+        if run_dirs:
+            files = {path.name: path.read_bytes() for path in run_dirs[0].iterdir() if path.is_file()}
+        if summary["status"] == "failed" and runs.SUMMARY in files:  # keep what the run recorded
+            summary = {**json.loads(files[runs.SUMMARY]), **summary}
+        return TrialResult(task.index, summary, files, task.stop_epoch)
+
+
+def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) -> bool:
+    """Write a trial's run directory as `directory/name` in one rename; False if it already exists."""
+    final = directory / name
+    if final.exists():
+        return False
+    partial = Path(tempfile.mkdtemp(dir=directory, prefix=f".{name}.partial-"))
+    try:
+        partial.chmod(0o755)  # mkdtemp's private mode suits the scratch name, not the result
+        for file_name, data in files.items():
+            if file_name == runs.SUMMARY:
+                continue
+            if Path(file_name).name != file_name or file_name.startswith("."):
+                raise ValueError(f"trial {name}: refusing file name {file_name!r} from a worker")
+            _write_synced(partial / file_name, data)
+        summary_text = json.dumps(summary, indent=2, sort_keys=True, allow_nan=True) + "\n"
+        _write_synced(partial / runs.SUMMARY, summary_text.encode())
+        try:
+            os.rename(partial, final)
+        except OSError as error:
+            if error.errno in (errno.EEXIST, errno.ENOTEMPTY):  # stored meanwhile: keep that one
+                shutil.rmtree(partial)
+                return False
+            raise
+        return True
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())

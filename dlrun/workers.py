@@ -1,0 +1,82 @@
+"""Where local trials run: in this process, or in K worker processes on this machine."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from .errors import ConfigError
+from .trial import TrialResult, TrialTask
+
+
+def default_workers() -> int:
+    import os
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class SerialBackend:
+    """Trials one after another in this process: no start-up cost, easy to debug."""
+
+    slots = 1
+    description = "this process"
+
+    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
+        from .trial import execute
+        for task in tasks:
+            yield execute(task)
+
+    def close(self, abort: bool = False) -> None: ...
+
+
+def _ignore_interrupt() -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+
+
+class ProcessBackend:
+    """K local worker processes, started fresh (spawn) so they share no threads or locks."""
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        self.slots = workers
+        self.description = f"{workers} local processes"
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_ignore_interrupt)
+
+    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
+        from concurrent.futures import as_completed
+
+        from .trial import execute
+        futures = {self.pool.submit(execute, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                try:
+                    yield future.result()
+                except Exception as error:  # the worker process itself died
+                    task = futures[future]
+                    yield TrialResult(task.index, {"status": "failed",
+                                                   "error": f"worker process lost: {error}"})
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self, abort: bool = False) -> None:
+        if abort:  # trials still training would otherwise run on after the sweep is gone
+            for process in list((self.pool._processes or {}).values()):
+                process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def open_backend(workers: int | None, cluster: str | None, trials: int):
+    """Where trials run: a Dask scheduler, K local processes, or this process for one worker."""
+    if cluster is not None:
+        if workers is not None:
+            raise ConfigError("--workers is for local runs; with --cluster the scheduler's "
+                              "workers run the trials")
+        from .cluster import DaskBackend
+        return DaskBackend(cluster)
+    workers = min(workers or default_workers(), trials)
+    return SerialBackend() if workers == 1 else ProcessBackend(workers)

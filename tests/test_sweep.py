@@ -1,0 +1,306 @@
+"""dlrun sweep on this machine: run directories, sweep.csv, seeds, pruning, refining, errors."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dlrun import sweep
+from dlrun.cli import app
+from dlrun.trial import store
+from dlrun.workers import SerialBackend
+
+runner = CliRunner()
+
+SPACE = """\
+name: tiny
+seed: 4
+data:
+  generator: {name: moons, n_samples: 200, noise: 0.2}
+model:
+  hidden_layers: {choice: [[8, 4], [6]]}
+train:
+  optimizer: {name: adam, beta1: {one_minus_loguniform: [0.8, 0.99]}}
+  learning_rate: {loguniform: [1e-3, 1e-1]}
+  batch_size: {randint: [16, 64]}
+  epochs: 4
+"""
+KEYS = ["model.hidden_layers", "train.optimizer.beta1", "train.learning_rate", "train.batch_size"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(tmp_path, text=SPACE, name="space.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def run_sweep(tmp_path, *args, config=None, runs="runs") -> Path:
+    result = invoke("sweep", config or write(tmp_path), "-q", "--runs-dir", tmp_path / runs, *args)
+    assert result.exit_code == 0, result.output
+    return Path(result.output.strip())
+
+
+def table(sweep_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(sweep_dir / "sweep.csv")
+
+
+def test_local_sweep_writes_one_ordinary_run_per_trial_and_a_table(tmp_path):
+    sweep_dir = run_sweep(tmp_path, "--trials", 5, "--workers", 1)
+    assert sweep_dir.parent == tmp_path / "runs" and sweep_dir.name.startswith("tiny-")
+    assert sorted(p.name for p in sweep_dir.iterdir()) == [
+        "sweep.csv", "sweep.json", "sweep.yaml", *[f"trial-000{i}" for i in range(5)]]
+    frame = table(sweep_dir)
+    assert list(frame["trial"]) == [0, 1, 2, 3, 4] and set(frame["status"]) == {"completed"}
+    assert set(KEYS) <= set(frame.columns)
+    for _, row in frame.iterrows():
+        run_dir = sweep_dir / row["run"]
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert config["train"]["learning_rate"] == row["train.learning_rate"]
+        assert 1e-3 <= row["train.learning_rate"] <= 1e-1
+        assert config["train"]["optimizer"]["beta1"] == row["train.optimizer.beta1"]
+        assert config["train"]["batch_size"] == row["train.batch_size"]
+        assert json.dumps(config["model"]["hidden_layers"], separators=(", ", ": ")) == row["model.hidden_layers"]
+        assert config["seed"] == row["seed"]
+        assert summary["final"]["dev"]["error"] == row["dev_error"]
+        assert summary["sweep"]["trial"] == row["trial"]
+        assert len(pd.read_csv(run_dir / "metrics.csv")) == 4
+    info = json.loads((sweep_dir / "sweep.json").read_text())
+    assert info["status"] == "completed" and info["mode"] == "random" and info["seed"] == 4
+    best = frame.sort_values(["dev_error", "dev_loss", "trial"]).iloc[0]
+    assert info["best"] == {"trial": int(best["trial"]), "dev_error": best["dev_error"]}
+
+
+def test_trial_values_and_seeds_come_from_the_sweep_seed_and_trial_number(tmp_path):
+    sweep_dir = run_sweep(tmp_path, "--trials", 3, "--workers", 1, "--seed", 11)
+    space = sweep.load_space(write(tmp_path))
+    for index, row in table(sweep_dir).iterrows():
+        sequence = np.random.SeedSequence(11, spawn_key=(index,))
+        sampling, training = sequence.spawn(2)
+        values = space.sample(np.random.default_rng(sampling))
+        assert row["train.learning_rate"] == values["train.learning_rate"]
+        assert row["train.batch_size"] == values["train.batch_size"]
+        assert row["seed"] == int(training.generate_state(1)[0])
+
+
+def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
+    one = run_sweep(tmp_path, "--trials", 6, "--workers", 1, runs="one")
+    two = run_sweep(tmp_path, "--trials", 6, "--workers", 2, runs="two")
+    info = json.loads((two / "sweep.json").read_text())
+    assert info["where"] == "2 local processes"
+    pd.testing.assert_frame_equal(table(one).drop(columns="seconds"),
+                                  table(two).drop(columns="seconds"))
+    for trial in table(one)["run"]:
+        metrics_one = pd.read_csv(one / trial / "metrics.csv").drop(columns="seconds")
+        metrics_two = pd.read_csv(two / trial / "metrics.csv").drop(columns="seconds")
+        pd.testing.assert_frame_equal(metrics_one, metrics_two)
+    other_seed = run_sweep(tmp_path, "--trials", 6, "--workers", 1, "--seed", 5, runs="three")
+    assert not table(other_seed)["train.learning_rate"].equals(table(one)["train.learning_rate"])
+
+
+def test_sweep_yaml_reruns_the_same_space(tmp_path):
+    first = run_sweep(tmp_path, "--trials", 2, "--workers", 1, runs="a")
+    again = run_sweep(tmp_path, "--trials", 2, "--workers", 1, config=first / "sweep.yaml", runs="b")
+    pd.testing.assert_frame_equal(table(first).drop(columns="seconds"),
+                                  table(again).drop(columns="seconds"))
+
+
+def test_a_diverged_trial_is_a_result_and_the_sweep_goes_on(tmp_path):
+    config = write(tmp_path, SPACE.replace(
+        "optimizer: {name: adam, beta1: {one_minus_loguniform: [0.8, 0.99]}}", "optimizer: gd")
+        .replace("learning_rate: {loguniform: [1e-3, 1e-1]}", "learning_rate: {choice: [1.0e+30, 0.01]}"))
+    result = invoke("sweep", config, "--runs-dir", tmp_path / "runs", "--grid", "--trials", 7,
+                    "--workers", 1)
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    frame = table(sweep_dir)
+    assert len(frame) == 2 * 2  # both choices of both, the middle batch size
+    statuses = set(zip(frame["train.learning_rate"], frame["status"]))
+    assert statuses == {(1e30, "diverged"), (0.01, "completed")}
+    assert "best" in result.output and "diverged" in result.output
+
+
+def test_grid_spans_every_choice(tmp_path):
+    sweep_dir = run_sweep(tmp_path, "--grid", "--trials", 15, "--workers", 1)
+    frame = table(sweep_dir)
+    # 2 layer choices × k points on 3 other axes ≤ 15: k = 1
+    assert len(frame) == 2 and set(frame["model.hidden_layers"]) == {"[8, 4]", "[6]"}
+    assert frame["train.learning_rate"].tolist() == pytest.approx([1e-2, 1e-2])
+    assert json.loads((sweep_dir / "sweep.json").read_text())["mode"] == "grid"
+
+
+def test_prune_keeps_the_best_third_by_dev_loss_and_reruns_them_identically(tmp_path):
+    config = write(tmp_path, SPACE.replace("epochs: 4", "epochs: 9"))
+    full = run_sweep(tmp_path, "--trials", 9, "--workers", 1, config=config, runs="full")
+    pruned = run_sweep(tmp_path, "--trials", 9, "--workers", 1, "--prune", "--prune-min-epochs", 1,
+                       config=config, runs="pruned")
+    info = json.loads((pruned / "sweep.json").read_text())
+    assert info["prune"] == {"factor": 3, "rungs": [1, 3]}
+    frame = table(pruned).set_index("trial")
+
+    def dev_loss_by(epoch, trials):
+        return {t: pd.read_csv(full / f"trial-000{t}" / "metrics.csv")["dev_loss"][:epoch].min()
+                for t in trials}
+
+    at_one = dev_loss_by(1, range(9))
+    kept = sorted(at_one, key=at_one.get)[:3]
+    at_three = dev_loss_by(3, kept)
+    winner = min(at_three, key=at_three.get)
+    for trial in range(9):
+        row = frame.loc[trial]
+        if trial == winner:
+            assert row["status"] == "completed" and row["epochs_run"] == 9
+            pd.testing.assert_frame_equal(
+                pd.read_csv(pruned / row["run"] / "metrics.csv").drop(columns="seconds"),
+                pd.read_csv(full / row["run"] / "metrics.csv").drop(columns="seconds"))
+        else:
+            assert row["status"] == "pruned"
+            assert row["epochs_run"] == (3 if trial in kept else 1)
+            summary = json.loads((pruned / row["run"] / "summary.json").read_text())
+            assert summary["status"] == "pruned"
+            assert summary["stop_reason"].startswith(
+                f"successive halving at epoch {row['epochs_run']}: best dev loss")
+    epochs_trained = frame["epochs_run"].sum()
+    assert epochs_trained == 6 * 1 + 2 * 3 + 9 < 9 * 9
+
+
+def test_refine_narrows_every_range_around_the_best_trials(tmp_path):
+    first = run_sweep(tmp_path, "--trials", 8, "--workers", 1, runs="coarse")
+    result = invoke("sweep", "--refine", first, "--top", 3, "--trials", 4, "--workers", 1, "-q",
+                    "--runs-dir", tmp_path / "fine")
+    assert result.exit_code == 0, result.output
+    fine = Path(result.output.strip())
+    coarse_table = table(first)
+    best = coarse_table.sort_values(["dev_error", "dev_loss", "trial"]).head(3)
+    space = yaml.safe_load((fine / "sweep.yaml").read_text())
+    rates = np.log(best["train.learning_rate"])
+    unit = (rates - math.log(1e-3)) / (math.log(1e-1) - math.log(1e-3))
+    low, high = max(0, unit.min() - 0.1), min(1, unit.max() + 0.1)
+    expected = [math.exp(math.log(1e-3) + u * (math.log(1e-1) - math.log(1e-3))) for u in (low, high)]
+    assert space["train"]["learning_rate"]["loguniform"] == pytest.approx(expected)
+    kept_layers = [layers for layers in ([8, 4], [6])
+                   if json.dumps(layers, separators=(", ", ": ")) in set(best["model.hidden_layers"])]
+    assert space["model"]["hidden_layers"] == {"choice": kept_layers}
+    ints = space["train"]["batch_size"]["randint"]
+    assert ints[0] <= best["train.batch_size"].min() and best["train.batch_size"].max() <= ints[1]
+    fine_table = table(fine)
+    assert len(fine_table) == 4
+    assert fine_table["train.learning_rate"].between(*expected).all()
+    info = json.loads((fine / "sweep.json").read_text())
+    assert info["refined_from"]["top"] == 3
+    assert info["refined_from"]["trials"] == best["trial"].tolist()
+    assert info["seed"] == 5  # the coarse sweep's seed + 1: fresh draws
+
+
+def test_interrupted_sweep_keeps_finished_trials(tmp_path):
+    space = sweep.load_space(write(tmp_path))
+
+    class StopAfterTwo(sweep.SweepReporter):
+        def update(self, done, running, best):
+            if done == 2:
+                raise KeyboardInterrupt
+
+    swept = sweep.create(space, tmp_path / "runs", sweep.Options(trials=5), "this process")
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(swept, SerialBackend(), StopAfterTwo())
+    info = json.loads((swept.directory / "sweep.json").read_text())
+    assert info["status"] == "interrupted"
+    assert table(swept.directory)["trial"].tolist() == [0, 1]
+    assert sorted(p.name for p in swept.directory.glob("trial-*")) == ["trial-0000", "trial-0001"]
+
+
+def test_store_writes_a_trial_once_and_never_half(tmp_path):
+    assert store(tmp_path, "trial-0001", {"status": "completed"}, {"metrics.csv": b"a\n1\n"})
+    assert not store(tmp_path, "trial-0001", {"status": "failed"}, {"metrics.csv": b"other"})
+    assert (tmp_path / "trial-0001" / "metrics.csv").read_bytes() == b"a\n1\n"
+    assert json.loads((tmp_path / "trial-0001" / "summary.json").read_text())["status"] == "completed"
+    with pytest.raises(ValueError, match="refusing file name"):
+        store(tmp_path, "trial-0002", {}, {"ok.csv": b"x", "../escape": b"y"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial-0001"]
+
+
+@pytest.mark.parametrize("text, args, expected", [
+    (SPACE.replace("[1e-3, 1e-1]", "[0, 1e-1]"), [],
+     ":9: train.learning_rate: loguniform needs bounds > 0"),
+    (SPACE.replace("hidden_layers: {choice: [[8, 4], [6]]}", "keep_prob: {uniform: [0.5, 1.5]}"), [],
+     "model.keep_prob: must be a number in (0, 1] or a list of them, got 1.5 "
+     "(with model.keep_prob = 1.5, an end of uniform [0.5, 1.5])"),
+    (SPACE.replace("{randint: [16, 64]}", "{choice: [16, full, -1]}"), [],
+     "train.batch_size: must be a whole number >= 1 or 'full', got -1"),
+    ("name: plain\ntrain: {epochs: 2}\n", [], "no distribution to sweep over"),
+    (SPACE, ["--grid", "--trials", 1], "a grid over these choices has 2 points: --trials must be at least 2"),
+    (SPACE, ["train.learning_rate={loguniform: [1, 0.1]}"], "loguniform needs low < high"),
+    (SPACE, ["--cluster", "127.0.0.1:8786"], "expected a scheduler address such as tcp://HOST:8786"),
+    (SPACE, ["--cluster", "tcp://127.0.0.1:8786", "--workers", 2], "--workers is for local runs"),
+])
+def test_bad_sweep_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, text, args, expected):
+    config = write(tmp_path, text)
+    result = invoke("sweep", config, "--runs-dir", tmp_path / "runs", *args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_refine_input_is_one_line_exit_2(tmp_path):
+    result = invoke("sweep", "--refine", tmp_path, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "not a sweep directory (no sweep.yaml)" in result.output
+    coarse = run_sweep(tmp_path, "--trials", 2, "--workers", 1, runs="coarse")
+    result = invoke("sweep", "--refine", coarse, "--top", 3, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert "--top 3 needs 3 completed trials with a dev error; the sweep has 2" in result.output
+    result = invoke("sweep", write(tmp_path), "--refine", coarse, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "give CONFIG or --refine SWEEP_DIR, not both" in result.output
+    (coarse / "sweep.csv").write_text(table(coarse).drop(columns="train.learning_rate").to_csv())
+    result = invoke("sweep", "--refine", coarse, "--top", 1, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "missing column 'train.learning_rate'" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_config_is_exit_2(tmp_path):
+    result = invoke("sweep", tmp_path / "nope.yaml")
+    assert result.exit_code == 2 and "nope.yaml: no such config file" in result.output
+
+
+def test_rungs_grow_by_the_factor_below_the_epochs():
+    assert sweep.rungs(60, 3, None) == [7, 21]
+    assert sweep.rungs(9, 3, 1) == [1, 3]
+    assert sweep.rungs(100, 2, 10) == [10, 20, 40, 80]
+    assert sweep.rungs(3, 3, 5) == []
+
+
+def test_bundled_search_config_is_a_valid_space():
+    space = sweep.load_space(Path(__file__).parent.parent / "configs" / "search.yaml")
+    sweep.check_space(space)
+    assert len(sweep.plan(space, sweep.Options(trials=3))) == 3
+
+
+def test_a_failing_trial_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
+    missing = tmp_path / "missing.npz"
+    config = write(tmp_path, SPACE.replace("hidden_layers: {choice: [[8, 4], [6]]}",
+                                           f"init_from: {{choice: [null, '{missing}']}}"))
+    sweep_dir = run_sweep(tmp_path, "--grid", "--trials", 2, "--workers", 1, config=config)
+    frame = table(sweep_dir)
+    assert frame["status"].tolist() == ["completed", "failed"]
+    summary = json.loads((sweep_dir / "trial-0001" / "summary.json").read_text())
+    assert "no such parameter file" in summary["error"]
+    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"
+
+
+def test_name_option_names_the_sweep_and_its_trials(tmp_path):
+    sweep_dir = run_sweep(tmp_path, "--trials", 1, "--workers", 1, "--name", "other")
+    assert sweep_dir.name.startswith("other-")
+    assert yaml.safe_load((sweep_dir / "trial-0000" / "config.yaml").read_text())["name"] == "other-0000"
+    result = invoke("sweep", "--refine", sweep_dir, "--top", 1, "--trials", 1, "--workers", 1,
+                    "--name", "finer", "-q", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert Path(result.output.strip()).name.startswith("finer-")

@@ -1,0 +1,113 @@
+"""dlrun sweep --cluster on a real Dask LocalCluster: scheduler and worker processes on loopback."""
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dlrun import cluster as cluster_module
+from dlrun.cli import app
+
+distributed = pytest.importorskip("distributed")
+runner = CliRunner()
+
+pytestmark = pytest.mark.slow
+
+SPACE = """\
+name: dask
+seed: 2
+data:
+  generator: {name: moons, n_samples: 200, noise: 0.2}
+model:
+  hidden_layers: {choice: [[8, 4], [6]]}
+train:
+  learning_rate: {loguniform: [1e-3, 1e-1]}
+  batch_size: {randint: [16, 64]}
+  epochs: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        yield cluster
+
+
+def sweep(tmp_path, config, runs, *args):
+    result = runner.invoke(app, ["sweep", str(config), "-q", "--runs-dir", str(tmp_path / runs),
+                                 *[str(a) for a in args]])
+    assert result.exit_code == 0, result.output
+    return Path(result.output.strip())
+
+
+def frame(sweep_dir):
+    return pd.read_csv(sweep_dir / "sweep.csv").drop(columns="seconds")
+
+
+def test_cluster_sweep_matches_a_local_one(tmp_path, scheduler):
+    config = tmp_path / "space.yaml"
+    config.write_text(SPACE)
+    remote = sweep(tmp_path, config, "remote", "--trials", 6, "--prune", "--prune-min-epochs", 1,
+                   "--cluster", scheduler.scheduler_address)
+    local = sweep(tmp_path, config, "local", "--trials", 6, "--prune", "--prune-min-epochs", 1,
+                  "--workers", 1)
+    pd.testing.assert_frame_equal(frame(remote), frame(local))
+    assert sorted(p.name for p in remote.iterdir() if p.name.startswith("trial-")) == [
+        f"trial-000{i}" for i in range(6)]
+    for run in frame(remote)["run"]:
+        pd.testing.assert_frame_equal(
+            pd.read_csv(remote / run / "metrics.csv").drop(columns="seconds"),
+            pd.read_csv(local / run / "metrics.csv").drop(columns="seconds"))
+
+
+def test_a_worker_lost_mid_trial_neither_loses_nor_duplicates_a_trial(tmp_path, scheduler):
+    config = tmp_path / "space.yaml"
+    # trials long enough (about a second) for the kill to land in the middle of one
+    config.write_text(SPACE.replace("n_samples: 200", "n_samples: 1500").replace("epochs: 4", "epochs: 250"))
+    killed = []
+
+    def kill_a_busy_worker():
+        with distributed.Client(scheduler.scheduler_address, set_as_default=False) as client:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                busy = [worker for worker, keys in client.processing().items() if keys]
+                if busy:
+                    time.sleep(0.3)  # well into its trial
+                    pids = client.run(os.getpid, workers=busy[:1])
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                    return
+                time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    remote = sweep(tmp_path, config, "remote", "--trials", 2, "--cluster", scheduler.scheduler_address)
+    killer.join()
+    assert killed, "no worker was busy to be killed"
+    local = sweep(tmp_path, config, "local", "--trials", 2, "--workers", 1)
+    results = frame(remote)
+    assert results["trial"].tolist() == [0, 1] and set(results["status"]) == {"completed"}
+    pd.testing.assert_frame_equal(results, frame(local))
+    assert sorted(p.name for p in remote.iterdir()) == [
+        "sweep.csv", "sweep.json", "sweep.yaml", "trial-0000", "trial-0001"]
+
+
+def test_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT", "1s")
+    config = tmp_path / "space.yaml"
+    config.write_text(SPACE)
+    import socket
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = runner.invoke(app, ["sweep", str(config), "--runs-dir", str(tmp_path / "runs"),
+                                 "--cluster", f"tcp://127.0.0.1:{port}"])
+    assert result.exit_code == 2
+    assert f"--cluster tcp://127.0.0.1:{port}: cannot reach the scheduler" in result.output
+    assert not (tmp_path / "runs").exists()
