@@ -89,7 +89,7 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
     for axis in (cost_axis, error_axis):
         if best:
             axis.axvline(best, color="0.3", ls=":", lw=1, label=f"best epoch ({best})")
-        axis.legend(fontsize="small")
+        axis.legend(fontsize="small", loc="upper right")
         axis.grid(alpha=0.3)
     if "learning_rate" in metrics and np.isfinite(metrics["learning_rate"]).any():
         lr_axis.plot(epochs, metrics["learning_rate"], color="tab:green", lw=1.6)
@@ -104,7 +104,7 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
         step_axis.plot(steps["step"], ewa(steps["cost"]), color="tab:red", lw=1.4,
                        label=f"weighted average (β = {EWA_BETA}, bias-corrected)")
         step_axis.set(title="cost of each mini-batch", xlabel="step (mini-batch)")
-        step_axis.legend(fontsize="small")
+        step_axis.legend(fontsize="small", loc="upper right")
         step_axis.grid(alpha=0.3)
     fig.suptitle(f"{summary.get('name', '')}  [{summary.get('status', '')}]")
     fig.savefig(path)

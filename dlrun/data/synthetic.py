@@ -155,8 +155,8 @@ class Blobs(Generator):
 
 
 class Xor(Generator):
-    """Points uniform in [-1, 1]², labelled 1 where exactly one coordinate is positive, then
-    jittered by `noise`, so the classes overlap near the axes."""
+    """Points uniform in the four quadrants of [-1, 1]², class 1 where exactly one coordinate is
+    positive, then jittered by `noise`, so the classes overlap near the axes."""
 
     name = "xor"
 
@@ -164,8 +164,10 @@ class Xor(Generator):
         super().__init__(n_samples, noise, stretch)
 
     def sample(self, rng):
-        X = rng.uniform(-1, 1, (self.n_samples, 2))
-        y = ((X[:, 0] > 0) != (X[:, 1] > 0)).astype(int)
+        y = np.repeat([0, 1], self.counts(2))
+        first_sign = rng.choice([-1.0, 1.0], self.n_samples)
+        second_sign = np.where(y == 1, -first_sign, first_sign)
+        X = rng.uniform(0, 1, (self.n_samples, 2)) * np.column_stack([first_sign, second_sign])
         return X + rng.normal(0, self.noise, X.shape), y
 
 
