@@ -80,7 +80,6 @@ def train(
         raise typer.Exit(1)
 
 
-
 @app.command()
 @user_errors
 def predict(

@@ -64,7 +64,7 @@ class Augment(Strict):
 
     noise: float = Field(0.0, ge=0)  # std of Gaussian noise added to each (normalized) input
     flip: bool = False  # mirror half the images left to right (needs image_shape)
-    shift: int = Field(0, ge=0)  # move images by up to this many pixels each way (needs image_shape)
+    shift: int = Field(0, ge=0)  # move images up to this many pixels each way (needs image_shape)
     image_shape: list[PositiveInt] | None = None  # [height, width] or [height, width, channels]
 
     @model_validator(mode="after")
@@ -89,7 +89,7 @@ class DataConfig(Strict):
     target: str | None = None  # CSV: the label column; .npy: the .npy file of labels
     features: list[str] | None = None  # CSV: the feature columns (default: all but the target)
     split: Split | None = None  # default 60/20/20; not used with a file per split
-    train_dev: float = Field(0.0, ge=0, lt=1)  # fraction of training examples held out, not trained on
+    train_dev: float = Field(0.0, ge=0, lt=1)  # share of training examples held out, untrained
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"  # auto: from the labels
     normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
     augment: Augment = Field(default_factory=Augment)

@@ -23,8 +23,8 @@ SPLIT_STYLE = {"train": ("tab:blue", "-"), "train_dev": ("tab:purple", "-."),
 
 
 def ewa(values: np.ndarray, beta: float = EWA_BETA) -> np.ndarray:
-    """Exponentially weighted average v_t = β·v_{t-1} + (1 − β)·θ_t, divided by (1 − β^t) so the
-    zero start does not drag the first values down."""
+    """Exponentially weighted average v_t = β·v_{t-1} + (1 − β)·θ_t, divided by (1 − β^t) so
+    the zero start does not drag the first values down."""
     averaged = np.empty(len(values))
     v = 0.0
     for t, value in enumerate(values, start=1):

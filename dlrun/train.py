@@ -10,12 +10,12 @@ import numpy as np
 
 from . import data, metrics, runs
 from .config import ExperimentConfig
+from .data.augment import build_augmenter
 from .diagnose import bias_variance
 from .engine.init import INITIALIZERS
 from .engine.network import Network
 from .engine.optim import OPTIMIZERS
 from .engine.registry import build
-from .data.augment import build_augmenter
 from .engine.schedules import SCHEDULES
 from .errors import ConfigError, RunDirError
 
@@ -157,8 +157,10 @@ def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
     m = len(X)
     batch_size = m if cfg.batch_size == "full" else min(cfg.batch_size, m)
     stopping = cfg.early_stopping
-    outcome = Outcome(best_state=_snapshot(network), monitor=stopping.metric if stopping else "loss")
+    outcome = Outcome(best_state=_snapshot(network),
+                      monitor=stopping.metric if stopping else "loss")
     best_score = float("inf")
+    extra_columns = _extra_columns(dataset)
     started = time.perf_counter()
     patience_left = stopping.patience if stopping else None
     try:
@@ -193,7 +195,7 @@ def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
                    **{f"grad_norm_{l + 1}": n / len(costs) for l, n in enumerate(norms)},
                    "seconds": time.perf_counter() - started,
                    **{column: results[split][name]
-                      for column, (split, name) in _extra_columns(dataset).items()}}
+                      for column, (split, name) in extra_columns.items()}}
             on_epoch(row)
             if not np.isfinite(dev["loss"]):
                 raise Diverged({"step": outcome.steps, "epoch": epoch + 1, "learning_rate": lr,
@@ -209,8 +211,9 @@ def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
             elif stopping:
                 patience_left -= 1
                 if patience_left == 0:
-                    outcome.stop_reason = (f"early stopping: dev {outcome.monitor} did not improve by "
-                                           f"{stopping.min_delta:g} for {stopping.patience} epochs")
+                    outcome.stop_reason = (f"early stopping: dev {outcome.monitor} did not improve "
+                                           f"by {stopping.min_delta:g} for {stopping.patience} "
+                                           "epochs")
                     break
     except Diverged as error:
         outcome.status, outcome.divergence = "diverged", error.detail

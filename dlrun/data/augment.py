@@ -55,7 +55,8 @@ def shifted(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def build_augmenter(config, n_features: int, mean, std, rng: np.random.Generator) -> Augmenter | None:
+def build_augmenter(config, n_features: int, mean, std,
+                    rng: np.random.Generator) -> Augmenter | None:
     """The Augmenter that `config` (data.augment) asks for, or None when it asks for nothing."""
     if not (config.noise or config.flip or config.shift):
         return None
@@ -66,5 +67,6 @@ def build_augmenter(config, n_features: int, mean, std, rng: np.random.Generator
                         "features")
     if shape is not None and config.shift >= min(shape[:2]):
         raise DataError(f"data.augment.shift: {config.shift} pixels would move a "
-                        f"{shape[0]} x {shape[1]} image out of sight; use less than {min(shape[:2])}")
+                        f"{shape[0]} x {shape[1]} image out of sight; use less than "
+                        f"{min(shape[:2])}")
     return Augmenter(rng, config.noise, config.flip, config.shift, shape, mean, std)

@@ -1,4 +1,4 @@
-"""Reading examples from the user's files: CSV tables, .npy arrays (memory-mapped) and .npz archives.
+"""Reading examples from the user's files: CSV tables, memory-mapped .npy arrays, .npz archives.
 
 Every reader returns a Table; every problem with a file is a DataError naming the file, the column
 or array, and what would be accepted.
@@ -20,7 +20,8 @@ SUFFIXES = (".csv", ".npy", ".npz")
 
 @dataclass
 class Table:
-    """Examples from one source: X (m, n) in memory or memory-mapped, raw labels y (m,) or (m, k)."""
+    """Examples from one source: X (m, n) in memory or memory-mapped; raw labels y (m,) or
+    (m, k)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -172,7 +173,8 @@ def read_npy(path: Path, target: str | None) -> Table:
 
 
 def read_npz(path: Path) -> Table:
-    """Arrays X and y from a .npz archive (archives cannot be memory-mapped: use .npy for big data)."""
+    """Arrays X and y from a .npz archive (an archive cannot be memory-mapped: big data belongs
+    in .npy files)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [name for name in ("X", "y") if name not in archive.files]
@@ -196,5 +198,5 @@ def check_finite(table: Table) -> None:
         others = int((counts > 0).sum()) - 1
         more = f"; {others} more columns too" if others else ""
         raise DataError(f"{table.source}: feature {table.features[column]!r} is missing, NaN or "
-                        f"infinite in {counts[column]} rows (first at {table.where(row)}){more}; fill or "
-                        "drop them")
+                        f"infinite in {counts[column]} rows (first at {table.where(row)}){more}; "
+                        "fill or drop them")

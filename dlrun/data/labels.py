@@ -14,7 +14,7 @@ def _numeric(y: np.ndarray) -> bool:
 
 
 def infer_task(y: np.ndarray) -> str:
-    """regression for real values; binary for two labels (numbers or strings), multiclass for more."""
+    """regression for real values; binary for two labels (numbers or text), multiclass for more."""
     if y.ndim == 2 and y.shape[1] > 1:
         return "regression"
     if _numeric(y) and np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):

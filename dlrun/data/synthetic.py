@@ -83,7 +83,7 @@ class Circles(Generator):
 
 
 class Flower(Generator):
-    """The planar 'flower': r = radius·sin(petals·θ), class 0 on θ in [0, π), class 1 on [π, 2π).
+    """The planar 'flower': r = radius·sin(petals·θ), class 0 for θ in [0, π), 1 for [π, 2π).
 
     Where sin is negative the point lands on the opposite side, so the two classes alternate
     petal by petal; `noise` jitters both θ and r.
