@@ -56,7 +56,8 @@ class Split(Strict):
 
 
 def _optional_generator(value):
-    return None if value is None else describe(build(GENERATORS, "generator", value))
+    # `data.generator=null` on the command line arrives as "": both mean "no generator"
+    return None if value in (None, "") else describe(build(GENERATORS, "generator", value))
 
 
 class Augment(Strict):

@@ -111,13 +111,6 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
     return path
 
 
-def _sample(X: np.ndarray, y: np.ndarray, limit: int = MAX_POINTS):
-    if len(X) <= limit:
-        return X, y
-    keep = np.random.default_rng(0).choice(len(X), limit, replace=False)
-    return X[keep], y[keep]
-
-
 def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
                   points: dict[str, tuple[np.ndarray, np.ndarray]],
                   errors: dict[str, float] | None = None,
@@ -162,7 +155,7 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
             axis.contourf(grid_0, grid_1, labels.reshape(grid_0.shape),
                           levels=np.arange(k + 1) - 0.5, cmap=colors, alpha=0.25)
         if split in points:
-            X, y = _sample(*points[split])
+            X, y = points[split]
             if task == "regression":
                 axis.scatter(X[:, 0], X[:, 1], c=np.asarray(y).reshape(len(y), -1)[:, 0],
                              cmap="viridis", s=14, edgecolors="k", linewidths=0.3)
@@ -185,10 +178,14 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
 def draw(run_dir: Path, network, dataset) -> list[Path]:
     """Write the run's figures from the network and data in hand (the end of `dlrun train`)."""
     points = {}
-    if dataset.n_features == 2:  # only then are the examples drawn (and read whole)
-        points = {split: (dataset.raw(np.asarray(X, dtype=float)), y)
-                  for split, (X, y) in dataset.splits.items()
-                  if split in ("train", "dev") and len(X)}
+    if dataset.n_features == 2:  # only then are examples drawn: at most MAX_POINTS of each split
+        for split in ("train", "dev"):
+            X, y = dataset.splits[split]
+            rows = np.arange(len(X))
+            if len(X) > MAX_POINTS:
+                rows = np.sort(np.random.default_rng(0).choice(len(X), MAX_POINTS, replace=False))
+            if len(rows):
+                points[split] = (dataset.raw(np.asarray(X[rows], dtype=float)), y[rows])
     return _draw_all(Path(run_dir), network, points, dataset.mean, dataset.std, dataset.features)
 
 

@@ -192,3 +192,10 @@ def test_per_split_file_config_reloads_without_a_split(tmp_path):
     path = tmp_path / "resolved.yaml"
     path.write_text(cfg.to_yaml())
     assert config.load(path) == cfg
+
+
+def test_an_override_can_swap_the_generator_for_a_file(tmp_path):
+    spec = tmp_path / "c.yaml"
+    spec.write_text("data:\n  generator: moons\n")
+    cfg = config.load(spec, ["data.generator=null", "data.path=table.csv", "data.target=y"])
+    assert cfg.data.generator is None and cfg.data.path == Path("table.csv")

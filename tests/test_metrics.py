@@ -179,3 +179,19 @@ def test_steps_csv_holds_one_cost_per_mini_batch(tmp_path):
     assert np.mean(epoch_one) == pytest.approx(float(_rows(run_dir)[0]["train_cost"]))
     plain, _ = train.run(config.load(path), tmp_path / "runs")
     assert not (plain / "steps.csv").exists()
+
+
+def test_train_dev_split_is_evaluated_every_epoch_and_reported(tmp_path):
+    path = _write(tmp_path, BINARY)
+    run_dir, summary = train.run(config.load(path, ["data.train_dev=0.2"]), tmp_path / "runs")
+    assert summary["examples"] == {"train": 144, "train_dev": 36, "dev": 60, "test": 60}
+    assert set(summary["final"]) == {"train", "train_dev", "dev", "test"}
+    rows = _rows(run_dir)
+    columns = list(rows[0])
+    assert columns[columns.index("seconds") + 1:] == [
+        "train_dev_loss", "train_dev_error", "train_precision", "train_recall", "train_f1",
+        "train_dev_precision", "train_dev_recall", "train_dev_f1", "dev_precision", "dev_recall",
+        "dev_f1"]
+    assert float(rows[-1]["train_dev_loss"]) == pytest.approx(summary["final"]["train_dev"]["loss"])
+    assert summary["final"]["train_dev"]["error"] * 36 == pytest.approx(
+        round(summary["final"]["train_dev"]["error"] * 36))
