@@ -15,6 +15,8 @@ from .rows import MappedRows, moments
 from .split import carve, split_indices
 from .synthetic import GENERATORS
 
+__all__ = ["Dataset", "SPLITS", "TRAIN_DEV", "infer_task", "load"]
+
 SPLITS = ("train", "dev", "test")
 TRAIN_DEV = "train_dev"  # carved out of the training data: its distribution, never trained on
 
@@ -45,9 +47,6 @@ class Dataset:
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Normalized rows back in the units of the data."""
         return X if self.mean is None else X * self.std + self.mean
-
-
-__all__ = ["Dataset", "SPLITS", "TRAIN_DEV", "infer_task", "load"]
 
 
 def _tables(config, rng: np.random.Generator) -> dict[str, Table]:
@@ -109,8 +108,8 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
     if config.train_dev:
         table, rows, y = pieces["train"]
         kept, carved = carve(np.arange(len(rows)), y, config.train_dev, rng, stratify)
-        pieces["train"] = (table, rows[kept], y[kept])
-        pieces[TRAIN_DEV] = (table, rows[carved], y[carved])
+        pieces = {"train": (table, rows[kept], y[kept]), TRAIN_DEV: (table, rows[carved], y[carved]),
+                  **{name: piece for name, piece in pieces.items() if name != "train"}}
 
     mean = std = None
     if config.normalize:
