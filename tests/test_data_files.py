@@ -128,6 +128,7 @@ def test_binary_task_with_three_classes_is_refused(tmp_path):
 
 def test_empty_and_malformed_csv_files(tmp_path):
     assert "the file is empty" in _error(tmp_path, "")
+    assert "holds no examples" in _error(tmp_path, "a,y\n")
     assert "not a readable CSV file" in _error(tmp_path, 'a,y\n1,"2\n')
 
 
@@ -267,6 +268,16 @@ def test_dev_label_unseen_in_training_is_refused(tmp_path):
     frame.to_csv(paths["dev"], index=False)
     with pytest.raises(DataError, match="dev.csv: label 'maybe' does not occur in the training data"):
         _load(train=paths["train"], dev=paths["dev"], target="label")
+
+
+def test_split_files_may_order_their_columns_differently(tmp_path):
+    paths = _split_files(tmp_path)
+    frame = pd.read_csv(paths["dev"])
+    frame[["label", "noise", "x2", "x1"]].to_csv(paths["dev"], index=False)
+    dataset = _load(train=paths["train"], dev=paths["dev"], target="label", dtype=np.float64)
+    X_dev = dataset.raw(dataset.splits["dev"][0])
+    assert X_dev[:, 0] == pytest.approx(frame["x1"].to_numpy())
+    assert X_dev[:, 2] == pytest.approx(frame["noise"].to_numpy())
 
 
 def test_split_files_with_different_features_are_refused(tmp_path):

@@ -62,9 +62,13 @@ def _tables(config, rng: np.random.Generator) -> dict[str, Table]:
         path = getattr(config, name)
         if path is not None:
             tables[name] = read(path, config.target, config.features, f"data.{name}")
+    train = tables["train"]
     for name, table in tables.items():
-        if table.features != tables["train"].features:
-            _raise_mismatch(tables["train"], table, name)
+        if table.features != train.features:
+            if sorted(table.features) != sorted(train.features):
+                _raise_mismatch(train, table, name)
+            order = [table.features.index(feature) for feature in train.features]
+            table.X, table.features = table.X[:, order], list(train.features)  # same columns
     return tables
 
 

@@ -75,6 +75,8 @@ def read_csv(path: Path, target: str | None, features: list[str] | None) -> Tabl
         raise DataError(f"{path}: not a readable CSV file ({first})") from None
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
+    if frame.empty:
+        raise DataError(f"{path}: holds no examples, only the header line")
     if target not in columns:
         raise DataError(f"{path}: no target column {target!r} (data.target); columns: "
                         f"{', '.join(columns)}")
