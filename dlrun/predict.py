@@ -146,8 +146,9 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
     return X, y
 
 
-def predictions(model: Model, X) -> "pandas.DataFrame":
-    """One row per example: the predicted label and each class's probability, or the values."""
+def predictions(model: Model, X):
+    """A pandas DataFrame, one row per example: the predicted label and each class's
+    probability, or the predicted values."""
     import pandas as pd
 
     output = model.network.predict(X)

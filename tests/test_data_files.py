@@ -2,7 +2,6 @@
 clear errors bad files get."""
 
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
