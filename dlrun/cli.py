@@ -118,6 +118,38 @@ def diagnose(
 
 @app.command()
 @user_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
+    data: Annotated[Path, typer.Argument(help="Rows to predict on: .csv (the training feature "
+                                              "columns), .npy or .npz (array X).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help=(
+        "Write the predictions to this CSV file instead of standard output."))] = None,
+):
+    """Predict with a trained run: class labels and probabilities, or values, one row per example.
+
+    The saved normalization is applied first. When the file also holds the targets (the
+    training target column, or y in a .npz), their metrics are reported on standard error."""
+    import sys
+
+    from . import predict as predict_module
+    from .console import console, err_console
+    from .runs import write_atomic
+
+    result = predict_module.predict(run_dir, data)
+    text = predict_module.to_csv(result.frame)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text.encode())
+        console.print(f"wrote {len(result.frame)} predictions to {output}")
+    if result.scores:
+        shown = ", ".join(f"{name} {value:.4g}" for name, value in result.scores.items())
+        (err_console if output is None else console).print(f"against the file's targets: {shown}",
+                                                           highlight=False)
+
+
+@app.command()
+@user_errors
 def compare(
     paths: Annotated[Optional[list[Path]], typer.Argument(
         metavar="RUNS_OR_DIRS", show_default=False,
@@ -328,6 +360,22 @@ def sweep(
         console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
+):
+    """Re-draw a run's figures: curves.png, and boundary.png for 2-D inputs."""
+    from . import plots
+    from .console import console, err_console
+
+    written, notes = plots.redraw(run_dir)
+    for note in notes:
+        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    for path in written:
+        console.print(str(path), highlight=False)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from .engine.optim import OPTIMIZERS
 from .engine.registry import build, describe
 from .engine.schedules import SCHEDULES
 from .errors import ConfigError
+from .metrics import MONITORED
 from .search_space import find_distributions
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # one path component: it cannot leave runs/
@@ -44,7 +45,7 @@ class Split(Strict):
     """Fractions of the examples in each split; they add up to 1."""
 
     train: float = Field(0.6, gt=0, le=1)  # 60/20/20 suits small data; use 98/1/1 for millions
-    dev: float = Field(0.2, ge=0, lt=1)
+    dev: float = Field(0.2, gt=0, lt=1)  # never 0: the dev set chooses the epoch and the model
     test: float = Field(0.2, ge=0, lt=1)
 
     @model_validator(mode="after")
@@ -55,10 +56,88 @@ class Split(Strict):
         return self
 
 
+def _optional_generator(value):
+    # `data.generator=null` on the command line arrives as "": both mean "no generator"
+    return None if value in (None, "") else describe(build(GENERATORS, "generator", value))
+
+
+class Augment(Strict):
+    """Random changes to training mini-batches only; dev and test data are never touched."""
+
+    noise: float = Field(0.0, ge=0)  # std of Gaussian noise added to each (normalized) input
+    flip: bool = False  # mirror half the images left to right (needs image_shape)
+    shift: int = Field(0, ge=0)  # move images up to this many pixels each way (needs image_shape)
+    image_shape: list[PositiveInt] | None = None  # [height, width] or [height, width, channels]
+
+    @model_validator(mode="after")
+    def _images_need_a_shape(self):
+        if (self.flip or self.shift) and self.image_shape is None:
+            raise ValueError("flip and shift move images: give image_shape, e.g. [28, 28]")
+        if self.image_shape is not None and len(self.image_shape) not in (2, 3):
+            raise ValueError("image_shape is [height, width] or [height, width, channels], got "
+                             f"{len(self.image_shape)} numbers")
+        return self
+
+
 class DataConfig(Strict):
-    generator: _registry_choice(GENERATORS, "generator") = "moons"
-    split: Split = Field(default_factory=Split)
+    """Where the examples come from (one of: a generator, one file, a file per split), how they
+    are split, normalized and augmented."""
+
+    generator: Annotated[dict[str, Any] | None, BeforeValidator(_optional_generator)] = None
+    path: Path | None = None  # one .csv, .npy or .npz file, split by `split`
+    train: Path | None = None  # or a file per split: train and dev (test optional), as given
+    dev: Path | None = None
+    test: Path | None = None
+    target: str | None = None  # CSV: the label column; .npy: the .npy file of labels
+    features: list[str] | None = None  # CSV: the feature columns (default: all but the target)
+    split: Split | None = None  # default 60/20/20; not used with a file per split
+    train_dev: float = Field(0.0, ge=0, lt=1)  # share of training examples held out, untrained
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"  # auto: from the labels
     normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
+    augment: Augment = Field(default_factory=Augment)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moons_when_no_source(cls, data):
+        if isinstance(data, dict) and all(data.get(key) is None for key in SOURCES):
+            data = {**data, "generator": "moons"}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        given = [key for key in ("generator", "path", "train") if getattr(self, key) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one source of examples, not {' and '.join(given)}: a "
+                             "generator, a path, or train/dev/test files")
+        per_split = [key for key in ("dev", "test") if getattr(self, key) is not None]
+        if per_split and self.train is None:
+            raise ValueError(f"{per_split[0]} is a file for one split: give train (and dev) too, "
+                             "or use path for one file that gets split")
+        if self.train is not None:
+            if self.dev is None:
+                raise ValueError("with a training file, give a dev file too: the dev set chooses")
+            if self.split is not None:
+                raise ValueError("split divides one source; with a file per split, leave it out")
+        elif self.split is None:
+            self.split = Split()
+        if self.generator is not None and (self.target is not None or self.features is not None):
+            raise ValueError("target and features name columns of a file; a generator makes "
+                             "its own")
+        paths = [getattr(self, key) for key in ("path", "train", "dev", "test")]
+        for path in filter(None, paths):
+            if path.suffix.lower() not in (".csv", ".npy", ".npz"):
+                raise ValueError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+                                 "allowed: .csv, .npy, .npz")
+            if path.suffix.lower() in (".csv", ".npy") and not self.target:
+                raise ValueError(f"{path}: give target: the label column of a .csv, or the .npy "
+                                 "file holding the labels")
+            if path.suffix.lower() != ".csv" and self.features is not None:
+                raise ValueError(f"{path}: features names CSV columns; a .npy or .npz uses all "
+                                 "of its columns")
+        return self
+
+
+SOURCES = ("generator", "path", "train", "dev", "test")
 
 
 class ModelConfig(Strict):
@@ -95,10 +174,11 @@ class Regularization(Strict):
 
 
 class EarlyStopping(Strict):
-    """Stop when the dev loss has not improved by min_delta for patience epochs."""
+    """Stop when the dev metric has not improved by min_delta for patience epochs."""
 
     patience: PositiveInt = 10
     min_delta: float = Field(0.0, ge=0)
+    metric: Literal[MONITORED] = "loss"  # the dev metric watched: loss, error, f1, macro_f1, ...
 
 
 def _early_stopping(value):
@@ -117,6 +197,7 @@ class TrainConfig(Strict):
     epochs: PositiveInt = 100
     decay: _registry_choice(SCHEDULES, "decay schedule") = "none"
     early_stopping: Annotated[EarlyStopping | None, BeforeValidator(_early_stopping)] = None
+    record_steps: bool = False  # write every mini-batch's cost to steps.csv (and plot it)
 
     @field_validator("batch_size", mode="before")
     @classmethod

@@ -5,6 +5,8 @@
         metrics.csv    one row per epoch, flushed as training goes
         summary.json   status, best epoch, metrics, test metrics, versions, command line
         params.npz     parameters by course names, plus normalization and labels for predicting
+        steps.csv      every mini-batch's cost, when train.record_steps is on
+        curves.png     cost, error and learning rate against epochs (boundary.png for 2-D inputs)
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from .errors import RunDirError
 
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
 SUMMARY, CONFIG, METRICS, PARAMS = "summary.json", "config.yaml", "metrics.csv", "params.npz"
+STEPS, CURVES, BOUNDARY = "steps.csv", "curves.png", "boundary.png"
+STEP_COLUMNS = ["step", "epoch", "learning_rate", "cost"]
 META_PREFIX = "meta_"  # params.npz entries that are not network state
 
 
@@ -103,19 +107,24 @@ def command_line() -> str:
 class MetricsWriter:
     """Appends one row per epoch to metrics.csv and flushes it, so a crash loses at most a row."""
 
-    def __init__(self, path: Path, columns: list[str]):
+    def __init__(self, path: Path, columns: list[str], flush_every: int = 1):
         self.columns = columns
         self.handle = open(path, "w", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.handle, fieldnames=columns)
         self.writer.writeheader()
         self.handle.flush()
+        self.flush_every, self.unflushed = flush_every, 0  # per-step rows come thousands a second
 
     def write(self, row: dict[str, Any]) -> None:
         self.writer.writerow({key: _csv_value(row.get(key)) for key in self.columns})
-        self.handle.flush()
+        self.unflushed += 1
+        if self.unflushed >= self.flush_every:
+            self.handle.flush()
+            self.unflushed = 0
 
     def close(self) -> None:
-        self.handle.close()
+        if not self.handle.closed:
+            self.handle.close()
 
 
 def _csv_value(value):

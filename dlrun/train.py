@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, diagnose, runs
+from . import data, diagnose, metrics, runs
 from .config import ExperimentConfig
+from .data.augment import build_augmenter
 from .engine.init import INITIALIZERS
 from .engine.network import Network
 from .engine.optim import OPTIMIZERS
@@ -38,6 +39,7 @@ class Experiment:
     optimizer: object
     schedule: object
     shuffle_rng: np.random.Generator
+    augment: object = None  # changes training mini-batches (data.augment), or None
 
 
 def output_for(config: ExperimentConfig, dataset: data.Dataset) -> tuple[str, int]:
@@ -59,44 +61,64 @@ def output_for(config: ExperimentConfig, dataset: data.Dataset) -> tuple[str, in
     return output, dataset.n_outputs
 
 
+def load_data(config: ExperimentConfig) -> data.Dataset:
+    """The run's data set; the seed's first stream makes the same split every time."""
+    data_seed = np.random.SeedSequence(config.seed).spawn(1)[0]
+    return data.load(config.data, np.random.default_rng(data_seed), np.dtype(config.dtype))
+
+
+def build_network(config: ExperimentConfig, n_features: int, output: str, n_outputs: int,
+                  init_rng: np.random.Generator, dropout_rng: np.random.Generator) -> Network:
+    """The network the config's model and regularization sections describe."""
+    model = config.model
+    return Network.build(
+        [n_features, *model.hidden_layers, n_outputs], model.activation,
+        build(INITIALIZERS, "init", model.init), output, init_rng, dropout_rng,
+        dtype=np.dtype(config.dtype), batch_norm=model.batch_norm, keep_probs=model.keep_probs(),
+        l2=config.regularization.l2, l1=config.regularization.l1)
+
+
 def prepare(config: ExperimentConfig) -> Experiment:
     """Data, network, optimizer and schedule from the config; seeded, so the same every time."""
-    data_seed, init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(config.seed).spawn(4)
-    dtype = np.dtype(config.dtype)
-    dataset = data.load(config.data, np.random.default_rng(data_seed), dtype)
+    _, init_seed, shuffle_seed, dropout_seed, augment_seed = \
+        np.random.SeedSequence(config.seed).spawn(5)
+    dataset = load_data(config)
     output, n_outputs = output_for(config, dataset)
     model = config.model
-    network = Network.build(
-        [dataset.n_features, *model.hidden_layers, n_outputs], model.activation,
-        build(INITIALIZERS, "init", model.init), output, np.random.default_rng(init_seed),
-        np.random.default_rng(dropout_seed), dtype=dtype, batch_norm=model.batch_norm,
-        keep_probs=model.keep_probs(), l2=config.regularization.l2, l1=config.regularization.l1)
+    network = build_network(config, dataset.n_features, output, n_outputs,
+                            np.random.default_rng(init_seed), np.random.default_rng(dropout_seed))
+    stopping = config.train.early_stopping
+    problem = stopping and metrics.check_monitored(stopping.metric, dataset.task)
+    if problem:
+        raise ConfigError(f"train.early_stopping.metric: {problem}")
     if model.init_from is not None:
         try:
             state, _ = runs.load_params(model.init_from)
             network.load_state(state, source=str(model.init_from))
         except (RunDirError, ValueError) as error:
             raise ConfigError(f"model.init_from: {error}") from None
+    augment = build_augmenter(config.data.augment, dataset.n_features, dataset.mean, dataset.std,
+                              np.random.default_rng(augment_seed))
     return Experiment(config, dataset, network,
                       build(OPTIMIZERS, "optimizer", config.train.optimizer),
                       build(SCHEDULES, "decay schedule", config.train.decay),
-                      np.random.default_rng(shuffle_seed))
+                      np.random.default_rng(shuffle_seed), augment)
 
 
 def evaluate(network: Network, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
-    """Loss (without the penalty) and error: the misclassified fraction, or RMSE."""
+    """Loss (without the penalty), error (the misclassified fraction, or RMSE) and the task's
+    other metrics (dlrun.metrics)."""
     if len(X) == 0:
         return {"loss": float("nan"), "error": float("nan")}
     Z = network.logits(X)
     loss = network.loss.value(Z, y)
     if task == "regression":
         predicted = network.loss.predict(Z)
-        error = float(np.sqrt(np.mean((predicted - y.reshape(predicted.shape)) ** 2)))
     elif network.output == "sigmoid":
-        error = float(np.mean((Z[:, 0] > 0) != (y == 1)))
+        predicted = (Z[:, 0] > 0).astype(np.int64)
     else:
-        error = float(np.mean(Z.argmax(axis=1) != y))
-    return {"loss": loss, "error": error}
+        predicted = Z.argmax(axis=1)
+    return {"loss": loss, **metrics.score(task, y, predicted, max(Z.shape[1], 2))}
 
 
 class Diverged(Exception):
@@ -112,6 +134,8 @@ class Outcome:
     steps: int = 0
     best_epoch: int = 0
     best_dev_loss: float = float("inf")
+    monitor: str = "loss"  # the dev metric that picks the best epoch
+    best_dev_value: float | None = None  # its value then
     best_state: dict = field(default_factory=dict)
     stop_reason: str = "all epochs run"
     divergence: dict | None = None
@@ -121,59 +145,55 @@ def _snapshot(network: Network) -> dict[str, np.ndarray]:
     return {name: array.copy() for name, array in network.state().items()}
 
 
-def fit(experiment: Experiment, on_epoch) -> Outcome:
-    """The mini-batch loop. Ctrl-C and divergence end it cleanly: the outcome says how."""
+def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
+    """The mini-batch loop. Ctrl-C, divergence and early stopping end it cleanly: the outcome
+    says how.
+
+    on_epoch(row) gets every metrics.csv row and may return a reason to stop (a sweep pruning a
+    hopeless trial); on_step(row), if given, gets every mini-batch's cost."""
     network, dataset, cfg = experiment.network, experiment.dataset, experiment.config.train
-    X, y = dataset.splits["train"]
-    X_dev, y_dev = dataset.splits["dev"]
-    m = len(X)
-    batch_size = m if cfg.batch_size == "full" else min(cfg.batch_size, m)
     stopping = cfg.early_stopping
-    outcome = Outcome(best_state=_snapshot(network))
-    started = time.perf_counter()
+    outcome = Outcome(best_state=_snapshot(network),
+                      monitor=stopping.metric if stopping else "loss")
+    best_score = float("inf")
     patience_left = stopping.patience if stopping else None
-    # Overflow is how divergence starts: it is detected below and reported once, not as warnings.
+    extra_columns = _extra_columns(dataset)
+    started = time.perf_counter()
+    # Overflow is how divergence starts: it is detected and reported once, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
             for epoch in range(cfg.epochs):
-                order = experiment.shuffle_rng.permutation(m) if cfg.shuffle else np.arange(m)
-                norms = np.zeros(len(network.dense))
-                costs = []
-                epoch_lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
-                for start in range(0, m, batch_size):
-                    batch = order[start:start + batch_size]
-                    lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
-                    cost, penalty = network.train_step_gradients(X[batch], y[batch])
-                    step_norms = network.grad_norms()
-                    if not (np.isfinite(cost + penalty) and np.all(np.isfinite(step_norms))):
-                        raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))
-                    experiment.optimizer.step(network.params, network.grads, lr)
-                    outcome.steps += 1
-                    costs.append(cost + penalty)
-                    norms += step_norms
-                train, dev = evaluate(network, X, y, dataset.task), evaluate(network, X_dev, y_dev, dataset.task)
+                row = _train_epoch(experiment, epoch, outcome, on_step)
+                results = {split: evaluate(network, X, y, dataset.task)
+                           for split, (X, y) in dataset.splits.items() if split != "test"}
                 outcome.epochs_run = epoch + 1
-                row = {"epoch": epoch + 1, "learning_rate": epoch_lr, "train_cost": float(np.mean(costs)),
-                       "train_loss": train["loss"], "train_error": train["error"],
-                       "dev_loss": dev["loss"], "dev_error": dev["error"],
-                       **{f"grad_norm_{l + 1}": n / len(costs) for l, n in enumerate(norms)},
-                       "seconds": time.perf_counter() - started}
+                train, dev = results["train"], results["dev"]
+                row.update(train_loss=train["loss"], train_error=train["error"],
+                           dev_loss=dev["loss"], dev_error=dev["error"],
+                           seconds=time.perf_counter() - started)
+                row.update({column: results[split][name]
+                            for column, (split, name) in extra_columns.items()})
                 stop_request = on_epoch(row)
                 if not np.isfinite(dev["loss"]):
-                    raise Diverged({"step": outcome.steps, "epoch": epoch + 1, "learning_rate": lr,
-                                    "where": "dev loss", "message": f"dev loss became {dev['loss']} "
-                                    f"in epoch {epoch + 1} (learning rate {lr:g})"})
-                if dev["loss"] < outcome.best_dev_loss - (stopping.min_delta if stopping else 0.0):
+                    raise Diverged({"step": outcome.steps, "epoch": epoch + 1,
+                                    "learning_rate": row["learning_rate"], "where": "dev loss",
+                                    "message": f"dev loss became {dev['loss']} in epoch "
+                                               f"{epoch + 1} (learning rate {row['learning_rate']:g})"})
+                score = metrics.improvement(outcome.monitor, dev[outcome.monitor])
+                if score < best_score - (stopping.min_delta if stopping else 0.0):
+                    best_score = score
                     outcome.best_epoch, outcome.best_dev_loss = epoch + 1, dev["loss"]
+                    outcome.best_dev_value = dev[outcome.monitor]
                     outcome.best_state = _snapshot(network)
                     patience_left = stopping.patience if stopping else None
                 elif stopping:
                     patience_left -= 1
                     if patience_left == 0:
-                        outcome.stop_reason = (f"early stopping: dev loss did not improve by "
-                                               f"{stopping.min_delta:g} for {stopping.patience} epochs")
+                        outcome.stop_reason = (f"early stopping: dev {outcome.monitor} did not "
+                                               f"improve by {stopping.min_delta:g} for "
+                                               f"{stopping.patience} epochs")
                         break
-                if stop_request:  # asked from outside, e.g. a sweep dropping a hopeless trial
+                if stop_request:
                     outcome.status, outcome.stop_reason = "pruned", stop_request
                     break
         except Diverged as error:
@@ -187,6 +207,35 @@ def fit(experiment: Experiment, on_epoch) -> Outcome:
     return outcome
 
 
+def _train_epoch(experiment: Experiment, epoch: int, outcome: Outcome, on_step) -> dict:
+    """One pass over the shuffled training split; the start of the epoch's metrics row."""
+    network, cfg = experiment.network, experiment.config.train
+    X, y = experiment.dataset.splits["train"]
+    m = len(X)
+    batch_size = m if cfg.batch_size == "full" else min(cfg.batch_size, m)
+    order = experiment.shuffle_rng.permutation(m) if cfg.shuffle else np.arange(m)
+    norms = np.zeros(len(network.dense))
+    costs = []
+    epoch_lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
+    for start in range(0, m, batch_size):
+        batch = order[start:start + batch_size]
+        lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
+        inputs = X[batch] if experiment.augment is None else experiment.augment(X[batch])
+        cost, penalty = network.train_step_gradients(inputs, y[batch])
+        step_norms = network.grad_norms()
+        if not (np.isfinite(cost + penalty) and np.all(np.isfinite(step_norms))):
+            raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))
+        experiment.optimizer.step(network.params, network.grads, lr)
+        outcome.steps += 1
+        costs.append(cost + penalty)
+        norms += step_norms
+        if on_step is not None:
+            on_step({"step": outcome.steps, "epoch": epoch + 1, "learning_rate": lr,
+                     "cost": cost + penalty})
+    return {"epoch": epoch + 1, "learning_rate": epoch_lr, "train_cost": float(np.mean(costs)),
+            **{f"grad_norm_{l + 1}": n / len(costs) for l, n in enumerate(norms)}}
+
+
 def _divergence(step: int, epoch: int, lr: float, cost: float, norms: list[float]) -> dict:
     bad = [l + 1 for l, n in enumerate(norms) if not np.isfinite(n)]
     where = f"dW{bad[0]}" if bad else "the cost"
@@ -196,9 +245,22 @@ def _divergence(step: int, epoch: int, lr: float, cost: float, norms: list[float
                        "the init scale"}
 
 
-def metric_columns(network: Network) -> list[str]:
-    return ["epoch", "learning_rate", "train_cost", "train_loss", "train_error", "dev_loss",
+def _extra_columns(dataset: data.Dataset) -> dict[str, tuple[str, str]]:
+    """metrics.csv columns after `seconds`: {column: (split, metric)}."""
+    splits = ["train", "dev"]
+    columns = {}
+    if data.TRAIN_DEV in dataset.splits:
+        splits.insert(1, data.TRAIN_DEV)
+        columns = {f"{data.TRAIN_DEV}_{name}": (data.TRAIN_DEV, name) for name in ("loss", "error")}
+    columns.update({f"{split}_{name}": (split, name)
+                    for split in splits for name in metrics.PER_EPOCH[dataset.task]})
+    return columns
+
+
+def metric_columns(network: Network, dataset: data.Dataset | None = None) -> list[str]:
+    base = ["epoch", "learning_rate", "train_cost", "train_loss", "train_error", "dev_loss",
             "dev_error", *[f"grad_norm_{d.index}" for d in network.dense], "seconds"]
+    return base + (list(_extra_columns(dataset)) if dataset is not None else [])
 
 
 def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
@@ -220,7 +282,9 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                "versions": runs.environment(), "command": runs.command_line()}
     (run_dir / runs.CONFIG).write_text(config.to_yaml(), encoding="utf-8")
     runs.write_json(run_dir / runs.SUMMARY, summary)
-    writer = runs.MetricsWriter(run_dir / runs.METRICS, metric_columns(network))
+    writer = runs.MetricsWriter(run_dir / runs.METRICS, metric_columns(network, dataset))
+    steps = (runs.MetricsWriter(run_dir / runs.STEPS, runs.STEP_COLUMNS, flush_every=100)
+             if config.train.record_steps else None)
     try:
         reporter.start(config.train.epochs)
 
@@ -229,11 +293,14 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
             reporter.epoch(row)
             return stop_check(row) if stop_check else None
 
-        outcome = fit(experiment, on_epoch)
+        outcome = fit(experiment, on_epoch, steps.write if steps else None)
+        if steps:
+            steps.close()
         reporter.finish()
         final = {name: evaluate(network, X, y, dataset.task)
                  for name, (X, y) in dataset.splits.items() if len(X)}
-        meta = {"classes": np.array(dataset.classes, dtype=str), "task": np.array(dataset.task)}
+        meta = {"classes": np.array(dataset.classes, dtype=str), "task": np.array(dataset.task),
+                "features": np.array(dataset.features, dtype=str)}
         if dataset.mean is not None:
             meta.update(mean=dataset.mean, std=dataset.std)
         runs.save_params(run_dir / runs.PARAMS, network.state(), meta)
@@ -241,12 +308,15 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
             status=outcome.status, epochs_run=outcome.epochs_run, steps=outcome.steps,
             best_epoch=outcome.best_epoch or None,
             best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
+            best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
             stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
             duration_seconds=round(time.time() - started_at, 3))
         verdict = diagnose.after_training(run_dir, summary, experiment)  # diagnosis.json, .md
         if verdict:
             summary["bias_variance"] = verdict
-        runs.write_json(run_dir / runs.SUMMARY, summary)
+        from . import plots
+        plots.draw(run_dir, network, dataset, summary)
+        runs.write_json(run_dir / runs.SUMMARY, summary)  # last: a final status means all is there
         return run_dir, summary
     except BaseException as error:
         summary.update(status="failed", error=f"{type(error).__name__}: {error}",
@@ -255,3 +325,5 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         raise
     finally:
         writer.close()
+        if steps:
+            steps.close()

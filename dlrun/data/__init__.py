@@ -7,15 +7,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.registry import build
-from .split import split_indices
+from ..errors import DataError
+from . import labels
+from .files import Table, feature_names, read
+from .labels import infer_task
+from .rows import MappedRows, moments
+from .split import carve, split_indices
 from .synthetic import GENERATORS
 
+__all__ = ["Dataset", "SPLITS", "TRAIN_DEV", "infer_task", "load"]
+
 SPLITS = ("train", "dev", "test")
+TRAIN_DEV = "train_dev"  # carved out of the training data: its distribution, never trained on
 
 
 @dataclass
 class Dataset:
-    """Splits of (X, y), rows = examples, plus what predicting on new data needs."""
+    """Splits of (X, y), rows = examples, plus what predicting on new data needs.
+
+    X is an ndarray already normalized and cast, or, for memory-mapped files, a MappedRows that
+    normalizes the rows it is asked for. Classification labels y are class indices into `classes`.
+    """
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
     task: str  # binary, multiclass or regression
@@ -23,6 +35,7 @@ class Dataset:
     classes: list[str] = field(default_factory=list)
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    features: list[str] = field(default_factory=list)
 
     @property
     def n_features(self) -> int:
@@ -31,27 +44,95 @@ class Dataset:
     def normalize(self, X: np.ndarray) -> np.ndarray:
         return X if self.mean is None else (X - self.mean) / self.std
 
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """Normalized rows back in the units of the data."""
+        return X if self.mean is None else X * self.std + self.mean
 
-def infer_task(y: np.ndarray) -> str:
-    """binary for two integer labels, multiclass for more, regression for real values."""
-    if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
-        return "regression"
-    return "binary" if len(np.unique(y)) <= 2 else "multiclass"
+
+def _tables(config, rng: np.random.Generator) -> dict[str, Table]:
+    """One table for a generator or a single file (key 'all'), or one per split file."""
+    if config.generator is not None:
+        generator = build(GENERATORS, "generator", config.generator)
+        X, y = generator.generate(rng)
+        return {"all": Table(X, y, feature_names(X.shape[1]), f"generator {generator.name!r}")}
+    if config.path is not None:
+        return {"all": read(config.path, config.target, config.features, "data.path")}
+    tables = {}
+    for name in SPLITS:
+        path = getattr(config, name)
+        if path is not None:
+            tables[name] = read(path, config.target, config.features, f"data.{name}")
+    train = tables["train"]
+    for name, table in tables.items():
+        if table.features != train.features:
+            if sorted(table.features) != sorted(train.features):
+                _raise_mismatch(train, table, name)
+            order = [table.features.index(feature) for feature in train.features]
+            table.X, table.features = table.X[:, order], list(train.features)  # same columns
+    return tables
+
+
+def _raise_mismatch(train: Table, other: Table, name: str) -> None:
+    if len(train.features) != len(other.features):
+        detail = f"{len(other.features)} features, the training file has {len(train.features)}"
+    else:
+        detail = f"its features are {', '.join(other.features)}, the training file's are " \
+                 f"{', '.join(train.features)}"
+    raise DataError(f"{other.source}: {detail} (data.{name}); every split needs the same features")
 
 
 def load(config, rng: np.random.Generator, dtype) -> Dataset:
     """Build the data set that `config` (a DataConfig) describes."""
-    generator = build(GENERATORS, "generator", config.generator)
-    X, y = generator.generate(rng)
-    task = infer_task(y)
-    classes = [str(label) for label in np.unique(y)] if task != "regression" else []
-    indices = split_indices(y, config.split.model_dump(), rng, stratify=task != "regression")
-    splits = {name: (X[idx], y[idx]) for name, idx in indices.items()}
-    dataset = Dataset(splits, task, 1 if task != "multiclass" else len(classes), classes)
+    dtype = np.dtype(dtype)
+    tables = _tables(config, rng)
+    first = tables.get("all") or tables["train"]
+    task = labels.check_task(first.y, config.task, first.source)
+    values = np.unique(first.y) if task != "regression" else None
+    classes = labels.label_names(values) if values is not None else []
+
+    def targets(table: Table) -> np.ndarray:
+        if task == "regression":
+            return table.y.astype(dtype)
+        return labels.encode(table.y, values, table.source)
+
+    stratify = task != "regression"
+    pieces: dict[str, tuple[Table, np.ndarray, np.ndarray]] = {}  # split: (table, rows, y)
+    if "all" in tables:
+        y = targets(first)
+        indices = split_indices(y, config.split.model_dump(), rng, stratify=stratify)
+        pieces = {name: (first, idx, y[idx]) for name, idx in indices.items()}
+    else:
+        for name in SPLITS:
+            table = tables.get(name)
+            if table is None:
+                empty = Table(first.X[:0], first.y[:0], first.features, first.source)
+                pieces[name] = (empty, np.arange(0), targets(empty))
+            else:
+                pieces[name] = (table, np.arange(len(table.X)), targets(table))
+    if config.train_dev:
+        table, rows, y = pieces["train"]
+        kept, carved = carve(np.arange(len(rows)), y, config.train_dev, rng, stratify)
+        pieces = {"train": (table, rows[kept], y[kept]), TRAIN_DEV: (table, rows[carved], y[carved]),
+                  **{name: piece for name, piece in pieces.items() if name != "train"}}
+
+    mean = std = None
     if config.normalize:
-        X_train = splits["train"][0]
-        std = X_train.std(axis=0)
-        dataset.mean, dataset.std = X_train.mean(axis=0), np.where(std > 0, std, 1.0)
-    dataset.splits = {name: (dataset.normalize(X).astype(dtype), y)
-                      for name, (X, y) in splits.items()}
-    return dataset
+        table, rows, _ = pieces["train"]
+        mean, std = moments(table.X, rows)
+        std = np.where(std > 0, std, 1.0)  # a constant feature stays as it is rather than inf
+    splits = {name: (_rows(table.X, rows, mean, std, dtype), y)
+              for name, (table, rows, y) in pieces.items()}
+    n_outputs = len(classes) if task == "multiclass" else 1
+    if task == "regression" and first.y.ndim == 2:
+        n_outputs = first.y.shape[1]
+    return Dataset(splits, task, n_outputs, classes, mean, std, first.features)
+
+
+def _rows(X: np.ndarray, rows: np.ndarray, mean, std, dtype) -> np.ndarray:
+    """The rows of one split: gathered, cast and normalized now, or on demand for mapped files."""
+    if isinstance(X, np.memmap):
+        return MappedRows(X, rows, mean, std, dtype)
+    picked = np.asarray(X[rows]).astype(dtype, copy=False)
+    if mean is not None:
+        picked = (picked - mean.astype(dtype)) / std.astype(dtype)
+    return picked

@@ -8,7 +8,7 @@ from ..errors import DataError
 
 
 def split_indices(y: np.ndarray, fractions: dict[str, float], rng: np.random.Generator,
-                  stratify: bool) -> dict[str, np.ndarray]:
+                  stratify: bool, key: str = "data.split.{name}") -> dict[str, np.ndarray]:
     """Indices of each split (in `fractions` order), each shuffled.
 
     Stratified: every class is cut in the same proportions, so a small dev set still sees every
@@ -25,6 +25,14 @@ def split_indices(y: np.ndarray, fractions: dict[str, float], rng: np.random.Gen
     result = {name: rng.permutation(np.concatenate(parts[name])) for name in names}
     for name in names:
         if fractions[name] > 0 and len(result[name]) == 0:
-            raise DataError(f"data.split.{name}: {fractions[name]} of {len(y)} examples holds no "
-                            "example; use more data or a larger fraction")
+            raise DataError(f"{key.format(name=name)}: {fractions[name]:g} of {len(y)} examples "
+                            "holds no example; use more data or a larger fraction")
     return result
+
+
+def carve(index: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Generator,
+          stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, carved): `fraction` of the examples `index` taken out, stratified like the splits."""
+    parts = split_indices(y[index], {"train": 1 - fraction, "train_dev": fraction}, rng, stratify,
+                          key="data.{name}")
+    return index[parts["train"]], index[parts["train_dev"]]

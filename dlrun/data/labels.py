@@ -1,0 +1,69 @@
+"""What the labels say about the task, and class labels turned into indices 0..K-1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+def _numeric(y: np.ndarray) -> bool:
+    return np.issubdtype(y.dtype, np.number) and not np.issubdtype(y.dtype, np.complexfloating)
+
+
+def infer_task(y: np.ndarray) -> str:
+    """regression for real values; binary for two labels (numbers or text), multiclass for more."""
+    if y.ndim == 2 and y.shape[1] > 1:
+        return "regression"
+    if _numeric(y) and np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
+        return "regression"
+    return "binary" if len(np.unique(y)) <= 2 else "multiclass"
+
+
+def label_names(values: np.ndarray) -> list[str]:
+    """Labels as text: 1.0 reads '1', so float-stored integer labels look like integers."""
+    if _numeric(values) and np.issubdtype(values.dtype, np.floating):
+        return [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values]
+    return [str(v) for v in values]
+
+
+def check_task(y: np.ndarray, task: str, source: str) -> str:
+    """The task to use: `task` unless 'auto'; DataError if the labels cannot serve it."""
+    resolved = infer_task(y) if task == "auto" else task
+    if resolved == "regression":
+        if not _numeric(y):
+            raise DataError(f"{source}: regression needs numeric targets, got {y.dtype.kind!r} "
+                            f"values such as {y.ravel()[0]!r} (set data.task to binary or "
+                            "multiclass)")
+        return resolved
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise DataError(f"{source}: class labels must be one column, got {y.shape[1]} columns "
+                        "(set data.task: regression for several real-valued targets)")
+    distinct = np.unique(y)
+    if len(distinct) < 2:
+        raise DataError(f"{source}: only one class ({label_names(distinct)[0]!r}) in the "
+                        "labels; a classifier needs at least two")
+    if resolved == "binary" and len(distinct) > 2:
+        raise DataError(f"{source}: data.task is binary but the labels hold {len(distinct)} "
+                        "classes; use multiclass")
+    return resolved
+
+
+def encode(y: np.ndarray, values: np.ndarray, source: str) -> np.ndarray:
+    """Class indices (m,) int64 of labels y: their positions in `values`, the sorted distinct
+    training labels; DataError for a label training never saw."""
+    y = y.ravel()
+    if len(y) == 0:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        index = np.clip(np.searchsorted(values, y), 0, len(values) - 1)
+        known = np.asarray(values[index] == y, dtype=bool)
+    except TypeError:  # numbers against strings: nothing matches
+        index, known = np.zeros(len(y), dtype=np.int64), np.zeros(len(y), dtype=bool)
+    if not known.all():
+        first = label_names(y[~known][:1])[0]
+        raise DataError(f"{source}: label {first!r} does not occur in the training data "
+                        f"(its classes are {', '.join(label_names(values))})")
+    return index.astype(np.int64)

@@ -1,0 +1,201 @@
+"""Predicting with a finished run: the network rebuilt from config.yaml and params.npz, new data
+normalized with the training statistics saved beside the parameters."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics, runs
+from .data import labels
+from .data.files import SUFFIXES, Table, check_finite, numeric_matrix
+from .data.rows import MappedRows
+from .errors import ConfigError, DataError, RunDirError
+
+
+@dataclass
+class Model:
+    """A trained network and what it needs to read new data."""
+
+    config: object  # ExperimentConfig
+    network: object  # Network
+    task: str
+    classes: list[str]
+    features: list[str]
+    mean: np.ndarray | None
+    std: np.ndarray | None
+
+    @property
+    def n_features(self) -> int:
+        return self.network.dense[0].W.shape[1]
+
+
+def load_model(run_dir: str | Path) -> Model:
+    """The run's network with its trained parameters; RunDirError if the directory cannot serve."""
+    from . import config as config_module
+    from .train import OUTPUT_FOR_TASK, build_network
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not (run_dir / runs.CONFIG).is_file():
+        raise RunDirError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
+    try:
+        config = config_module.load(run_dir / runs.CONFIG)
+    except ConfigError as error:
+        raise RunDirError(f"{error} (the run's saved config)") from None
+    params = run_dir / runs.PARAMS
+    if not params.is_file():
+        raise RunDirError(f"{run_dir}: no {runs.PARAMS}; the run ended before saving parameters")
+    state, meta = runs.load_params(params)
+    task = str(meta["task"]) if "task" in meta else None
+    layers = sorted(int(name[1:]) for name in state if name[:1] == "W" and name[1:].isdigit())
+    if task not in labels.TASKS or not layers:
+        raise RunDirError(f"{params}: not saved by dlrun train (needs W1.. and meta_task)")
+    output = config.model.output if config.model.output != "auto" else OUTPUT_FOR_TASK[task]
+    n_features, n_outputs = state["W1"].shape[1], state[f"W{layers[-1]}"].shape[0]
+    rng = np.random.default_rng(0)  # initial values are overwritten by the saved ones
+    network = build_network(config, n_features, output, n_outputs, rng, rng)
+    try:
+        network.load_state(state, source=str(params))
+    except ValueError as error:
+        raise RunDirError(f"{error}; was {runs.CONFIG} edited after training?") from None
+    features = [str(f) for f in meta["features"]] if "features" in meta else []
+    return Model(config, network, task, [str(c) for c in meta.get("classes", [])], features,
+                 meta.get("mean"), meta.get("std"))
+
+
+@dataclass
+class Inputs:
+    X: object  # (m, n) ndarray or MappedRows, normalized as in training
+    y: np.ndarray | None  # the true targets, when the file holds them
+
+
+def read_inputs(path: str | Path, model: Model) -> Inputs:
+    """Rows to predict on from a .csv (columns named as in training), .npy or .npz file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    suffix = path.suffix.lower()
+    dtype = model.network.dtype
+    if suffix == ".csv":
+        X, y = _read_csv(path, model)
+    elif suffix in (".npy", ".npz"):
+        X, y = _read_array(path, model)
+        if isinstance(X, np.memmap):
+            return Inputs(MappedRows(X, np.arange(len(X)), model.mean, model.std, dtype), y)
+    else:
+        raise DataError(f"{path}: unsupported data file type {suffix or '(none)'!r}; allowed: "
+                        f"{', '.join(SUFFIXES)}")
+    X = X.astype(dtype, copy=False)
+    if model.mean is not None:
+        X = (X - model.mean.astype(dtype)) / model.std.astype(dtype)
+    return Inputs(X, y)
+
+
+def _read_csv(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; expected a header line and rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    frame.columns = [str(c) for c in frame.columns]
+    target = model.config.data.target
+    features = model.features or [c for c in frame.columns if c != target]
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: no column {missing[0]!r}; the model was trained on "
+                        f"{', '.join(features)}")
+    X = numeric_matrix(frame, features, path)
+    check_finite(Table(X, np.zeros(0), features, str(path), first_line=2))
+    y = None
+    if target and target in frame.columns and frame[target].notna().all():
+        y = frame[target].to_numpy()
+    return X, y
+
+
+def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        loaded = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"{path}: not a readable {path.suffix} file ({error})") from None
+    y = None
+    if isinstance(loaded, np.ndarray):
+        X = loaded
+    else:
+        with loaded:
+            if "X" not in loaded.files:
+                raise DataError(f"{path}: no array 'X' (it holds {', '.join(loaded.files)})")
+            X = loaded["X"]
+            y = loaded["y"] if "y" in loaded.files else None
+    if X.ndim > 2 and X.flags.c_contiguous:
+        X = X.reshape(len(X), -1)
+    if X.ndim != 2 or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise DataError(f"{path}: expected numbers of shape (m, {model.n_features}), got "
+                        f"{X.dtype} {X.shape}")
+    if X.shape[1] != model.n_features:
+        raise DataError(f"{path}: rows have {X.shape[1]} features; the model takes "
+                        f"{model.n_features}")
+    check_finite(Table(X, np.zeros(0), [f"x{j + 1}" for j in range(X.shape[1])], str(path)))
+    return X, y
+
+
+def predictions(model: Model, X):
+    """A pandas DataFrame, one row per example: the predicted label and each class's
+    probability, or the predicted values."""
+    import pandas as pd
+
+    output = model.network.predict(X)
+    if model.task == "regression":
+        values = np.asarray(output).reshape(len(output), -1)
+        names = ["prediction"] if values.shape[1] == 1 else \
+            [f"prediction_{j + 1}" for j in range(values.shape[1])]
+        return pd.DataFrame(values, columns=names)
+    probabilities = np.column_stack([1 - output, output]) if np.ndim(output) == 1 else output
+    frame = pd.DataFrame({"prediction": np.array(model.classes, dtype=object)[
+        probabilities.argmax(axis=1)]})
+    for index, name in enumerate(model.classes):
+        frame[f"probability_{name}"] = probabilities[:, index]
+    return frame
+
+
+def score(model: Model, frame, y: np.ndarray) -> dict:
+    """The task's metrics of the predictions against the true targets y."""
+    if model.task == "regression":
+        return metrics.regression(y, frame.to_numpy())
+    known = {name: index for index, name in enumerate(model.classes)}
+    names = labels.label_names(np.asarray(y).ravel())
+    unknown = next((name for name in names if name not in known), None)
+    if unknown is not None:
+        raise DataError(f"label {unknown!r} is not a class the model knows "
+                        f"({', '.join(model.classes)})")
+    truth = np.array([known[name] for name in names], dtype=np.int64)
+    predicted = np.array([known[name] for name in frame["prediction"]], dtype=np.int64)
+    return metrics.classification(truth, predicted, model.task, len(model.classes))
+
+
+@dataclass
+class Result:
+    frame: object  # pandas.DataFrame of predictions
+    scores: dict | None  # metrics against the file's targets, when it holds them
+
+
+def predict(run_dir: str | Path, data_path: str | Path) -> Result:
+    """Predictions of the run's network for the rows of data_path."""
+    model = load_model(run_dir)
+    inputs = read_inputs(data_path, model)
+    frame = predictions(model, inputs.X)
+    scores = score(model, frame, inputs.y) if inputs.y is not None else None
+    return Result(frame, scores)
+
+
+def to_csv(frame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue()

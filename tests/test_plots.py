@@ -1,0 +1,115 @@
+"""Figures: curves.png in every run, boundary.png for 2-D inputs, and `dlrun plot`."""
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from typer.testing import CliRunner
+
+from dlrun import config, plots, train
+from dlrun.cli import app
+
+runner = CliRunner()
+
+
+def test_bias_corrected_average_follows_the_formula():
+    values = np.array([10.0, 20.0, 5.0])
+    beta = 0.9
+    v1 = 0.1 * 10
+    v2 = 0.9 * v1 + 0.1 * 20
+    v3 = 0.9 * v2 + 0.1 * 5
+    expected = [v1 / (1 - beta), v2 / (1 - beta ** 2), v3 / (1 - beta ** 3)]
+    assert plots.ewa(values, beta) == pytest.approx(expected)
+    assert plots.ewa(np.full(50, 3.0)) == pytest.approx(np.full(50, 3.0))  # no zero-start drag
+
+
+def _run(tmp_path, generator: str, train_options: str = ""):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: pic\nseed: 1\ndata:\n  generator: {generator}\n"
+                    f"train: {{epochs: 20, learning_rate: 0.02{train_options}}}\n")
+    return train.run(config.load(spec), tmp_path / "runs")[0]
+
+
+def _share_near(image: np.ndarray, hex_colour: str, alpha: float) -> float:
+    """Fraction of pixels showing `hex_colour` laid over white with `alpha`."""
+    colour = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    tint = 1 - alpha * (1 - colour)
+    return float(np.mean(np.all(np.abs(image[:, :, :3] - tint) < 0.02, axis=2)))
+
+
+def test_a_two_dimensional_run_draws_curves_and_the_decision_regions(tmp_path):
+    run_dir = _run(tmp_path, "{name: moons, n_samples: 400}")
+    curves = imread(run_dir / "curves.png")
+    assert curves.shape[:2] == (420, 1500)
+    boundary = imread(run_dir / "boundary.png")
+    assert boundary.shape[1] > boundary.shape[0]  # train and dev side by side
+    assert _share_near(boundary, "#1f77b4", 0.25) > 0.1  # class 0's region
+    assert _share_near(boundary, "#d62728", 0.25) > 0.1  # class 1's region
+
+
+def test_three_classes_get_three_regions(tmp_path):
+    run_dir = _run(tmp_path, "{name: blobs, classes: 3, n_samples: 600, noise: 0.5}")
+    boundary = imread(run_dir / "boundary.png")
+    for colour in ("#1f77b4", "#d62728", "#2ca02c"):
+        assert _share_near(boundary, colour, 0.25) > 0.03
+
+
+def test_recorded_steps_add_the_mini_batch_panel(tmp_path):
+    stepped = _run(tmp_path, "moons", ", record_steps: true")
+    assert imread(stepped / "curves.png").shape[:2] == (800, 1200)  # a 2 x 2 grid, not a row
+
+
+def test_more_than_two_features_have_no_boundary_figure(tmp_path):
+    run_dir = _run(tmp_path, "{name: blobs, features: 5}")
+    assert (run_dir / "curves.png").exists() and not (run_dir / "boundary.png").exists()
+
+
+def test_regression_on_two_features_draws_the_predicted_surface(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    np.savez(tmp_path / "surface.npz", X=X, y=X[:, 0] * 1.5 - X[:, 1] + 0.01)
+    run_dir = _run(tmp_path, "null\n  path: " + str(tmp_path / "surface.npz"))
+    assert imread(run_dir / "boundary.png").shape[1] > 800
+
+
+def test_plot_command_redraws_the_figures(tmp_path):
+    run_dir = _run(tmp_path, "{name: circles, n_samples: 300}")
+    before = imread(run_dir / "boundary.png")
+    (run_dir / "curves.png").unlink()
+    (run_dir / "boundary.png").unlink()
+    result = runner.invoke(app, ["plot", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "curves.png" in result.output and "boundary.png" in result.output
+    assert np.array_equal(imread(run_dir / "boundary.png"), before)  # same data, same network
+    assert (run_dir / "curves.png").exists()
+
+
+def test_plot_without_the_data_file_still_draws_the_regions(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    run_dir = _run(tmp_path, "null\n  path: " + str(tmp_path / "d.npz"))
+    (tmp_path / "d.npz").unlink()
+    result = runner.invoke(app, ["plot", str(run_dir)])
+    assert result.exit_code == 0
+    assert "boundary drawn without the examples" in result.output
+    assert (run_dir / "boundary.png").exists()
+
+
+def test_plot_of_a_broken_run_directory_is_a_one_line_error(tmp_path):
+    result = runner.invoke(app, ["plot", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "no such run directory" in result.output
+    run_dir = _run(tmp_path, "moons")
+    (run_dir / "metrics.csv").unlink()
+    result = runner.invoke(app, ["plot", str(run_dir)])
+    assert result.exit_code == 2 and "metrics.csv: missing" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_truncated_last_row_is_ignored(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,train_loss\n1,0.5\n2,0.4\n3,")
+    table = plots.read_table(path)
+    assert table["epoch"].tolist() == [1.0, 2.0, 3.0]
+    assert np.isnan(table["train_loss"][2])
+    path.write_text("epoch,train_loss\n1,0.5\n2,0.4\n3")
+    assert plots.read_table(path)["epoch"].tolist() == [1.0, 2.0]
