@@ -347,8 +347,8 @@ def apply_override(data: dict, override: str) -> None:
     node[keys[-1]] = yamlio.scalar(text)
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
-    """Read, override and validate an experiment spec; every failure is a ConfigError."""
+def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines]:
+    """(data, key lines) of a spec file with dotted overrides applied; errors are ConfigErrors."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -357,8 +357,15 @@ def load(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read: {error}") from None
     data, lines = yamlio.parse(text, str(path))
-    if overrides and (data is None or isinstance(data, dict)):
-        data = data or {}
+    if data is None:
+        data = {}
+    if isinstance(data, dict):
         for override in overrides:
             apply_override(data, override)
+    return data, lines
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
+    """Read, override and validate an experiment spec; every failure is a ConfigError."""
+    data, lines = read(path, overrides)
     return validate(data, str(path), lines, overrides)

@@ -59,19 +59,7 @@ class SweepReporter:
 
 def load_space(path: str | Path, overrides: list[str] = ()) -> SearchSpace:
     """Read a config with distributions, apply dotted overrides; every failure is a ConfigError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    data, lines = yamlio.parse(text, str(path))
-    if data is None:
-        data = {}
-    if overrides and isinstance(data, dict):
-        for override in overrides:
-            config_module.apply_override(data, override)
+    data, lines = config_module.read(path, overrides)
     return SearchSpace.from_data(data, str(path), lines)
 
 
