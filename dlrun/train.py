@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,7 @@ def fit(experiment: Experiment, on_epoch) -> Outcome:
                     lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
                     cost, penalty = network.train_step_gradients(X[batch], y[batch])
                     step_norms = network.grad_norms()
-                    if not (np.isfinite(cost + penalty) and np.all(np.isfinite(step_norms))):
+                    if not (math.isfinite(cost + penalty) and all(map(math.isfinite, step_norms))):
                         raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))
                     experiment.optimizer.step(network.params, network.grads, lr)
                     outcome.steps += 1
