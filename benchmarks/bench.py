@@ -18,7 +18,6 @@ import importlib.util
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -338,19 +337,34 @@ def help_start(rounds: int) -> dict:
     return {"help": median(seconds["dlrun --help"]), "bare": median(seconds["python -c pass"])}
 
 
+def process_memory() -> dict[str, int]:
+    """Bytes of this process: peak resident set (VmHWM) and the resident anonymous / file pages.
+
+    VmHWM starts afresh at exec, unlike ru_maxrss, which a child inherits from its parent.
+    """
+    fields = {"VmHWM": "peak_rss", "RssAnon": "rss_anon", "RssFile": "rss_file"}
+    result = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in fields:
+            result[fields[key]] = int(value.split()[0]) * 1024
+    return result
+
+
 def memory_child(path: str) -> None:
-    """Train one epoch of 784-256-128-10 on a memory-mapped float32 .npy; print peak RSS as JSON."""
+    """Train one epoch of 784-256-128-10 on a memory-mapped float32 .npy; print memory as JSON."""
     X = np.load(path, mmap_mode="r")
     y = np.load(path + ".labels.npy")
     dev = slice(len(X) - LARGE_DEV_ROWS, len(X))
     experiment = experiment_for(X[:dev.start], y[:dev.start], X[dev], y[dev], LARGE_SIZES,
                                 list(range(LARGE_SIZES[-1])), LARGE_BATCH, LARGE_LR, epochs=1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = process_memory()
     with tempfile.TemporaryDirectory() as metrics_dir:
         seconds, _ = dlrun_fit(lambda: experiment, Path(metrics_dir))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"peak_rss": peak, "rss_before_training": before, "seconds": seconds,
-                      "rows": int(dev.start)}))
+    after = process_memory()
+    print(json.dumps({"peak_rss": after["peak_rss"], "rss_before_training": before["peak_rss"],
+                      "rss_anon_after": after["rss_anon"], "rss_file_after": after["rss_file"],
+                      "seconds": seconds, "rows": int(dev.start)}))
 
 
 def memory(gigabytes: float, workdir: Path) -> dict:
@@ -460,7 +474,9 @@ def main(argv=None) -> int:
             gb = 1e9
             print(f"\nmemory: one epoch from a memory-mapped {result['data_bytes'] / gb:.2f} GB float32 "
                   f".npy ({result['rows']:,} rows): peak RSS {result['peak_rss'] / gb:.2f} GB "
-                  f"(before training {result['rss_before_training'] / gb:.2f} GB); limit 1.3 × data "
+                  f"(before training {result['rss_before_training'] / gb:.2f} GB; at the end "
+                  f"{result['rss_file_after'] / gb:.2f} GB file-backed, {result['rss_anon_after'] / gb:.2f} GB "
+                  f"anonymous); limit 1.3 × data "
                   f"+ 300 MB = {result['limit'] / gb:.2f} GB: "
                   f"{'met' if result['peak_rss'] < result['limit'] else 'NOT met'} "
                   f"({result['seconds']:.1f} s)")

@@ -145,7 +145,7 @@ def fit(experiment: Experiment, on_epoch) -> Outcome:
                 for start in range(0, m, batch_size):
                     batch = order[start:start + batch_size]
                     lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
-                    cost, penalty = network.train_step_gradients(X[batch], y[batch])
+                    cost, penalty = network.train_step_gradients(X.take(batch, axis=0), y[batch])
                     step_norms = network.grad_norms()
                     if not (math.isfinite(cost + penalty) and all(map(math.isfinite, step_norms))):
                         raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))

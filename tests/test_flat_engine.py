@@ -7,7 +7,6 @@ import pickle
 import numpy as np
 import pytest
 
-from dlrun.engine import threads
 from dlrun.engine.flat import FlatArrays
 from dlrun.engine.init import Random
 from dlrun.engine.network import Network
@@ -72,12 +71,13 @@ def test_first_layer_skips_the_unused_input_gradient():
     assert net.layers[0].backward(np.ones((10, 4))) is None
 
 
-def test_grad_norms_are_exactly_the_linalg_norms():
-    for dtype in (np.float32, np.float64):
-        net = network(dtype=dtype)
-        X, y = batch()
-        net.train_step_gradients(X.astype(dtype), y)
-        assert net.grad_norms() == [float(np.linalg.norm(net.grads[f"W{l}"])) for l in (1, 2, 3)]
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-6)])
+def test_grad_norms_are_the_linalg_norms(dtype, rtol):
+    net = network(dtype=dtype)
+    X, y = batch()
+    net.train_step_gradients(X.astype(dtype), y)
+    expected = [float(np.linalg.norm(net.grads[f"W{l}"].astype(np.float64))) for l in (1, 2, 3)]
+    assert net.grad_norms() == pytest.approx(expected, rel=rtol)
 
 
 def steps_on(params, grads_per_step, spec, lr=0.05):
@@ -109,29 +109,6 @@ def test_whole_buffer_steps_agree_with_array_by_array_steps(spec):
         for key, slot in reference.state[name].items():
             assert np.allclose(optimizer.state[name][key], slot, rtol=1e-12, atol=1e-15)
     assert optimizer.t == reference.t == 6
-
-
-@pytest.mark.parametrize("spec", OPTIMIZER_SPECS)
-def test_a_step_split_over_threads_equals_the_whole_step_bit_for_bit(spec, monkeypatch):
-    net = network(sizes=(40, 30, 20, 1))
-    per_step = random_grads(net, 4)
-
-    def run(split):
-        if split:
-            monkeypatch.setattr(threads, "MIN_PART", 64)
-            monkeypatch.setattr(threads, "_WORKERS", 3)
-        params = FlatArrays({k: v.copy() for k, v in net.params.items()}, np.float64)
-        grads = params.zeros_like()
-        optimizer = build(OPTIMIZERS, "optimizer", spec)
-        for step in per_step:
-            for name, grad in step.items():
-                grads[name][...] = grad
-            optimizer.step(params, grads, 0.05)
-        monkeypatch.undo()
-        return params.flat.copy()
-
-    assert len(threads.bounds(net.params.flat.size)) == 1  # the default keeps this small one whole
-    assert np.array_equal(run(split=True), run(split=False))
 
 
 def test_rebinding_an_entry_detaches_it_and_steps_still_reach_every_array():

@@ -4,7 +4,7 @@ Every layer works on rows = examples: X has shape (m, n_in). `forward(X, trainin
 `backward(dY)` needs; `backward` fills `grads` (same keys as `params`) and returns dX. Parameter
 names are the course's (W1, b1, gamma1, beta1), so a layer's dicts can be merged into the network's.
 
-Gradients are written into the arrays already in `grads` when there are some of the right shape:
+Gradients are written into the arrays already in `grads` when there are some:
 a network hands its layers views of one flat buffer, and they must stay the same arrays.
 """
 
@@ -40,6 +40,25 @@ class Layer:
         return grad
 
 
+def _product(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """A @ B written into out; np.dot costs less per call than matmul on small arrays."""
+    if A.dtype == B.dtype == out.dtype:
+        return np.dot(A, B, out=out)
+    return np.matmul(A, B, out=out)
+
+
+_ONES: dict[tuple, np.ndarray] = {}
+
+
+def _column_sums(dZ: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Σ over the rows of dZ (m, n) into out (n,), as 1ᵀ dZ: one BLAS call instead of a reduction."""
+    key = (dZ.shape[0], dZ.dtype.str)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = _ONES[key] = np.ones(dZ.shape[0], dtype=dZ.dtype)
+    return _product(ones, dZ, out)
+
+
 class Dense(Layer):
     """Z = X Wᵀ + bᵀ with W (n_out, n_in) and b (n_out, 1); no b when batch norm follows."""
 
@@ -59,25 +78,30 @@ class Dense(Layer):
     def forward(self, X, training):
         self.X = X
         params = self.params
-        Z = X @ params[self.W_name].T
+        Z = np.dot(X, params[self.W_name].T)
         b = params.get(self.b_name)
         if b is not None:
             Z += b.T
         return Z
 
     def backward(self, dZ):
-        np.matmul(dZ.T, self.X, out=self.grad_array(self.W_name))
+        _product(dZ.T, self.X, self.grad_array(self.W_name))
         if self.b_name in self.params:
-            np.add.reduce(dZ, axis=0, keepdims=True, out=self.grad_array(self.b_name).T)
-        return dZ @ self.params[self.W_name] if self.input_grad else None
+            _column_sums(dZ, self.grad_array(self.b_name)[:, 0])
+        return np.dot(dZ, self.params[self.W_name]) if self.input_grad else None
+
+
+# A 0-d zero of the array's own dtype: a ufunc takes it without converting a Python scalar,
+# which costs as much as the operation itself on the small arrays of the course's networks.
+_ZEROS = {np.dtype(t): np.zeros((), dtype=t) for t in (np.float32, np.float64)}
 
 
 def _relu(Z):
-    return np.maximum(Z, 0)
+    return np.maximum(Z, _ZEROS.get(Z.dtype, 0))
 
 
 def _relu_derivative(Z, A):
-    return Z > 0
+    return np.greater(Z, _ZEROS.get(Z.dtype, 0))
 
 
 def _leaky_relu(Z):

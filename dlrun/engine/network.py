@@ -7,6 +7,7 @@ write gradients in place and an optimizer updates everything in a few whole-buff
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -131,8 +132,8 @@ class Network:
         rows = self._grad_rows
         if not (isinstance(self.grads, FlatArrays) and self.grads.whole() is not None):
             rows = [np.asarray(self.grads[d.W_name]).reshape(-1) for d in self.dense]
-        # √(g·g) is how np.linalg.norm computes it, so the values are the same to the bit.
-        return np.sqrt(np.array([np.dot(row, row) for row in rows])).tolist()
+        # √(g·g), as np.linalg.norm computes it; the root is taken in float64.
+        return [math.sqrt(np.vdot(row, row)) for row in rows]
 
     def state(self) -> dict[str, np.ndarray]:
         """Parameters and buffers (batch-norm running statistics), by their course names."""

@@ -2,19 +2,18 @@
 a subclass writes only `update`, the rule for one parameter array (changed in place).
 
 When the parameters and gradients are views into one flat buffer each (a Network's are), the
-rule runs once on the whole buffer instead of once per array: the same arithmetic in a handful
-of vectorized calls. `state` still shows every slot per parameter name, as views of the flat slots.
+rule runs once on the whole buffer instead of once per array: the same arithmetic in a dozen
+vectorized calls, whatever the number of layers. `state` still shows every slot per parameter
+name, as views of the flat slots.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-import threading
 
 import numpy as np
 
-from . import threads
 from .flat import flat_pair
 from .registry import check
 
@@ -37,7 +36,6 @@ class FlatSlots(dict):
         self.names = [name for name, _, _ in layout]
         self.name_slots = [per_name.setdefault(name, {}) for name in self.names]
         self.published: tuple[list, list, list] = ([], [], [])  # (slot dicts, keys, views)
-        self.ready = False  # True once a whole-buffer update has created every slot
 
     def __setitem__(self, key: str, flat: np.ndarray) -> None:
         super().__setitem__(key, flat)
@@ -67,9 +65,20 @@ class Optimizer:
 
     def __init__(self):
         self.t = 0
-        self.state: dict[str, dict[str, np.ndarray]] = {}
         self._flat_slots: FlatSlots | None = None
         self._scratch: dict[tuple, np.ndarray] = {}
+        self._state: dict[str, dict[str, np.ndarray]] = {}
+        self._state_seen = False
+
+    @property
+    def state(self) -> dict[str, dict[str, np.ndarray]]:
+        """Slots per parameter name: {"W1": {"V": ..., "S": ...}, ...}."""
+        self._state_seen = True  # someone may change it from now on: check it before each flat step
+        return self._state
+
+    @state.setter
+    def state(self, value: dict[str, dict[str, np.ndarray]]) -> None:
+        self._state, self._state_seen = value, True
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
         """Apply one update with learning rate lr to every parameter, in place."""
@@ -77,23 +86,16 @@ class Optimizer:
         pair = flat_pair(params, grads)
         if pair is not None:
             flat_params, flat_grads, layout = pair
-            slots = self._slots_for(layout, flat_params.dtype)
-            pieces = threads.bounds(flat_params.size) if slots.ready else []
-            if len(pieces) > 1:
-                threads.run(lambda piece: self.update(
-                    flat_params[piece[0]:piece[1]], flat_grads[piece[0]:piece[1]], lr,
-                    {key: slot[piece[0]:piece[1]] for key, slot in slots.items()}), pieces)
-            else:
-                self.update(flat_params, flat_grads, lr, slots)
-                slots.ready = True  # every slot the rule uses exists now: pieces can share them
+            self.update(flat_params, flat_grads, lr, self._slots_for(layout, flat_params.dtype))
             return
         for name, param in params.items():
-            self.update(param, grads[name], lr, self.state.setdefault(name, {}))
+            self.update(param, grads[name], lr, self._state.setdefault(name, {}))
 
     def _slots_for(self, layout: tuple, dtype) -> FlatSlots:
         slots = self._flat_slots
-        if slots is None or slots.layout is not layout or not slots.current(self.state):
-            slots = self._flat_slots = FlatSlots(layout, self.state)
+        if (slots is None or slots.layout is not layout
+                or (self._state_seen and not slots.current(self._state))):
+            slots = self._flat_slots = FlatSlots(layout, self._state)
             slots.adopt(dtype)
         return slots
 
@@ -109,7 +111,7 @@ class Optimizer:
 
     def scratch(self, like: np.ndarray) -> np.ndarray:
         """A work array shaped like `like`, reused across steps (its contents are garbage)."""
-        key = (like.shape, like.dtype.str, threading.get_ident())
+        key = (like.shape, like.dtype.str)
         work = self._scratch.get(key)
         if work is None:
             work = self._scratch[key] = np.empty_like(like)
