@@ -83,11 +83,57 @@ def timed(function) -> float:
     return time.perf_counter() - started
 
 
+def busy_fraction(interval: float = 1.0) -> float | None:
+    """Share of all CPU time other processes used over `interval` seconds (None off Linux)."""
+    def sample():
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except OSError:
+        return None
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+class Quiet:
+    """Waits, before each round, until no other process is using the CPUs (up to max_wait s).
+
+    Other programs on the machine slow multi-threaded BLAS by factors, not percents, so a round
+    is only worth measuring on an idle machine; rounds that could not wait are counted."""
+
+    def __init__(self, max_wait: float, threshold: float = 0.05):
+        self.max_wait, self.threshold = max_wait, threshold
+        self.rounds = self.contended = 0
+        self.busy: list[float] = []
+
+    def wait(self) -> None:
+        self.rounds += 1
+        if self.max_wait <= 0:
+            return
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            busy = busy_fraction()
+            if busy is None or busy < self.threshold:
+                break
+            if time.monotonic() > deadline:
+                self.contended += 1
+                break
+        if busy is not None:
+            self.busy.append(busy)
+
+
+QUIET = Quiet(0)
+
+
 def paired_rounds(contenders: dict, rounds: int, warmup: int = 1) -> dict[str, list[float]]:
     """Seconds per contender per round; the order rotates each round, warm-up rounds are dropped."""
     names = list(contenders)
     seconds: dict[str, list[float]] = {name: [] for name in names}
     for r in range(warmup + rounds):
+        if r >= warmup:
+            QUIET.wait()
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             elapsed = contenders[name]()
@@ -329,11 +375,13 @@ def help_start(rounds: int) -> dict:
     """Wall seconds of `dlrun --help` in a fresh interpreter, and of a bare interpreter for scale."""
     def run(args):
         started = time.perf_counter()
-        subprocess.run([sys.executable, *args], check=True, capture_output=True)
+        subprocess.run(args, check=True, capture_output=True)
         return time.perf_counter() - started
 
-    seconds = paired_rounds({"dlrun --help": lambda: run(["-m", "dlrun.cli", "--help"]),
-                             "python -c pass": lambda: run(["-c", "pass"])}, rounds)
+    script = Path(sys.executable).with_name("dlrun")  # the installed console script, if any
+    command = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "dlrun.cli", "--help"]
+    seconds = paired_rounds({"dlrun --help": lambda: run(command),
+                             "python -c pass": lambda: run([sys.executable, "-c", "pass"])}, rounds)
     return {"help": median(seconds["dlrun --help"]), "bare": median(seconds["python -c pass"])}
 
 
@@ -442,17 +490,23 @@ def main(argv=None) -> int:
                         help="where the memory benchmark's .npy is written (and kept for reuse)")
     parser.add_argument("--threads", help="BLAS and PyTorch threads for every contender "
                         "(default: each library's own default, all cores)")
+    parser.add_argument("--max-wait", type=float, default=120.0,
+                        help="seconds to wait before each round for other processes to leave the "
+                             "CPUs idle (0: never wait)")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(args.memory_child)
         return 0
     sections = set(args.only.split(","))
-    print(f"machine: {machine()}")
+    QUIET.max_wait = args.max_wait
+    report = {"machine": machine(), "command": " ".join(sys.argv), "rounds": args.rounds}
+    print(f"machine: {report['machine']}")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         if "large" in sections:
-            result = large(args.rounds, scratch)
+            result = report["large"] = large(args.rounds, scratch)
             print_rows(f"large: {'-'.join(map(str, LARGE_SIZES))} ReLU/softmax, Adam, batch "
                        f"{LARGE_BATCH}, float32, one epoch of {LARGE_ROWS:,} rows "
                        f"({args.rounds} rounds; dlrun = fit()'s training steps)", result["rows"], "rows/s")
@@ -460,26 +514,35 @@ def main(argv=None) -> int:
                   f"{result['dlrun_with_metrics_rows_per_s']:,.0f} rows/s "
                   f"(evaluation {result['evaluation_seconds']:.3f} s per epoch)")
         if "tiny" in sections:
-            result = tiny(args.rounds, args.tiny_epochs, scratch)
+            result = report["tiny"] = tiny(args.rounds, args.tiny_epochs, scratch)
             print_rows(f"tiny: 2-5-2-1 on {result['rows_per_epoch']} moons points, batch {TINY_BATCH}, "
                        f"Adam, {result['steps']} steps per measurement ({args.rounds} rounds; dlrun = "
-                       "fit() with per-epoch metrics written)", result["rows"], "steps/s")
+                       "fit() with per-epoch metrics written; PyTorch on 1 thread, its fastest here)",
+                       result["rows"], "steps/s")
         if "help" in sections:
-            result = help_start(args.rounds)
+            result = report["help"] = help_start(args.rounds)
             print(f"\nstart-up: dlrun --help {result['help']:.3f} s (python -c pass "
                   f"{result['bare']:.3f} s); target < {HELP_TARGET_SECONDS} s: "
                   f"{'met' if result['help'] < HELP_TARGET_SECONDS else 'NOT met'}")
         if "memory" in sections:
-            result = memory(args.memory_gb, args.workdir)
+            result = report["memory"] = memory(args.memory_gb, args.workdir)
             gb = 1e9
             print(f"\nmemory: one epoch from a memory-mapped {result['data_bytes'] / gb:.2f} GB float32 "
                   f".npy ({result['rows']:,} rows): peak RSS {result['peak_rss'] / gb:.2f} GB "
                   f"(before training {result['rss_before_training'] / gb:.2f} GB; at the end "
-                  f"{result['rss_file_after'] / gb:.2f} GB file-backed, {result['rss_anon_after'] / gb:.2f} GB "
-                  f"anonymous); limit 1.3 × data "
-                  f"+ 300 MB = {result['limit'] / gb:.2f} GB: "
+                  f"{result['rss_file_after'] / gb:.2f} GB file-backed, "
+                  f"{result['rss_anon_after'] / gb:.2f} GB anonymous); limit 1.3 × data + 300 MB = "
+                  f"{result['limit'] / gb:.2f} GB: "
                   f"{'met' if result['peak_rss'] < result['limit'] else 'NOT met'} "
                   f"({result['seconds']:.1f} s)")
+    report["quiet"] = {"rounds": QUIET.rounds, "contended": QUIET.contended,
+                       "busy_before_rounds": QUIET.busy}
+    if QUIET.busy:
+        print(f"\nother processes before each round: median {median(QUIET.busy):.0%} of the CPUs "
+              f"busy; {QUIET.contended} of {QUIET.rounds} rounds ran without an idle machine "
+              f"(waited up to {QUIET.max_wait:g} s)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -193,3 +193,22 @@ def test_float32_stays_float32_from_inputs_to_optimizer_state(output, labels):
               *(slot for slots in optimizer.state.values() for slot in slots.values())]
     assert all(array.dtype == np.float32 for array in arrays)
     assert net.logits(X).dtype == np.float32
+
+
+def test_training_from_a_memory_mapped_array_gives_the_same_numbers(tmp_path, make_config):
+    from dlrun import train
+
+    config = make_config(train={"epochs": 3, "batch_size": 16})
+    in_memory, mapped = train.prepare(config), train.prepare(config)
+    X, y = mapped.dataset.splits["train"]
+    np.save(tmp_path / "X.npy", X)
+    mapped.dataset.splits["train"] = (np.load(tmp_path / "X.npy", mmap_mode="r"), y)
+    rows = {"memory": [], "mapped": []}
+    train.fit(in_memory, rows["memory"].append)
+    train.fit(mapped, rows["mapped"].append)
+    without_time = [[{k: v for k, v in row.items() if k != "seconds"} for row in rows[key]]
+                    for key in ("memory", "mapped")]
+    assert without_time[0] == without_time[1]
+    for name, array in in_memory.network.params.items():
+        assert np.array_equal(array, mapped.network.params[name])
+        assert mapped.network.params[name].dtype == np.float32
