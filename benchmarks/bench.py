@@ -396,6 +396,12 @@ def process_memory() -> dict[str, int]:
         key, _, value = line.partition(":")
         if key in fields:
             result[fields[key]] = int(value.split()[0]) * 1024
+    try:  # bytes this process had to fetch from storage (page-cache hits do not count)
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("read_bytes:"):
+                result["read_bytes"] = int(line.split()[1])
+    except OSError:
+        pass
     return result
 
 
@@ -412,6 +418,7 @@ def memory_child(path: str) -> None:
     after = process_memory()
     print(json.dumps({"peak_rss": after["peak_rss"], "rss_before_training": before["peak_rss"],
                       "rss_anon_after": after["rss_anon"], "rss_file_after": after["rss_file"],
+                      "read_from_storage": after.get("read_bytes", 0) - before.get("read_bytes", 0),
                       "seconds": seconds, "rows": int(dev.start)}))
 
 
@@ -534,7 +541,8 @@ def main(argv=None) -> int:
                   f"{result['rss_anon_after'] / gb:.2f} GB anonymous); limit 1.3 × data + 300 MB = "
                   f"{result['limit'] / gb:.2f} GB: "
                   f"{'met' if result['peak_rss'] < result['limit'] else 'NOT met'} "
-                  f"({result['seconds']:.1f} s)")
+                  f"({result['seconds']:.1f} s, {result['read_from_storage'] / gb:.2f} GB read from "
+                  "storage)")
     report["quiet"] = {"rounds": QUIET.rounds, "contended": QUIET.contended,
                        "busy_before_rounds": QUIET.busy}
     if QUIET.busy:
