@@ -212,3 +212,20 @@ def test_training_from_a_memory_mapped_array_gives_the_same_numbers(tmp_path, ma
     for name, array in in_memory.network.params.items():
         assert np.array_equal(array, mapped.network.params[name])
         assert mapped.network.params[name].dtype == np.float32
+
+
+def test_a_layer_that_stores_a_new_gradient_array_is_still_heard(monkeypatch):
+    from dlrun.engine.layers import Dense
+
+    original = Dense.backward
+
+    def backward(self, dZ):
+        dX = original(self, dZ)
+        self.grads[self.b_name] = np.full(self.params[self.b_name].shape, 7.0)  # rebinds
+        return dX
+
+    monkeypatch.setattr(Dense, "backward", backward)
+    net = network()
+    net.train_step_gradients(*batch())
+    assert all(np.all(net.grads[f"b{l}"] == 7.0) for l in (1, 2, 3))
+    assert net.grads.whole() is net.grads.flat and net.layers[0].grads["b1"] is net.grads["b1"]

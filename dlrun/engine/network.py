@@ -8,6 +8,7 @@ write gradients in place and an optimizer updates everything in a few whole-buff
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,6 +39,8 @@ class Network:
             for layer in layers:
                 layer.params.update({name: self.params[name] for name in layer.params})
                 layer.grads.update({name: self.grads[name] for name in layer.params})
+            links = [(layer.grads, name, self.grads[name]) for layer in layers for name in layer.params]
+            self._grad_links = tuple(map(list, zip(*links))) if links else ([], [], [])
         else:  # mixed dtypes cannot share a buffer: plain dicts, array-by-array updates
             self.params, self.grads = params, {}
         self.dense = [layer for layer in layers if isinstance(layer, Dense)]
@@ -84,7 +87,9 @@ class Network:
         """Fill self.grads from dJ/dZ[L] (already divided by m), penalty terms included."""
         for layer in self._reversed:
             dZ = layer.backward(dZ)
-        if not isinstance(self.grads, FlatArrays):
+        if isinstance(self.grads, FlatArrays):
+            self._adopt_rebound_grads()
+        else:
             for layer in self.layers:
                 self.grads.update(layer.grads)
         if not (self.l2 or self.l1):
@@ -96,6 +101,17 @@ class Network:
                 grad += (self.l2 / m) * layer.W
             if self.l1:
                 grad += (self.l1 / (2 * m)) * np.sign(layer.W)
+
+    def _adopt_rebound_grads(self) -> None:
+        """Copy in any gradient a layer stored as a new array instead of writing it in place."""
+        dicts, names, views = self._grad_links
+        if all(map(operator.is_, map(dict.get, dicts, names), views)):
+            return
+        for grads, name, view in zip(dicts, names, views):
+            value = grads.get(name)
+            if value is not view and value is not None:
+                view[...] = value
+                grads[name] = view
 
     def penalty(self, m: int) -> float:
         """λ₂/(2m)·Σ‖W‖² + λ₁/(2m)·Σ|W|, over weights only (never biases or γ, β)."""
