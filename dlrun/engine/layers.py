@@ -3,6 +3,9 @@
 Every layer works on rows = examples: X has shape (m, n_in). `forward(X, training)` caches what
 `backward(dY)` needs; `backward` fills `grads` (same keys as `params`) and returns dX. Parameter
 names are the course's (W1, b1, gamma1, beta1), so a layer's dicts can be merged into the network's.
+
+Gradients are written into the arrays already in `grads` when there are some:
+a network hands its layers views of one flat buffer, and they must stay the same arrays.
 """
 
 from __future__ import annotations
@@ -29,6 +32,32 @@ class Layer:
     def backward(self, dY: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def grad_array(self, name: str) -> np.ndarray:
+        """The array that receives d(name): the one in `grads`, or a new one like the parameter."""
+        grad = self.grads.get(name)
+        if grad is None:
+            grad = self.grads[name] = np.empty_like(self.params[name])
+        return grad
+
+
+def _product(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """A @ B written into out; np.dot costs less per call than matmul on small arrays."""
+    if A.dtype == B.dtype == out.dtype:
+        return np.dot(A, B, out=out)
+    return np.matmul(A, B, out=out)
+
+
+_ONES: dict[tuple, np.ndarray] = {}
+
+
+def _column_sums(dZ: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Σ over the rows of dZ (m, n) into out (n,), as 1ᵀ dZ: one BLAS call instead of a reduction."""
+    key = (dZ.shape[0], dZ.dtype.str)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = _ONES[key] = np.ones(dZ.shape[0], dtype=dZ.dtype)
+    return _product(ones, dZ, out)
+
 
 class Dense(Layer):
     """Z = X Wᵀ + bᵀ with W (n_out, n_in) and b (n_out, 1); no b when batch norm follows."""
@@ -36,38 +65,72 @@ class Dense(Layer):
     def __init__(self, index: int, W: np.ndarray, b: np.ndarray | None):
         super().__init__()
         self.index = index
-        self.params[f"W{index}"] = W
+        self.W_name, self.b_name = f"W{index}", f"b{index}"
+        self.params[self.W_name] = W
         if b is not None:
-            self.params[f"b{index}"] = b
+            self.params[self.b_name] = b
+        self.input_grad = True  # the network turns it off for its first layer: nobody needs dJ/dX
 
     @property
     def W(self) -> np.ndarray:
-        return self.params[f"W{self.index}"]
+        return self.params[self.W_name]
 
     def forward(self, X, training):
         self.X = X
-        Z = X @ self.W.T
-        b = self.params.get(f"b{self.index}")
+        params = self.params
+        Z = np.dot(X, params[self.W_name].T)
+        b = params.get(self.b_name)
         if b is not None:
             Z += b.T
         return Z
 
     def backward(self, dZ):
-        self.grads[f"W{self.index}"] = dZ.T @ self.X
-        if f"b{self.index}" in self.params:
-            self.grads[f"b{self.index}"] = dZ.sum(axis=0, keepdims=True).T
-        return dZ @ self.W
+        _product(dZ.T, self.X, self.grad_array(self.W_name))
+        if self.b_name in self.params:
+            _column_sums(dZ, self.grad_array(self.b_name)[:, 0])
+        return np.dot(dZ, self.params[self.W_name]) if self.input_grad else None
+
+
+# A 0-d zero of the array's own dtype: a ufunc takes it without converting a Python scalar,
+# which costs as much as the operation itself on the small arrays of the course's networks.
+_ZEROS = {np.dtype(t): np.zeros((), dtype=t) for t in (np.float32, np.float64)}
+
+
+def _relu(Z):
+    return np.maximum(Z, _ZEROS.get(Z.dtype, 0))
+
+
+def _relu_derivative(Z, A):
+    return np.greater(Z, _ZEROS.get(Z.dtype, 0))
+
+
+def _leaky_relu(Z):
+    return np.where(Z > 0, Z, LEAKY_SLOPE * Z)
+
+
+def _leaky_relu_derivative(Z, A):
+    return np.where(Z > 0, 1.0, LEAKY_SLOPE).astype(Z.dtype)
+
+
+def _tanh_derivative(Z, A):
+    return 1 - A * A
+
+
+def _sigmoid_derivative(Z, A):
+    return A * (1 - A)
 
 
 class Activation(Layer):
-    """An elementwise nonlinearity; `derivative` maps (Z, A) to dA/dZ."""
+    """An elementwise nonlinearity; `derivative` maps (Z, A) to dA/dZ.
+
+    Module-level functions rather than lambdas, so that a network can be pickled.
+    """
 
     FUNCTIONS = {
-        "relu": (lambda Z: np.maximum(Z, 0), lambda Z, A: Z > 0),
-        "leaky_relu": (lambda Z: np.where(Z > 0, Z, LEAKY_SLOPE * Z),
-                       lambda Z, A: np.where(Z > 0, 1.0, LEAKY_SLOPE).astype(Z.dtype)),
-        "tanh": (np.tanh, lambda Z, A: 1 - A * A),
-        "sigmoid": (sigmoid, lambda Z, A: A * (1 - A)),
+        "relu": (_relu, _relu_derivative),
+        "leaky_relu": (_leaky_relu, _leaky_relu_derivative),
+        "tanh": (np.tanh, _tanh_derivative),
+        "sigmoid": (sigmoid, _sigmoid_derivative),
     }
 
     def __init__(self, name: str):
@@ -121,33 +184,33 @@ class BatchNorm(Layer):
     def __init__(self, index: int, n: int, dtype):
         super().__init__()
         self.index = index
-        self.params[f"gamma{index}"] = np.ones((n, 1), dtype=dtype)
-        self.params[f"beta{index}"] = np.zeros((n, 1), dtype=dtype)
-        self.buffers[f"running_mean{index}"] = np.zeros((n, 1), dtype=dtype)
-        self.buffers[f"running_var{index}"] = np.ones((n, 1), dtype=dtype)
+        self.gamma_name, self.beta_name = f"gamma{index}", f"beta{index}"
+        self.mean_name, self.var_name = f"running_mean{index}", f"running_var{index}"
+        self.params[self.gamma_name] = np.ones((n, 1), dtype=dtype)
+        self.params[self.beta_name] = np.zeros((n, 1), dtype=dtype)
+        self.buffers[self.mean_name] = np.zeros((n, 1), dtype=dtype)
+        self.buffers[self.var_name] = np.ones((n, 1), dtype=dtype)
 
     def forward(self, Z, training):
-        i = self.index
-        gamma, beta = self.params[f"gamma{i}"].T, self.params[f"beta{i}"].T
+        gamma, beta = self.params[self.gamma_name].T, self.params[self.beta_name].T
         if training:
             mean, var = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
-            running_mean, running_var = self.buffers[f"running_mean{i}"], self.buffers[f"running_var{i}"]
+            running_mean, running_var = self.buffers[self.mean_name], self.buffers[self.var_name]
             running_mean *= self.MOMENTUM
             running_mean += (1 - self.MOMENTUM) * mean.T
             running_var *= self.MOMENTUM
             running_var += (1 - self.MOMENTUM) * var.T
         else:
-            mean, var = self.buffers[f"running_mean{i}"].T, self.buffers[f"running_var{i}"].T
+            mean, var = self.buffers[self.mean_name].T, self.buffers[self.var_name].T
         self.inv_std = 1.0 / np.sqrt(var + self.EPSILON)
         self.Z_hat = (Z - mean) * self.inv_std
         return gamma * self.Z_hat + beta
 
     def backward(self, dY):
-        i = self.index
         m = dY.shape[0]
-        self.grads[f"gamma{i}"] = (dY * self.Z_hat).sum(axis=0, keepdims=True).T
-        self.grads[f"beta{i}"] = dY.sum(axis=0, keepdims=True).T
-        dZ_hat = dY * self.params[f"gamma{i}"].T
+        np.add.reduce(dY * self.Z_hat, axis=0, keepdims=True, out=self.grad_array(self.gamma_name).T)
+        np.add.reduce(dY, axis=0, keepdims=True, out=self.grad_array(self.beta_name).T)
+        dZ_hat = dY * self.params[self.gamma_name].T
         # The mean and the variance both depend on every Z in the batch: their paths are the two
         # subtracted terms.
         return (self.inv_std / m) * (m * dZ_hat - dZ_hat.sum(axis=0, keepdims=True)

@@ -26,16 +26,29 @@ class Loss:
 
 
 class BinaryCrossEntropy(Loss):
-    """−y log σ(z) − (1−y) log(1−σ(z)) = max(z, 0) − z·y + log(1 + e^−|z|); Z is (m, 1)."""
+    """−y log σ(z) − (1−y) log(1−σ(z)) = log(1 + e^z) − z·y; Z is (m, 1).
+
+    np.logaddexp(0, z) evaluates log(1 + e^z) as max(z, 0) + log(1 + e^−|z|), finite for any z.
+    """
 
     name, output = "binary_cross_entropy", "sigmoid"
 
     def value_and_grad(self, Z, y, need_grad=True):
         z = Z[:, 0]
         m = z.shape[0]
-        cost = float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
-        grad = ((sigmoid(z) - y) / m)[:, None].astype(Z.dtype) if need_grad else None
-        return cost, grad
+        target = y.astype(z.dtype, copy=False)  # labels in the logits' dtype: no float64 detour
+        losses = np.logaddexp(0, z)
+        losses -= z * target
+        cost = float(np.add.reduce(losses) / m)
+        if not need_grad:
+            return cost, None
+        grad = np.multiply(z, 0.5)  # σ(z) = ½(1 + tanh(z/2)), in place: one array, no overflow
+        np.tanh(grad, out=grad)
+        grad += 1
+        grad *= 0.5
+        grad -= target
+        grad /= m
+        return cost, grad[:, None]
 
     def predict(self, Z):
         return sigmoid(Z[:, 0])
@@ -49,12 +62,14 @@ class SoftmaxCrossEntropy(Loss):
     def value_and_grad(self, Z, y, need_grad=True):
         m = Z.shape[0]
         rows = np.arange(m)
-        shifted = Z - Z.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=1))
-        cost = float(np.mean(log_norm - shifted[rows, y]))
+        shifted = Z - np.maximum.reduce(Z, axis=1, keepdims=True)
+        exps = np.exp(shifted)
+        log_norm = np.log(np.add.reduce(exps, axis=1))
+        cost = float(np.add.reduce(log_norm - shifted[rows, y]) / m)
         if not need_grad:
             return cost, None
-        grad = np.exp(shifted - log_norm[:, None])
+        shifted -= log_norm[:, None]
+        grad = np.exp(shifted, out=exps)
         grad[rows, y] -= 1
         grad /= m
         return cost, grad
@@ -70,7 +85,7 @@ class MeanSquaredError(Loss):
     name, output = "mean_squared_error", "linear"
 
     def value_and_grad(self, Z, y, need_grad=True):
-        target = y.reshape(Z.shape)
+        target = y.reshape(Z.shape).astype(Z.dtype, copy=False)
         diff = Z - target
         cost = float(np.mean(diff * diff))
         return cost, (2.0 / diff.size) * diff if need_grad else None

@@ -1,11 +1,19 @@
-"""The network: a stack of layers, a loss on its logits, and L2/L1 penalties on its weights."""
+"""The network: a stack of layers, a loss on its logits, and L2/L1 penalties on its weights.
+
+Parameters and gradients live in one flat buffer each (`FlatArrays`): `params` and `grads` still
+map the course's names to arrays of the course's shapes, but those arrays are views, so layers
+write gradients in place and an optimizer updates everything in a few whole-buffer calls.
+"""
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Iterator
 
 import numpy as np
 
+from .flat import FlatArrays
 from .init import Initializer
 from .layers import Activation, BatchNorm, Dense, Dropout, Layer
 from .losses import LOSS_FOR_OUTPUT
@@ -19,13 +27,27 @@ class Network:
         self.output = output
         self.loss = LOSS_FOR_OUTPUT[output]()
         self.l2, self.l1 = l2, l1
-        self.params: dict[str, np.ndarray] = {}
+        params: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         for layer in layers:
-            self.params.update(layer.params)
+            params.update(layer.params)
             self.buffers.update(layer.buffers)
-        self.grads: dict[str, np.ndarray] = {}
+        dtypes = {array.dtype for array in params.values()}
+        if len(dtypes) == 1:
+            self.params = FlatArrays(params, dtypes.pop())
+            self.grads = self.params.zeros_like()
+            for layer in layers:
+                layer.params.update({name: self.params[name] for name in layer.params})
+                layer.grads.update({name: self.grads[name] for name in layer.params})
+            links = [(layer.grads, name, self.grads[name]) for layer in layers for name in layer.params]
+            self._grad_links = tuple(map(list, zip(*links))) if links else ([], [], [])
+        else:  # mixed dtypes cannot share a buffer: plain dicts, array-by-array updates
+            self.params, self.grads = params, {}
         self.dense = [layer for layer in layers if isinstance(layer, Dense)]
+        if layers and isinstance(layers[0], Dense):
+            layers[0].input_grad = False  # dJ/dX of the data is never used: skip its matmul
+        self._reversed = layers[::-1]
+        self._grad_rows = [self.grads[d.W_name].reshape(-1) for d in self.dense] if self.grads else []
 
     @classmethod
     def build(cls, sizes: list[int], activation: str, init: Initializer, output: str,
@@ -63,17 +85,33 @@ class Network:
 
     def backward(self, dZ: np.ndarray) -> None:
         """Fill self.grads from dJ/dZ[L] (already divided by m), penalty terms included."""
-        for layer in reversed(self.layers):
+        for layer in self._reversed:
             dZ = layer.backward(dZ)
-        for layer in self.layers:
-            self.grads.update(layer.grads)
+        if isinstance(self.grads, FlatArrays):
+            self._adopt_rebound_grads()
+        else:
+            for layer in self.layers:
+                self.grads.update(layer.grads)
+        if not (self.l2 or self.l1):
+            return
         m = self.dense[0].X.shape[0]
         for layer in self.dense:
-            name = f"W{layer.index}"
+            grad = self.grads[layer.W_name]
             if self.l2:
-                self.grads[name] = self.grads[name] + (self.l2 / m) * layer.W
+                grad += (self.l2 / m) * layer.W
             if self.l1:
-                self.grads[name] = self.grads[name] + (self.l1 / (2 * m)) * np.sign(layer.W)
+                grad += (self.l1 / (2 * m)) * np.sign(layer.W)
+
+    def _adopt_rebound_grads(self) -> None:
+        """Copy in any gradient a layer stored as a new array instead of writing it in place."""
+        dicts, names, views = self._grad_links
+        if all(map(operator.is_, map(dict.get, dicts, names), views)):
+            return
+        for grads, name, view in zip(dicts, names, views):
+            value = grads.get(name)
+            if value is not view and value is not None:
+                view[...] = value
+                grads[name] = view
 
     def penalty(self, m: int) -> float:
         """λ₂/(2m)·Σ‖W‖² + λ₁/(2m)·Σ|W|, over weights only (never biases or γ, β)."""
@@ -97,6 +135,8 @@ class Network:
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """Inference-mode logits, computed in chunks."""
+        if X.shape[0] <= EVAL_CHUNK:
+            return self.forward(np.asarray(X, dtype=self.dtype), training=False)
         return np.concatenate(list(self.chunks(X)), axis=0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -105,7 +145,11 @@ class Network:
 
     def grad_norms(self) -> list[float]:
         """‖dW[l]‖ for l = 1..L, from the last backward pass."""
-        return [float(np.linalg.norm(self.grads[f"W{d.index}"])) for d in self.dense]
+        rows = self._grad_rows
+        if not (isinstance(self.grads, FlatArrays) and self.grads.whole() is not None):
+            rows = [np.asarray(self.grads[d.W_name]).reshape(-1) for d in self.dense]
+        # √(g·g), as np.linalg.norm computes it; the root is taken in float64.
+        return [math.sqrt(np.vdot(row, row)) for row in rows]
 
     def state(self) -> dict[str, np.ndarray]:
         """Parameters and buffers (batch-norm running statistics), by their course names."""
