@@ -5,7 +5,7 @@
     opt.<name>.<slot>   the optimizer's moving averages (V, S) of each parameter
     meta                JSON text: epoch, mini-batch steps, the optimizer's step count t, the
                         states of every random generator the loop draws from, the
-                        early-stopping state and the seconds trained
+                        early-stopping state, the seconds trained and the resolved config
 
 A checkpoint is taken at the end of an epoch, after early stopping has judged it. Written with
 runs.write_atomic (temporary file, fsync, rename); read with allow_pickle=False.
@@ -85,6 +85,7 @@ def capture(experiment, outcome) -> Checkpoint:
                            "best_dev_value": _number(outcome.best_dev_value),
                            "monitor": outcome.monitor},
         "seconds": float(outcome.seconds),
+        "config": experiment.config.model_dump(mode="json"),  # what the state was trained with
     }
     return Checkpoint(
         outcome.epochs_run,

@@ -94,9 +94,11 @@ def _restore(run_dir: Path, overrides: list[str]) -> tuple[train.Experiment, tra
     if not config_path.is_file():
         raise RunDirError(f"{config_path}: missing; a run directory keeps its resolved config "
                           "there, and a resumed run needs it")
-    config = config_module.load(config_path, overrides)
     path = run_dir / checkpoint.CHECKPOINT
     saved = checkpoint.load(path) if path.exists() else None
+    if saved is not None:
+        _check_same_config(config_module.load(config_path), saved, config_path)
+    config = config_module.load(config_path, overrides)
     if saved is None:
         return train.prepare(config), None
     if saved.epoch > config.train.epochs:
@@ -112,6 +114,31 @@ def _restore(run_dir: Path, overrides: list[str]) -> tuple[train.Experiment, tra
     except ValueError as error:
         raise RunDirError(f"{error} (it does not match {config_path})") from None
     return experiment, outcome
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _check_same_config(config: config_module.ExperimentConfig, saved: checkpoint.Checkpoint,
+                       config_path: Path) -> None:
+    """Refuse a config.yaml that no longer says what the checkpoint was trained with (but for
+    the keys a resume may change): edited or damaged, it would train something else."""
+    trained = saved.meta.get("config")
+    if not isinstance(trained, dict):
+        return  # nothing recorded to compare with
+    now, then = _flat(config.model_dump(mode="json")), _flat(trained)
+    for key in dict.fromkeys([*now, *then]):
+        adjustable = any(key == a or key.startswith(a + ".") for a in ADJUSTABLE)
+        if not adjustable and now.get(key) != then.get(key):
+            raise RunDirError(f"{config_path}: {key} is {now.get(key)!r}, but the checkpoint was "
+                              f"trained with {then.get(key)!r}; the file was edited or damaged")
 
 
 def _cut(path: Path, header: list[str], column: str, count: int) -> None:

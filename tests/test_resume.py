@@ -296,8 +296,11 @@ def test_resume_with_both_a_config_and_a_run_directory_is_refused(interrupted, t
      "not an archive of plain arrays; dlrun never unpickles files"),
     (lambda run: (run / runs.METRICS).write_text("epoch,cost\n1,2\n"),
      "metrics.csv:1: the header is not the one this run's config writes"),
-    (lambda run: (run / runs.CONFIG).write_text("model: {hidden_layers: [3]}\n"),
-     "checkpoint.npz has no 'b1'"),
+    (lambda run: (run / runs.CONFIG).write_text((run / runs.CONFIG).read_text().replace(
+        "hidden_layers: [8, 4]", "hidden_layers: [8, 3]")),
+     "config.yaml: model.hidden_layers is [8, 3], but the checkpoint was trained with [8, 4]"),
+    (lambda run: (run / runs.CONFIG).write_text("model: {hidden_layers: [8, 4]}\n"),
+     "config.yaml: name is 'experiment', but the checkpoint was trained with 'r'"),
 ])
 def test_a_damaged_run_directory_is_named_and_left_alone(interrupted, damage, message):
     damage(interrupted)
