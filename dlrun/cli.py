@@ -48,24 +48,41 @@ def main(
 @app.command()
 @user_errors
 def train(
-    config: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    config: Annotated[Optional[Path], typer.Argument(
+        help="Experiment spec (YAML); left out with --resume.", show_default=False)] = None,
     overrides: Annotated[Optional[list[str]], typer.Argument(
         help="Dotted overrides, e.g. train.learning_rate=0.01 model.keep_prob=0.8")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option(help="Run name (overrides the config's name).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    resume: Annotated[Optional[Path], typer.Option(
+        metavar="RUN_DIR", help="Continue an interrupted, killed or diverged run from its last "
+                                "checkpoint (overrides: train.learning_rate, train.epochs, "
+                                "train.decay, diagnose only).")] = None,
 ):
-    """Train the network a YAML experiment describes and write a run directory."""
+    """Train the network a YAML experiment describes and write a run directory.
+    SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
     from . import config as config_module
     from . import train as train_module
     from .console import ProgressReporter, console, summary_table
+    from .errors import ConfigError
+    from .signals import sigterm_as_interrupt
 
     overrides = list(overrides or [])
-    if name is not None:
-        overrides.append(f"name={name}")
-    experiment = config_module.load(config, overrides)
-    reporter = None if quiet else ProgressReporter(experiment.name)
-    run_dir, summary = train_module.run(experiment, runs_dir, reporter)
+    with sigterm_as_interrupt():
+        if resume is not None:
+            from . import resume as resume_module
+            overrides = resume_module.arguments(config, overrides, name)
+            reporter = None if quiet else ProgressReporter(resume.name)
+            run_dir, summary = resume_module.resume(resume, overrides, reporter)
+        else:
+            if config is None:
+                raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
+            if name is not None:
+                overrides.append(f"name={name}")
+            experiment = config_module.load(config, overrides)
+            reporter = None if quiet else ProgressReporter(experiment.name)
+            run_dir, summary = train_module.run(experiment, runs_dir, reporter)
     if not quiet:
         console.print(summary_table(run_dir, summary))
         if "bias_variance" in summary:
@@ -74,6 +91,9 @@ def train(
                           f"{bv['avoidable_bias']:.1%}, variance {bv['variance']:.1%})")
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
+            if summary["status"] in ("interrupted", "diverged"):
+                console.print(f"go on with: dlrun train --resume {run_dir}", highlight=False,
+                              markup=False)
     else:
         typer.echo(str(run_dir))
     if summary["status"] == "diverged":

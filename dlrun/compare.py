@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import runs, yamlio
+from . import runlock, runs, yamlio
 from .errors import ConfigError, DlrunError, RunDirError
 
 RESULTS = ("status", "epochs_run", "best_epoch", "train_error", "dev_error", "train_loss",
@@ -157,6 +157,10 @@ def results(record: runs.RunRecord) -> tuple[dict, list[str]]:
     elif not isinstance(status, str):
         status = "corrupt"
         notes.append("summary.json has no status")
+    elif status == "running":  # or its process was killed: then nobody holds its lock
+        status, stale = runlock.effective_status(record.path, status)
+        if stale:
+            notes.append(stale)
     best = _number(summary.get("best_epoch"))
     rows = metrics["epoch"] if metrics is not None else np.empty(0)
     if best is None and metrics is not None and "dev_loss" in metrics:

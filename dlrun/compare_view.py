@@ -22,7 +22,7 @@ from .compare import (AT_BEST, NUMERIC, RESULTS, CompareError, Comparison, resol
 
 FORMATS = ("table", "csv", "markdown", "json")
 STATUS_STYLES = {"completed": "green", "running": "cyan", "interrupted": "yellow",
-                 "diverged": "red", "failed": "red", "corrupt": "bold red"}
+                 "diverged": "red", "failed": "red", "corrupt": "bold red", "stale": "magenta"}
 LOWER_IS_BETTER = (*AT_BEST, "test_error", "duration")
 MAX_LEGEND = 20  # beyond this a legend hides the curves it names
 # Left out of the terminal table, in this order, while it is wider than the terminal.

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config as config_module
-from . import dynamics, error_analysis, recipe, runs, units
+from . import dynamics, error_analysis, recipe, runlock, runs, units
 from .config import DiagnoseConfig, ExperimentConfig
 from .errors import ConfigError, DlrunError, RunDirError
 
@@ -235,7 +235,13 @@ def save(run_dir: Path, diagnosis: dict) -> None:
 def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
     """Read a run directory and diagnose it (nothing is written)."""
     run = read_run(run_dir, settings)
-    return diagnose(run, measure_units(run))
+    status, stale = runlock.effective_status(run.path, run.summary["status"])
+    if stale:
+        run.summary = {**run.summary, "status": status}
+    diagnosis = diagnose(run, measure_units(run))
+    if stale:
+        diagnosis["notes"] = [stale]
+    return diagnosis
 
 
 def after_training(run_dir: Path, summary: dict, experiment) -> dict | None:

@@ -80,7 +80,8 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 def markdown(diagnosis: dict) -> str:
     """diagnosis.md: the verdict, its evidence and what to try next."""
     lines = [f"# Diagnosis of {diagnosis['run']} ({diagnosis['status']})", "",
-             f"**Verdict: {headline(diagnosis)}**", "", "## Error analysis", "",
+             f"**Verdict: {headline(diagnosis)}**", "",
+             *[f"Note: {note}\n" for note in diagnosis.get("notes", [])], "## Error analysis", "",
              f"Errors from {diagnosis['errors_from']}.", ""]
     lines += _table(("split", "error"), error_rows(diagnosis))
     lines += _table(("gap", "value", "threshold", "judgement"), gap_rows(diagnosis))
@@ -120,6 +121,8 @@ def render(diagnosis: dict, console) -> None:
 
     console.print(f"[bold]{escape(diagnosis['run'])}[/bold] \\[{diagnosis['status']}]  verdict: "
                   f"[bold magenta]{headline(diagnosis)}[/bold magenta]", highlight=False)
+    for note in diagnosis.get("notes", []):
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     console.print(table("Errors", ("split", "error"), error_rows(diagnosis)))
     console.print(table("Gaps", ("gap", "value", "threshold", "judgement"), gap_rows(diagnosis)))
     for reason in diagnosis["reasons"]:

@@ -33,7 +33,7 @@ def ewa(values: np.ndarray, beta: float = EWA_BETA) -> np.ndarray:
     return averaged
 
 
-def read_table(path: Path) -> dict[str, np.ndarray]:
+def read_table(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """A CSV of numbers as {column: float array}; empty cells are NaN."""
     try:
         with open(path, newline="", encoding="utf-8") as handle:
@@ -45,6 +45,10 @@ def read_table(path: Path) -> dict[str, np.ndarray]:
     if not rows:
         raise RunDirError(f"{path}: empty; expected a header line")
     header, body = rows[0], [row for row in rows[1:] if len(row) == len(rows[0])]
+    missing = [column for column in required if column not in header]
+    if missing:
+        raise RunDirError(f"{path}:1: the header has no {missing[0]!r} column; expected "
+                          f"{', '.join(required)}")
     try:
         values = np.array([[float(cell) if cell else np.nan for cell in row] for row in body])
     except ValueError as error:
@@ -195,7 +199,7 @@ def _draw_all(run_dir: Path, network, points, mean, std, features,
               summary: dict | None = None) -> list[Path]:
     summary = summary if summary is not None else runs.read_summary(run_dir)
     steps_path = run_dir / runs.STEPS
-    steps = read_table(steps_path) if steps_path.exists() else None
+    steps = read_table(steps_path, ("step", "cost")) if steps_path.exists() else None
     written = [draw_curves(read_table(run_dir / runs.METRICS), summary, run_dir / runs.CURVES,
                            steps)]
     if network.dense[0].W.shape[1] == 2:

@@ -124,7 +124,8 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
     try:
         loaded = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{path}: not a readable {path.suffix} file ({error})") from None
+        raise DataError(f"{path}: not a readable {path.suffix} file "
+                        f"({runs.npz_problem(error)})") from None
     y = None
     if isinstance(loaded, np.ndarray):
         X = loaded

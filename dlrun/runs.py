@@ -7,6 +7,8 @@
         params.npz     parameters by course names, plus normalization and labels for predicting
         steps.csv      every mini-batch's cost, when train.record_steps is on
         curves.png     cost, error and learning rate against epochs (boundary.png for 2-D inputs)
+        checkpoint.npz the state to resume from (dlrun.checkpoint), kept unless the run completed
+        run.lock       names the process training the run, while it does (dlrun.runlock)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RunDirError
+from .errors import ConfigError, RunDirError
 
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
 SUMMARY, CONFIG, METRICS, PARAMS = "summary.json", "config.yaml", "metrics.csv", "params.npz"
@@ -37,6 +39,10 @@ META_PREFIX = "meta_"  # params.npz entries that are not network state
 
 def create(runs_dir: str | Path, name: str) -> Path:
     """Claim a new, empty run directory; mkdir is atomic, so two runs never share one."""
+    if not name or name.startswith(".") or any(sep in name for sep in "/\\\0"):
+        # The config already refuses such names; this keeps every caller inside runs_dir.
+        raise ConfigError(f"run name {name!r}: must be one path component that does not start "
+                          f"with '.', so the run stays inside {runs_dir}")
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -88,10 +94,18 @@ def load_params(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.n
     except FileNotFoundError:
         raise RunDirError(f"{path}: no such parameter file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise RunDirError(f"{path}: not a readable .npz parameter file ({error})") from None
+        raise RunDirError(f"{path}: not a readable .npz parameter file "
+                          f"({npz_problem(error)})") from None
     state = {k: v for k, v in arrays.items() if not k.startswith(META_PREFIX)}
     meta = {k[len(META_PREFIX):]: v for k, v in arrays.items() if k.startswith(META_PREFIX)}
     return state, meta
+
+
+def npz_problem(error: Exception) -> str:
+    """What an np.load failure means, without numpy's advice to allow pickles."""
+    if "pickle" in str(error):
+        return "not an archive of plain arrays; dlrun never unpickles files"
+    return str(error)
 
 
 def environment() -> dict[str, str]:
@@ -107,11 +121,12 @@ def command_line() -> str:
 class MetricsWriter:
     """Appends one row per epoch to metrics.csv and flushes it, so a crash loses at most a row."""
 
-    def __init__(self, path: Path, columns: list[str], flush_every: int = 1):
+    def __init__(self, path: Path, columns: list[str], flush_every: int = 1, append: bool = False):
         self.columns = columns
-        self.handle = open(path, "w", newline="", encoding="utf-8")
+        self.handle = open(path, "a" if append else "w", newline="", encoding="utf-8")
         self.writer = csv.DictWriter(self.handle, fieldnames=columns)
-        self.writer.writeheader()
+        if not append:  # a resumed run goes on below the rows it kept
+            self.writer.writeheader()
         self.handle.flush()
         self.flush_every, self.unflushed = flush_every, 0  # per-step rows come thousands a second
 
@@ -119,6 +134,11 @@ class MetricsWriter:
         self.writer.writerow({key: _csv_value(row.get(key)) for key in self.columns})
         self.unflushed += 1
         if self.unflushed >= self.flush_every:
+            self.handle.flush()
+            self.unflushed = 0
+
+    def flush(self) -> None:
+        if not self.handle.closed:
             self.handle.flush()
             self.unflushed = 0
 
@@ -138,9 +158,12 @@ def read_summary(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise RunDirError(f"{run_dir}: not a run directory (no {SUMMARY})")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise RunDirError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(summary, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(summary).__name__}")
+    return summary
 
 
 DIAGNOSIS = "diagnosis.json"  # written by `dlrun diagnose`; optional

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, diagnose, metrics, runs
+from . import checkpoint, data, diagnose, metrics, runlock, runs
 from .config import ExperimentConfig
 from .data.augment import build_augmenter
 from .engine.init import INITIALIZERS
@@ -41,6 +41,7 @@ class Experiment:
     schedule: object
     shuffle_rng: np.random.Generator
     augment: object = None  # changes training mini-batches (data.augment), or None
+    dropout_rng: np.random.Generator | None = None  # the dropout layers draw their masks from it
 
 
 def output_for(config: ExperimentConfig, dataset: data.Dataset) -> tuple[str, int]:
@@ -86,8 +87,9 @@ def prepare(config: ExperimentConfig) -> Experiment:
     dataset = load_data(config)
     output, n_outputs = output_for(config, dataset)
     model = config.model
+    dropout_rng = np.random.default_rng(dropout_seed)
     network = build_network(config, dataset.n_features, output, n_outputs,
-                            np.random.default_rng(init_seed), np.random.default_rng(dropout_seed))
+                            np.random.default_rng(init_seed), dropout_rng)
     stopping = config.train.early_stopping
     problem = stopping and metrics.check_monitored(stopping.metric, dataset.task)
     if problem:
@@ -103,7 +105,7 @@ def prepare(config: ExperimentConfig) -> Experiment:
     return Experiment(config, dataset, network,
                       build(OPTIMIZERS, "optimizer", config.train.optimizer),
                       build(SCHEDULES, "decay schedule", config.train.decay),
-                      np.random.default_rng(shuffle_seed), augment)
+                      np.random.default_rng(shuffle_seed), augment, dropout_rng)
 
 
 def evaluate(network: Network, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
@@ -140,30 +142,35 @@ class Outcome:
     best_state: dict = field(default_factory=dict)
     stop_reason: str = "all epochs run"
     divergence: dict | None = None
+    best_score: float = float("inf")  # the monitored value turned so that lower is better
+    patience_left: int | None = None  # epochs early stopping still waits for an improvement
+    seconds: float = 0.0  # spent in the loop, over every session of a resumed run
 
 
 def _snapshot(network: Network) -> dict[str, np.ndarray]:
     return {name: array.copy() for name, array in network.state().items()}
 
 
-def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
+def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None = None,
+        on_epoch_end=None) -> Outcome:
     """The mini-batch loop. Ctrl-C, divergence and early stopping end it cleanly: the outcome
     says how.
 
     on_epoch(row) gets every metrics.csv row and may return a reason to stop (a sweep pruning a
-    hopeless trial); on_step(row), if given, gets every mini-batch's cost."""
+    hopeless trial); on_step(row), if given, gets every mini-batch's cost. `resumed`, the
+    outcome restored from a checkpoint, goes on from its epoch; on_epoch_end(outcome) sees the
+    state after each epoch has been judged, the point a checkpoint resumes from."""
     network, dataset, cfg = experiment.network, experiment.dataset, experiment.config.train
     stopping = cfg.early_stopping
-    outcome = Outcome(best_state=_snapshot(network),
-                      monitor=stopping.metric if stopping else "loss")
-    best_score = float("inf")
-    patience_left = stopping.patience if stopping else None
+    outcome = resumed or Outcome(best_state=_snapshot(network),
+                                 monitor=stopping.metric if stopping else "loss",
+                                 patience_left=stopping.patience if stopping else None)
     extra_columns = _extra_columns(dataset)
-    started = time.perf_counter()
+    started = time.perf_counter() - outcome.seconds
     # Overflow is how divergence starts: it is detected and reported once, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
-            for epoch in range(cfg.epochs):
+            for epoch in range(outcome.epochs_run, cfg.epochs):
                 row = _train_epoch(experiment, epoch, outcome, on_step)
                 results = {split: evaluate(network, X, y, dataset.task)
                            for split, (X, y) in dataset.splits.items() if split != "test"}
@@ -172,6 +179,7 @@ def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
                 row.update(train_loss=train["loss"], train_error=train["error"],
                            dev_loss=dev["loss"], dev_error=dev["error"],
                            seconds=time.perf_counter() - started)
+                outcome.seconds = row["seconds"]
                 row.update({column: results[split][name]
                             for column, (split, name) in extra_columns.items()})
                 stop_request = on_epoch(row)
@@ -181,15 +189,15 @@ def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
                                     "message": f"dev loss became {dev['loss']} in epoch "
                                                f"{epoch + 1} (learning rate {row['learning_rate']:g})"})
                 score = metrics.improvement(outcome.monitor, dev[outcome.monitor])
-                if score < best_score - (stopping.min_delta if stopping else 0.0):
-                    best_score = score
+                if score < outcome.best_score - (stopping.min_delta if stopping else 0.0):
+                    outcome.best_score = score
                     outcome.best_epoch, outcome.best_dev_loss = epoch + 1, dev["loss"]
                     outcome.best_dev_value = dev[outcome.monitor]
                     outcome.best_state = _snapshot(network)
-                    patience_left = stopping.patience if stopping else None
+                    outcome.patience_left = stopping.patience if stopping else None
                 elif stopping:
-                    patience_left -= 1
-                    if patience_left == 0:
+                    outcome.patience_left -= 1
+                    if outcome.patience_left == 0:
                         outcome.stop_reason = (f"early stopping: dev {outcome.monitor} did not "
                                                f"improve by {stopping.min_delta:g} for "
                                                f"{stopping.patience} epochs")
@@ -197,6 +205,8 @@ def fit(experiment: Experiment, on_epoch, on_step=None) -> Outcome:
                 if stop_request:
                     outcome.status, outcome.stop_reason = "pruned", stop_request
                     break
+                if on_epoch_end is not None:
+                    on_epoch_end(outcome)
         except Diverged as error:
             outcome.status, outcome.divergence = "diverged", error.detail
             outcome.stop_reason = error.detail["message"]
@@ -274,23 +284,44 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
 
     `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
     with status "pruned" and that reason."""
-    reporter = reporter or Reporter()
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     network, dataset = experiment.network, experiment.dataset
     run_dir = runs.create(runs_dir, config.name)
-    started_at = time.time()
-    summary = {"status": "running", "name": config.name, "seed": config.seed,
-               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at)),
-               "task": dataset.task, "n_features": dataset.n_features,
-               "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
-               "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
-               "versions": runs.environment(), "command": runs.command_line()}
-    (run_dir / runs.CONFIG).write_text(config.to_yaml(), encoding="utf-8")
-    runs.write_json(run_dir / runs.SUMMARY, summary)
-    writer = runs.MetricsWriter(run_dir / runs.METRICS, metric_columns(network, dataset))
-    steps = (runs.MetricsWriter(run_dir / runs.STEPS, runs.STEP_COLUMNS, flush_every=100)
-             if config.train.record_steps else None)
+    lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
     try:
+        started_at = time.time()
+        summary = {"status": "running", "name": config.name, "seed": config.seed,
+                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at)),
+                   "task": dataset.task, "n_features": dataset.n_features,
+                   "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
+                   "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
+                   "versions": runs.environment(), "command": runs.command_line()}
+        runs.write_atomic(run_dir / runs.CONFIG, config.to_yaml().encode("utf-8"))
+        runs.write_json(run_dir / runs.SUMMARY, summary)
+    except BaseException:
+        lock.release()
+        raise
+    return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+
+
+def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
+             reporter: Reporter | None = None, stop_check=None,
+             resumed: Outcome | None = None) -> tuple[Path, dict]:
+    """Train in a run directory this process holds the lock of, then write its results;
+    `resumed` (restored from a checkpoint) goes on from its epoch, appending to metrics.csv."""
+    reporter = reporter or Reporter()
+    network, dataset, config = experiment.network, experiment.dataset, experiment.config
+    started_at = time.time() - (resumed.seconds if resumed else 0.0)
+    append = resumed is not None
+    writer = steps = None
+    keeper = None
+    try:
+        writer = runs.MetricsWriter(run_dir / runs.METRICS, metric_columns(network, dataset),
+                                    append=append)
+        steps = (runs.MetricsWriter(run_dir / runs.STEPS, runs.STEP_COLUMNS, flush_every=100,
+                                    append=append) if config.train.record_steps else None)
+        keeper = checkpoint.Keeper(run_dir, experiment, config.train.checkpoint_every,
+                                   [writer.flush, *([steps.flush] if steps else [])])
         reporter.start(config.train.epochs)
 
         def on_epoch(row):
@@ -298,7 +329,9 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
             reporter.epoch(row)
             return stop_check(row) if stop_check else None
 
-        outcome = fit(experiment, on_epoch, steps.write if steps else None)
+        outcome = fit(experiment, on_epoch, steps.write if steps else None, resumed,
+                      keeper.epoch_end)
+        keeper.finish(outcome.status)
         if steps:
             steps.close()
         reporter.finish()
@@ -324,11 +357,23 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         runs.write_json(run_dir / runs.SUMMARY, summary)  # last: a final status means all is there
         return run_dir, summary
     except BaseException as error:
+        if keeper is not None:
+            _keep_latest(keeper)
         summary.update(status="failed", error=f"{type(error).__name__}: {error}",
                        duration_seconds=round(time.time() - started_at, 3))
         runs.write_json(run_dir / runs.SUMMARY, summary)
         raise
     finally:
-        writer.close()
+        if writer:
+            writer.close()
         if steps:
             steps.close()
+        lock.release()
+
+
+def _keep_latest(keeper) -> None:
+    """Write the last finished epoch's checkpoint of a run that failed, if it can be written."""
+    try:
+        keeper.write()
+    except Exception:  # the failure being reported matters more than the checkpoint
+        pass

@@ -48,7 +48,11 @@ def _index(node: yaml.Node, path: tuple, lines: Lines, source: str) -> None:
 
 def parse(text: str, source: str) -> tuple[Any, Lines]:
     """(data, {key path: line}) from YAML text; errors name `source` and the line."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # refuses unprintable characters already
+    except yaml.reader.ReaderError as error:
+        line = text[:error.position].count("\n") + 1
+        raise ConfigError(f"{source}:{line}: invalid YAML: {str(error).splitlines()[0]}") from None
     try:
         node = loader.get_single_node()
         lines: Lines = {}

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dlrun import compare, config, runs, train
+from dlrun import compare, config, runlock, runs, train
 from dlrun.cli import app
 
 
@@ -422,12 +422,16 @@ def damaged(tmp_path, trained) -> Path:
                             "duration_seconds", "bias_variance")}
     (running / runs.SUMMARY).write_text(json.dumps({**partial, "status": "running"}))
     (running / runs.METRICS).write_text("".join(metrics.splitlines(keepends=True)[:3]))
+    lock = runlock.acquire(running, wait=True)  # this test's process plays the trainer
+    killed = edited_copy(running, root / "killed")
+    (killed / runlock.LOCK).write_text('{"pid": 4194304, "host": "gone"}')  # nobody holds it
     edited_copy(source, root / "diverged", summary_changes={"status": "diverged"})
     edited_copy(source, root / "interrupted", summary_changes={"status": "interrupted"})
     (edited_copy(source, root / "diagnosed") / runs.DIAGNOSIS).write_text(
         json.dumps({"verdict": "data mismatch", "figures": {}}))
     (edited_copy(source, root / "bad-diagnosis") / runs.DIAGNOSIS).write_text("[1, 2]")
-    return root
+    yield root
+    lock.release()
 
 
 def test_every_damaged_run_appears_with_its_status_or_a_note(damaged, trained):
@@ -437,7 +441,8 @@ def test_every_damaged_run_appears_with_its_status_or_a_note(damaged, trained):
     assert set(rows) == {p.name for p in damaged.iterdir()}
     expected_status = {"ok": "completed", "no-summary": "corrupt", "bad-json": "corrupt",
                        "empty": "corrupt", "running": "running", "diverged": "diverged",
-                       "interrupted": "interrupted", "no-metrics": "completed"}
+                       "interrupted": "interrupted", "no-metrics": "completed",
+                       "killed": "stale"}
     for run, status in expected_status.items():
         assert rows[run]["status"] == status
     notes = {run: row["note"] for run, row in rows.items()}
@@ -449,6 +454,8 @@ def test_every_damaged_run_appears_with_its_status_or_a_note(damaged, trained):
     assert "last row incomplete (ignored)" in notes["truncated"]
     assert notes["empty"] == "config.yaml missing; summary.json missing; metrics.csv missing"
     assert notes["bad-diagnosis"] == "diagnosis.json: expected a mapping, found list"
+    assert notes["killed"].startswith("stale: marked running, but the process that ran it "
+                                      "(pid 4194304 on host gone")
 
 
 def test_damaged_runs_keep_every_figure_that_can_still_be_read(damaged, trained):

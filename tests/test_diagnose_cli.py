@@ -81,7 +81,8 @@ def test_a_train_dev_error_in_the_summary_brings_data_mismatch(tmp_path):
 def test_a_run_killed_before_its_summary_was_final_is_diagnosed_from_its_last_epoch(tmp_path):
     run_dir = write_run(tmp_path / "run", status="running", epochs=10, final=False)
     diagnosis = diagnose_json(run_dir)
-    assert diagnosis["status"] == "running"
+    assert diagnosis["status"] == "stale"  # no process holds its lock: it was killed
+    assert "dlrun train --resume" in diagnosis["notes"][0]
     assert diagnosis["errors"]["train"] == pytest.approx(0.05)
     assert diagnosis["errors"]["dev"] == pytest.approx(0.06)
     assert diagnosis["errors_from"].startswith("metrics.csv: epoch 10")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..runs import npz_problem
 from .rows import first_non_finite_row, non_finite_rows
 
 SUFFIXES = (".csv", ".npy", ".npz")
@@ -127,7 +128,7 @@ def _load_array(path: Path, what: str, mmap: bool) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"{path}: no such {what} file") from None
     except (ValueError, OSError, EOFError) as error:
-        raise DataError(f"{path}: not a readable .npy array ({error})") from None
+        raise DataError(f"{path}: not a readable .npy array ({npz_problem(error)})") from None
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path}: expected a .npy array, found an archive")
     return array
@@ -185,7 +186,7 @@ def read_npz(path: Path) -> Table:
                                 f"(it holds {', '.join(archive.files) or 'none'})")
             X, y = archive["X"], archive["y"]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{path}: not a readable .npz archive ({error})") from None
+        raise DataError(f"{path}: not a readable .npz archive ({npz_problem(error)})") from None
     X = _rows(X, f"{path}: X")
     y = _labels(y, len(X), f"{path}: y", "X")
     return Table(X, y, feature_names(X.shape[1]), str(path))
