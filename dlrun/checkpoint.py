@@ -172,7 +172,8 @@ def restore(experiment, checkpoint: Checkpoint, outcome, source: str) -> None:
     except (KeyError, TypeError) as error:
         raise ValueError(f"{source}: incomplete checkpoint ({error!r})") from None
     outcome.epochs_run, outcome.steps = checkpoint.epoch, int(meta["steps"])
-    outcome.best_state = {name: np.array(value, copy=True) for name, value in checkpoint.best.items()}
+    outcome.best_state = {name: np.array(value, copy=True)
+                          for name, value in checkpoint.best.items()}
     outcome.best_score = _unnumber(stopping["best_score"])
     outcome.patience_left = stopping["patience_left"]
     outcome.best_epoch = stopping["best_epoch"]

@@ -22,12 +22,22 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except DlrunError as error:
+            from rich.markup import escape
+
             from .console import err_console
-            err_console.print(f"[red]error:[/red] {error}", markup=True, highlight=False,
-                              soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {escape(one_line(str(error)))}", markup=True,
+                              highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
 
     return wrapper
+
+
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits at
+
+
+def one_line(message: str) -> str:
+    """The message with any line break inside it (a column named "a\\nb") written as an escape."""
+    return "".join(repr(char)[1:-1] if char in LINE_BREAKS else char for char in message.strip())
 
 
 def _show_version(value: bool):

@@ -28,11 +28,19 @@ from .search_space import find_distributions
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # one path component: it cannot leave runs/
 
 
+def _build(registry: dict, kind: str, value):
+    """build() for a value straight from YAML, where a name or an option key may be a list."""
+    if isinstance(value, dict) and not (isinstance(value.get("name"), str)
+                                        and all(isinstance(key, str) for key in value)):
+        value = None  # not a mapping build() can read: its own error lists the allowed names
+    return build(registry, kind, value)
+
+
 def _registry_choice(registry: dict, kind: str):
     """A field holding `name` or `{name: ..., options}`, stored with every option filled in."""
 
     def resolve(value):
-        return describe(build(registry, kind, value))
+        return describe(_build(registry, kind, value))
 
     return Annotated[dict[str, Any], BeforeValidator(resolve)]
 
@@ -58,7 +66,7 @@ class Split(Strict):
 
 def _optional_generator(value):
     # `data.generator=null` on the command line arrives as "": both mean "no generator"
-    return None if value in (None, "") else describe(build(GENERATORS, "generator", value))
+    return None if value in (None, "") else describe(_build(GENERATORS, "generator", value))
 
 
 class Augment(Strict):
@@ -106,6 +114,9 @@ class DataConfig(Strict):
     @model_validator(mode="after")
     def _one_source(self):
         given = [key for key in ("generator", "path", "train") if getattr(self, key) is not None]
+        if not given and self.dev is None and self.test is None:  # a generator set to null
+            raise ValueError("give a source of examples: a generator, a path, or train/dev/test "
+                             "files")
         if len(given) > 1:
             raise ValueError(f"give one source of examples, not {' and '.join(given)}: a "
                              "generator, a path, or train/dev/test files")
@@ -275,6 +286,8 @@ def _model_at(path: tuple) -> type[BaseModel] | None:
 def _describe_error(error: dict) -> tuple[tuple, str]:
     loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
     if error["type"] == "extra_forbidden":
+        if not loc or loc[-1] != error["loc"][-1]:  # the unknown key itself may hold a "["
+            loc = (*loc, error["loc"][-1])
         model = _model_at(loc[:-1])
         allowed = list(model.model_fields) if model else []
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)

@@ -4,6 +4,7 @@ normalized with the training statistics saved beside the parameters."""
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +91,17 @@ def read_inputs(path: str | Path, model: Model) -> Inputs:
     else:
         raise DataError(f"{path}: unsupported data file type {suffix or '(none)'!r}; allowed: "
                         f"{', '.join(SUFFIXES)}")
-    X = X.astype(dtype, copy=False)
-    if model.mean is not None:
-        X = (X - model.mean.astype(dtype)) / model.std.astype(dtype)
+    X = np.asarray(X, dtype=np.float64)
+    if model.mean is not None:  # in float64, as in training: large values may normalize into range
+        X = (X - model.mean) / model.std
+    with np.errstate(over="ignore"):
+        X = X.astype(dtype, copy=False)
+    beyond = np.argwhere(~np.isfinite(X))
+    if len(beyond):
+        row, column = beyond[0]
+        name = model.features[column] if column < len(model.features) else f"x{column + 1}"
+        raise DataError(f"{path}: feature {name!r} in row {row + 1} is beyond the range of the "
+                        f"model's {dtype} (±{np.finfo(dtype).max:.3g}) once normalized")
     return Inputs(X, y)
 
 
@@ -104,7 +113,8 @@ def _read_csv(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None]:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; expected a header line and rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: not a readable CSV file ({first})") from None
     frame.columns = [str(c) for c in frame.columns]
     target = model.config.data.target
     features = model.features or [c for c in frame.columns if c != target]
@@ -133,8 +143,12 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
         with loaded:
             if "X" not in loaded.files:
                 raise DataError(f"{path}: no array 'X' (it holds {', '.join(loaded.files)})")
-            X = loaded["X"]
-            y = loaded["y"] if "y" in loaded.files else None
+            try:  # an archive's arrays are read only now
+                X = loaded["X"]
+                y = loaded["y"] if "y" in loaded.files else None
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+                raise DataError(f"{path}: not a readable {path.suffix} file "
+                                f"({runs.npz_problem(error)})") from None
     if X.ndim > 2 and X.flags.c_contiguous:
         X = X.reshape(len(X), -1)
     if X.ndim != 2 or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
@@ -166,15 +180,15 @@ def predictions(model: Model, X):
     return frame
 
 
-def score(model: Model, frame, y: np.ndarray) -> dict:
-    """The task's metrics of the predictions against the true targets y."""
+def score(model: Model, frame, y: np.ndarray, source) -> dict:
+    """The task's metrics of the predictions against the true targets y read from source."""
     if model.task == "regression":
         return metrics.regression(y, frame.to_numpy())
     known = {name: index for index, name in enumerate(model.classes)}
     names = labels.label_names(np.asarray(y).ravel())
     unknown = next((name for name in names if name not in known), None)
     if unknown is not None:
-        raise DataError(f"label {unknown!r} is not a class the model knows "
+        raise DataError(f"{source}: label {unknown!r} is not a class the model knows "
                         f"({', '.join(model.classes)})")
     truth = np.array([known[name] for name in names], dtype=np.int64)
     predicted = np.array([known[name] for name in frame["prediction"]], dtype=np.int64)
@@ -192,7 +206,7 @@ def predict(run_dir: str | Path, data_path: str | Path) -> Result:
     model = load_model(run_dir)
     inputs = read_inputs(data_path, model)
     frame = predictions(model, inputs.X)
-    scores = score(model, frame, inputs.y) if inputs.y is not None else None
+    scores = score(model, frame, inputs.y, data_path) if inputs.y is not None else None
     return Result(frame, scores)
 
 

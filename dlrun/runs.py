@@ -103,7 +103,7 @@ def load_params(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.n
 
 def npz_problem(error: Exception) -> str:
     """What an np.load failure means, without numpy's advice to allow pickles."""
-    if "pickle" in str(error):
+    if "pickle" in str(error) or "Python objects" in str(error):
         return "not an archive of plain arrays; dlrun never unpickles files"
     return str(error)
 
@@ -229,12 +229,35 @@ def _parse_yaml(text: str):
     # The C loader is ten times faster, which matters when hundreds of runs are read at once.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or error
+        problem = str(getattr(error, "problem", None) or error).splitlines()[0]
         raise _Malformed(line, f"invalid YAML ({problem})") from None
+    problem = _not_a_tree(data)
+    if problem:
+        raise _Malformed("", f"invalid YAML ({problem})")
+    return data
+
+
+def _not_a_tree(data, values: int = 100_000, depth: int = 100) -> str | None:
+    """Why flattening data for a table could not finish (a container inside itself, aliases
+    expanding to over `values` values, nesting deeper than `depth`), or None."""
+    stack, count = [(data, ())], 0
+    while stack:
+        value, enclosing = stack.pop()
+        count += 1
+        if count > values:
+            return f"more than {values} values once aliases are expanded"
+        if isinstance(value, (dict, list)):
+            if any(value is outer for outer in enclosing):
+                return "an alias that contains itself"
+            if len(enclosing) >= depth:
+                return f"nested deeper than {depth} levels"
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, (*enclosing, value)) for child in children)
+    return None
 
 
 def _parse_json(text: str):

@@ -24,10 +24,20 @@ _Loader.add_implicit_resolver(
 )
 
 Lines = dict[tuple, int]
+MAX_VALUES = 100_000  # far beyond any experiment; bounds what aliases (*name) can expand to
 
 
-def _index(node: yaml.Node, path: tuple, lines: Lines, source: str) -> None:
-    """Record the line of every key path; refuse a key that appears twice in one mapping."""
+def _index(node: yaml.Node, path: tuple, lines: Lines, source: str,
+           enclosing: tuple = ()) -> None:
+    """Record the line of every key path; refuse a key that appears twice in one mapping, an
+    alias that contains itself, and aliases that expand to more than MAX_VALUES values."""
+    if any(node is outer for outer in enclosing):
+        raise ConfigError(f"{source}:{node.start_mark.line + 1}: "
+                          f"{'.'.join(map(str, path)) or 'the document'}: an alias that "
+                          "contains itself; write the value out")
+    if len(lines) > MAX_VALUES:
+        raise ConfigError(f"{source}: more than {MAX_VALUES} values once aliases are expanded")
+    enclosing = (*enclosing, node)
     if isinstance(node, yaml.MappingNode):
         seen: set = set()
         for key_node, value_node in node.value:
@@ -39,11 +49,11 @@ def _index(node: yaml.Node, path: tuple, lines: Lines, source: str) -> None:
                                   "each key may appear once")
             seen.add(key)
             lines[(*path, key)] = line
-            _index(value_node, (*path, key), lines, source)
+            _index(value_node, (*path, key), lines, source, enclosing)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            _index(item, (*path, i), lines, source)
+            _index(item, (*path, i), lines, source, enclosing)
 
 
 def parse(text: str, source: str) -> tuple[Any, Lines]:
@@ -66,6 +76,8 @@ def parse(text: str, source: str) -> tuple[Any, Lines]:
         raise ConfigError(f"{where}: invalid YAML: {error.problem or error.context}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
 

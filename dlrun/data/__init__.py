@@ -92,7 +92,12 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
 
     def targets(table: Table) -> np.ndarray:
         if task == "regression":
-            return table.y.astype(dtype)
+            with np.errstate(over="ignore"):
+                y = table.y.astype(dtype)
+            if not np.isfinite(y).all():
+                raise DataError(f"{table.source}: target values beyond the range of {dtype} "
+                                f"(±{np.finfo(dtype).max:.3g}); use dtype: float64")
+            return y
         return labels.encode(table.y, values, table.source)
 
     stratify = task != "regression"
@@ -118,9 +123,14 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
     mean = std = None
     if config.normalize:
         table, rows, _ = pieces["train"]
-        mean, std = moments(table.X, rows)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = moments(table.X, rows)
+        spread = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))
+        if len(spread):
+            raise DataError(f"{table.source}: feature {table.features[spread[0]]!r} is spread too "
+                            "wide to normalize in float64 (its variance overflows); rescale it")
         std = np.where(std > 0, std, 1.0)  # a constant feature stays as it is rather than inf
-    splits = {name: (_rows(table.X, rows, mean, std, dtype), y)
+    splits = {name: (_rows(table, rows, mean, std, dtype), y)
               for name, (table, rows, y) in pieces.items()}
     n_outputs = len(classes) if task == "multiclass" else 1
     if task == "regression" and first.y.ndim == 2:
@@ -128,11 +138,22 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
     return Dataset(splits, task, n_outputs, classes, mean, std, first.features)
 
 
-def _rows(X: np.ndarray, rows: np.ndarray, mean, std, dtype) -> np.ndarray:
-    """The rows of one split: gathered, cast and normalized now, or on demand for mapped files."""
-    if isinstance(X, np.memmap):
-        return MappedRows(X, rows, mean, std, dtype)
-    picked = np.asarray(X[rows]).astype(dtype, copy=False)
+def _rows(table: Table, rows: np.ndarray, mean, std, dtype) -> np.ndarray:
+    """The rows of one split: gathered, normalized and cast now, or on demand for mapped files.
+
+    Normalized in float64 first, so values beyond float32's range can still be used."""
+    if isinstance(table.X, np.memmap):
+        return MappedRows(table.X, rows, mean, std, dtype)
+    picked = np.asarray(table.X[rows], dtype=np.float64)
     if mean is not None:
-        picked = (picked - mean.astype(dtype)) / std.astype(dtype)
+        picked = (picked - mean) / std
+    with np.errstate(over="ignore"):
+        picked = picked.astype(dtype, copy=False)
+    beyond = np.argwhere(~np.isfinite(picked))
+    if len(beyond):
+        row, column = min(beyond, key=lambda at: rows[at[0]])  # the first in the file
+        normalized = " once normalized" if mean is not None else ""
+        raise DataError(f"{table.source}: feature {table.features[column]!r} at "
+                        f"{table.where(int(rows[row]))} is beyond the range of {dtype} "
+                        f"(±{np.finfo(dtype).max:.3g}){normalized}; use dtype: float64")
     return picked

@@ -110,16 +110,32 @@ def numeric_matrix(frame, columns: list[str], path: Path) -> np.ndarray:
     """The columns of a pandas frame as float64 (m, n); DataError naming a non-numeric one."""
     import pandas as pd
 
-    for column in columns:
+    matrix = np.empty((len(frame), len(columns)))
+    for j, column in enumerate(columns):
         values = frame[column]
         if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            matrix[:, j] = values.to_numpy(dtype=np.float64)
             continue
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = np.flatnonzero(numbers.isna().to_numpy() & values.notna().to_numpy())
-        example = f" (line {bad[0] + 2}: {values.iloc[bad[0]]!r})" if len(bad) else ""
-        raise DataError(f"{path}: feature column {column!r} is not numeric{example}; encode it "
-                        "as numbers or leave it out with data.features")
-    return frame[columns].to_numpy(dtype=np.float64)
+        try:
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        except OverflowError:  # pandas cannot convert an integer too long for float64
+            numbers = np.array([_float(value) for value in values])
+        bad = np.flatnonzero(np.isnan(numbers) & values.notna().to_numpy())
+        if len(bad):
+            raise DataError(f"{path}: feature column {column!r} is not numeric (line "
+                            f"{bad[0] + 2}: {values.iloc[bad[0]]!r}); encode it as numbers or "
+                            "leave it out with data.features")
+        matrix[:, j] = numbers
+    return matrix
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float64, as pandas keeps a 400-digit number
+        return np.inf if value > 0 else -np.inf
+    except (TypeError, ValueError):
+        return np.nan
 
 
 def _load_array(path: Path, what: str, mmap: bool) -> np.ndarray:
