@@ -1,6 +1,15 @@
 import pytest
+from hypothesis import HealthCheck, settings
 
 from dlrun import config
+
+# Property tests draw 50 examples each in the suite; `--hypothesis-profile=thorough` draws 2,000.
+_QUIET = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile("default", max_examples=50, deadline=None,
+                          suppress_health_check=_QUIET)
+settings.register_profile("thorough", max_examples=2000, deadline=None,
+                          suppress_health_check=_QUIET)
+settings.load_profile("default")
 
 
 @pytest.fixture

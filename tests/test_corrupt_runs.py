@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -112,8 +112,6 @@ def test_a_damaged_file_is_named_never_a_crash(pristine, tmp_path, monkeypatch, 
         assert runs.read_summary(run_dir)["status"] == "completed"
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=st.sampled_from(["diagnose", "compare", "predict", "resume"]),
        data=st.data(), content=st.one_of(
            st.binary(max_size=300),
