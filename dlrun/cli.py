@@ -74,7 +74,7 @@ def train(
     SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
     from . import config as config_module
     from . import train as train_module
-    from .console import ProgressReporter, console, summary_table
+    from .console import ProgressReporter, console, err_console, summary_table
     from .errors import ConfigError
     from .signals import sigterm_as_interrupt
 
@@ -93,6 +93,11 @@ def train(
             experiment = config_module.load(config, overrides)
             reporter = None if quiet else ProgressReporter(experiment.name)
             run_dir, summary = train_module.run(experiment, runs_dir, reporter)
+    redo = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}
+    for what, problem in summary.get("problems", {}).items():
+        err_console.print(f"warning: could not write the {what} ({problem}); write it again "
+                          f"with: {redo[what]} {run_dir}", markup=False, highlight=False,
+                          soft_wrap=True)
     if not quiet:
         console.print(summary_table(run_dir, summary))
         if "bias_variance" in summary:

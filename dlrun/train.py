@@ -304,6 +304,17 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
 
 
+def _extra(summary: dict, what: str, write, *args):
+    """Write one of the extras drawn from a trained run (diagnosis, figures). Parameters and
+    metrics are already saved, so a failure here is recorded under summary["problems"] and the
+    run keeps its status: `dlrun diagnose` and `dlrun plot` can write them again later."""
+    try:
+        return write(*args)
+    except Exception as error:  # noqa: BLE001 - whatever broke, the trained run stands
+        summary.setdefault("problems", {})[what] = f"{type(error).__name__}: {error}"
+        return None
+
+
 def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
              reporter: Reporter | None = None, stop_check=None,
              resumed: Outcome | None = None) -> tuple[Path, dict]:
@@ -349,11 +360,12 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
             stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
             duration_seconds=round(time.time() - started_at, 3))
-        verdict = diagnose.after_training(run_dir, summary, experiment)  # diagnosis.json, .md
+        verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
+                         experiment)  # diagnosis.json, .md
         if verdict:
             summary["bias_variance"] = verdict
         from . import plots
-        plots.draw(run_dir, network, dataset, summary)
+        _extra(summary, "figures", plots.draw, run_dir, network, dataset, summary)
         runs.write_json(run_dir / runs.SUMMARY, summary)  # last: a final status means all is there
         return run_dir, summary
     except BaseException as error:

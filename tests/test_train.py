@@ -141,6 +141,39 @@ def test_an_unexpected_crash_marks_the_run_failed(tmp_path, make_config, monkeyp
     assert summary["status"] == "failed" and "boom" in summary["error"]
 
 
+@pytest.mark.parametrize("extra, module, function, redo", [
+    ("diagnosis", "diagnose", "after_training", "dlrun diagnose"),
+    ("figures", "plots", "draw", "dlrun plot"),
+])
+def test_a_broken_extra_leaves_a_trained_run_completed(tmp_path, make_config, monkeypatch,
+                                                       extra, module, function, redo):
+    """Parameters and metrics are saved before the diagnosis and figures: if drawing one of
+    them breaks, the run is still complete, says what is missing, and the command says how to
+    write it again."""
+    import importlib
+
+    from typer.testing import CliRunner
+
+    from dlrun.cli import app
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(importlib.import_module(f"dlrun.{module}"), function, broken)
+    path = tmp_path / "c.yaml"
+    path.write_text(make_config().to_yaml())
+    result = CliRunner().invoke(app, ["train", str(path), "-q", "--runs-dir",
+                                      str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = runs.read_summary(run_dir)
+    assert summary["status"] == "completed"
+    assert summary["problems"] == {extra: "RuntimeError: boom"}
+    runs.load_params(run_dir / runs.PARAMS)
+    assert f"could not write the {extra} (RuntimeError: boom)" in result.output
+    assert f"{redo} {run_dir}" in result.output
+
+
 def test_warm_start_begins_from_saved_parameters(tmp_path, make_config):
     first, _ = train.run(make_config(), tmp_path)
     saved, _ = runs.load_params(first / "params.npz")
