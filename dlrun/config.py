@@ -46,7 +46,7 @@ def _registry_choice(registry: dict, kind: str):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class Split(Strict):

@@ -99,6 +99,12 @@ def test_override_of_a_registry_option_left_at_default_keeps_the_default_name(tm
     ("train.learning_rate=-3", "override 'train.learning_rate=-3': train.learning_rate: must be greater than 0"),
     ("train.learning_rate", "expected KEY.PATH=VALUE"),
     ("train..x=1", "expected KEY.PATH=VALUE"),
+    ("diagnose.human_error=.inf", "diagnose.human_error: must be a finite number (got inf)"),
+    ("regularization.l2=.nan", "regularization.l2: must be a finite number (got nan)"),
+    ("train.optimizer={name: adam, epsilon: .inf}",
+     "train.optimizer: optimizer 'adam' option 'epsilon' must be a finite number, got inf"),
+    ("data.generator={name: moons, noise: -.inf}",
+     "data.generator: generator 'moons' option 'noise' must be a finite number, got -inf"),
 ])
 def test_bad_overrides_are_named(tmp_path, override, expected):
     assert expected in error_of(tmp_path, "train:\n  epochs: 2\n", [override])

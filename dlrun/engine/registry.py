@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 
@@ -42,6 +43,9 @@ def build(registry: dict[str, type], kind: str, spec: str | dict[str, Any]):
     for key, value in options.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{kind} {name!r} option {key!r} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{kind} {name!r} option {key!r} must be a finite number, got "
+                             f"{value!r}")
     return cls(**options)
 
 
