@@ -306,3 +306,52 @@ def test_huge_and_non_finite_values_to_predict_on(trained_on_three_columns, tmp_
         assert sum(probabilities) == pytest.approx(1, abs=1e-5)
     else:
         assert result.exit_code == 2 and message in result.output
+
+
+# Sweep spaces: a distribution with random arguments at a random key.
+DISTRIBUTIONS = ["loguniform", "uniform", "randint", "choice", "one_minus_loguniform", "normal"]
+bounds = st.lists(st.one_of(numbers, st.sampled_from(NAMES), st.lists(st.integers(-1, 9),
+                                                                     max_size=3)), max_size=4)
+SWEPT = ["train.learning_rate", "regularization.l2", "model.keep_prob", "model.hidden_layers",
+         "train.batch_size", "train.optimizer", "train.optimizer.beta1", "model.activation",
+         "data.generator.noise", "seed", "train.epochs", "name", "train.lr"]
+
+
+SENSIBLE = [  # spaces a user would write, so that sweeps really run
+    ("train.learning_rate", "loguniform", [1e-4, 1e-1]), ("model.keep_prob", "uniform", [0.5, 1]),
+    ("model.hidden_layers", "choice", [[3], [4, 2]]), ("train.batch_size", "randint", [4, 32]),
+    ("train.optimizer", "choice", ["adam", "gd"]),
+    ("train.optimizer.beta1", "one_minus_loguniform", [0.8, 0.999]),
+    ("regularization.l2", "loguniform", [1e-3, 10]), ("seed", "randint", [0, 100]),
+]
+dimension = st.one_of(st.tuples(st.sampled_from(SWEPT), st.sampled_from(DISTRIBUTIONS), bounds),
+                      st.sampled_from(SENSIBLE))
+
+
+@given(swept=st.lists(dimension, min_size=1, max_size=2),
+       grid=st.booleans())
+def test_a_random_sweep_space_sweeps_or_is_refused_in_one_line(tmp_path, swept, grid):
+    data = json.loads(json.dumps(BASE))
+    for key, distribution, arguments in swept:
+        set_path(data, key, {distribution: arguments})
+    with tempfile.TemporaryDirectory(dir=tmp_path) as scratch:
+        path, runs_dir = Path(scratch) / "space.yaml", Path(scratch) / "runs"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        result = runner.invoke(app, ["sweep", str(path), "--trials", "2", "--workers", "1",
+                                     "-q", "--runs-dir", str(runs_dir),
+                                     *(["--grid"] if grid else [])])
+        assert result.exception is None or isinstance(result.exception, SystemExit), \
+            f"traceback: {result.exception!r}"
+        made = sorted(runs_dir.iterdir()) if runs_dir.exists() else []
+        event(f"exit status {result.exit_code}")
+        if result.exit_code == 2:
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+            assert made == [], "a refused sweep left a directory behind"
+        else:
+            assert result.exit_code in (0, 1), result.output  # 1: no trial completed
+            (sweep_dir,) = made
+            trials = sorted(sweep_dir.glob("trial-*"))
+            assert 1 <= len(trials) <= 2
+            for trial in trials:
+                assert runs.read_summary(trial)["status"] in ("completed", "diverged", "failed")
