@@ -13,7 +13,7 @@ import numpy as np
 from . import metrics, runs
 from .data import labels
 from .data.files import SUFFIXES, Table, check_finite, numeric_matrix
-from .data.rows import MappedRows
+from .data.rows import MappedRows, normalized
 from .errors import ConfigError, DataError, RunDirError
 
 
@@ -91,12 +91,7 @@ def read_inputs(path: str | Path, model: Model) -> Inputs:
     else:
         raise DataError(f"{path}: unsupported data file type {suffix or '(none)'!r}; allowed: "
                         f"{', '.join(SUFFIXES)}")
-    X = np.asarray(X, dtype=np.float64)
-    if model.mean is not None:  # in float64, as in training: large values may normalize into range
-        X = (X - model.mean) / model.std
-    with np.errstate(over="ignore"):
-        X = X.astype(dtype, copy=False)
-    beyond = np.argwhere(~np.isfinite(X))
+    X, beyond = normalized(X, model.mean, model.std, dtype)  # as in training
     if len(beyond):
         row, column = beyond[0]
         name = model.features[column] if column < len(model.features) else f"x{column + 1}"

@@ -11,7 +11,7 @@ from ..errors import DataError
 from . import labels
 from .files import Table, feature_names, read
 from .labels import infer_task
-from .rows import MappedRows, moments
+from .rows import MappedRows, moments, normalized
 from .split import carve, split_indices
 from .synthetic import GENERATORS
 
@@ -144,16 +144,11 @@ def _rows(table: Table, rows: np.ndarray, mean, std, dtype) -> np.ndarray:
     Normalized in float64 first, so values beyond float32's range can still be used."""
     if isinstance(table.X, np.memmap):
         return MappedRows(table.X, rows, mean, std, dtype)
-    picked = np.asarray(table.X[rows], dtype=np.float64)
-    if mean is not None:
-        picked = (picked - mean) / std
-    with np.errstate(over="ignore"):
-        picked = picked.astype(dtype, copy=False)
-    beyond = np.argwhere(~np.isfinite(picked))
+    picked, beyond = normalized(table.X[rows], mean, std, dtype)
     if len(beyond):
         row, column = min(beyond, key=lambda at: rows[at[0]])  # the first in the file
-        normalized = " once normalized" if mean is not None else ""
+        once = " once normalized" if mean is not None else ""
         raise DataError(f"{table.source}: feature {table.features[column]!r} at "
                         f"{table.where(int(rows[row]))} is beyond the range of {dtype} "
-                        f"(±{np.finfo(dtype).max:.3g}){normalized}; use dtype: float64")
+                        f"(±{np.finfo(dtype).max:.3g}){once}; use dtype: float64")
     return picked

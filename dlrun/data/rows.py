@@ -11,6 +11,18 @@ import numpy as np
 BLOCK_VALUES = 1 << 20  # values per block: a few MB of float64 scratch whatever the file's size
 
 
+def normalized(X, mean, std, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """X (m, n) normalized with mean and std (None: left as it is) and cast to dtype, and the
+    (row, column) pairs (k, 2) of the values dtype cannot hold. The arithmetic is in float64, so
+    values beyond float32's range can still come back into it once normalized."""
+    X = np.asarray(X, dtype=np.float64)
+    if mean is not None:
+        X = (X - mean) / std
+    with np.errstate(over="ignore"):
+        X = X.astype(dtype, copy=False)
+    return X, np.argwhere(~np.isfinite(X))
+
+
 def block_rows(n_features: int) -> int:
     return max(1, BLOCK_VALUES // max(n_features, 1))
 
