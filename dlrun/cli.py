@@ -101,9 +101,11 @@ def train(
     if not quiet:
         console.print(summary_table(run_dir, summary))
         if "bias_variance" in summary:
-            bv = summary["bias_variance"]
+            from .error_analysis import format_error
+            bv, task = summary["bias_variance"], summary["task"]
             console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] (avoidable bias "
-                          f"{bv['avoidable_bias']:.1%}, variance {bv['variance']:.1%})")
+                          f"{format_error(bv['avoidable_bias'], task)}, variance "
+                          f"{format_error(bv['variance'], task)})")
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
             if summary["status"] in ("interrupted", "diverged"):

@@ -257,8 +257,8 @@ def after_training(run_dir: Path, summary: dict, experiment) -> dict | None:
 
 
 def short_verdict(diagnosis: dict) -> dict | None:
-    """The verdict and its gaps, as summary.json carries them (classification only)."""
-    if diagnosis["verdict"] is None or diagnosis["task"] == "regression":
+    """The verdict and its gaps, as summary.json carries them (in RMSE units for regression)."""
+    if diagnosis["verdict"] is None:
         return None
     gaps = diagnosis["gaps"]
     return {"verdict": diagnosis["verdict"], "limiting": diagnosis["limiting"],

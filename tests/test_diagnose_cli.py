@@ -201,3 +201,29 @@ def test_parameters_that_do_not_fit_the_config_are_a_corrupt_run(tmp_path):
     result = runner.invoke(app, ["diagnose", str(run_dir)])
     assert result.exit_code == 2
     assert "params.npz has no 'b1'" in result.output
+
+
+def test_a_regression_run_carries_its_verdict_in_rmse_units(tmp_path):
+    """summary.json holds the short verdict for regression too, its gaps in RMSE (not percent)."""
+    import pandas as pd
+    import yaml
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    frame["price"] = 3 * frame.a - frame.b + 0.5 * rng.normal(size=300)
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    spec = {"name": "prices", "data": {"path": str(tmp_path / "prices.csv"), "target": "price"},
+            "model": {"hidden_layers": [8]}, "train": {"epochs": 20, "learning_rate": 0.01}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
+    result = runner.invoke(app, ["train", str(tmp_path / "c.yaml"), "--runs-dir",
+                                 str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    final = summary["final"]
+    verdict = summary["bias_variance"]
+    assert verdict["verdict"] == json.loads((run_dir / DIAGNOSIS_JSON).read_text())["verdict"]
+    assert verdict["avoidable_bias"] == pytest.approx(final["train"]["error"], rel=1e-6)
+    assert verdict["variance"] == pytest.approx(final["dev"]["error"] - final["train"]["error"],
+                                                abs=1e-6)
+    assert f"avoidable bias {verdict['avoidable_bias']:.4g}, variance" in result.output
