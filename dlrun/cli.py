@@ -10,7 +10,43 @@ import typer
 
 from .errors import DlrunError
 
-app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, add_completion=False,
+
+
+class OneLineUsageErrors(typer.core.TyperGroup):
+    """A mistyped option or a missing argument is reported like any other bad input: one line
+    naming the option and what is allowed, exit status 2 (not click's framed usage box)."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        import sys
+
+        try:  # recent typer raises the exceptions of its own copy of click
+            from typer._click import exceptions as click
+        except ImportError:
+            from click import exceptions as click
+
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.NoArgsIsHelpError as error:
+            error.show()  # `dlrun` or `dlrun train` alone: the help text
+            sys.exit(error.exit_code)
+        except click.UsageError as error:
+            from rich.markup import escape
+
+            from .console import err_console
+            where = error.ctx.command_path if error.ctx else "dlrun"
+            err_console.print(f"[red]error:[/red] {escape(one_line(error.format_message()))} "
+                              f"(see {escape(where)} --help)", highlight=False, soft_wrap=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(cls=OneLineUsageErrors, rich_markup_mode="rich", no_args_is_help=True,
+                  add_completion=False,
                   help="Run, understand and compare fully-connected neural-network experiments.")
 
 

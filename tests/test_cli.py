@@ -15,7 +15,7 @@ QUICKSTART = Path(__file__).parent.parent / "configs" / "quickstart.yaml"
 
 
 def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+    return runner.invoke(app, [str(a) for a in args], prog_name="dlrun")
 
 
 def test_train_quickstart_writes_a_completed_run(tmp_path):
@@ -69,3 +69,23 @@ def test_help_and_version_run_as_a_real_process():
                                text=True, check=True).stdout
     assert "train" in help_text
     assert invoke("--version").output.startswith("dlrun ")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["compare", "--top", "0"], "error: Invalid value for '--top'"),
+    (["compare", "--top", "abc"], "error: Invalid value for '--top'"),
+    (["train", "--bogus"], "error: No such option: --bogus (see dlrun train --help)"),
+    (["diff", "only-one"], "error: Missing argument 'run_b'. (see dlrun diff --help)"),
+    (["bogus"], "error: No such command 'bogus'. (see dlrun --help)"),
+])
+def test_a_usage_mistake_is_one_line_and_exit_2(args, expected):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert result.output.startswith(expected)
+
+
+def test_no_arguments_show_the_help_and_help_exits_0():
+    assert "Usage: dlrun" in invoke().output
+    result = invoke("train", "--help")
+    assert result.exit_code == 0 and "Usage: dlrun train" in result.output
