@@ -151,6 +151,8 @@ def train(
         typer.echo(str(run_dir))
     if summary["status"] == "diverged":
         raise typer.Exit(1)
+    if summary["status"] == "interrupted":  # as a shell reports a command stopped by Ctrl-C
+        raise typer.Exit(130)
 
 
 @app.command()
@@ -407,16 +409,20 @@ def sweep(
         seed = sweep_module.default_seed(space, refined_from)
     options = sweep_module.Options(trials=trials, grid=grid, seed=seed, prune=prune,
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
+    from .signals import sigterm_as_interrupt
+
     backend = open_backend(workers, cluster, trials)
     aborted = True
     try:
-        swept = sweep_module.create(space, runs_dir, options, backend.description, refined_from)
-        reporter = None
-        if not quiet:
-            from .sweep_view import LiveSweep
-            reporter = LiveSweep(swept.directory.name)
-        sweep_module.run(swept, backend, reporter)
-        aborted = False
+        with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
+            swept = sweep_module.create(space, runs_dir, options, backend.description,
+                                        refined_from)
+            reporter = None
+            if not quiet:
+                from .sweep_view import LiveSweep
+                reporter = LiveSweep(swept.directory.name)
+            sweep_module.run(swept, backend, reporter)
+            aborted = False
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished trials are kept")
         raise typer.Exit(130)

@@ -63,7 +63,7 @@ def test_sigterm_stops_a_real_run_like_ctrl_c_and_resume_finishes_it_exactly(tmp
     run_dir = wait_for_rows(tmp_path / "runs", 8, process)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err
+    assert process.returncode == 130, err
     assert out.strip() == str(run_dir) and "Traceback" not in err
     summary = runs.read_summary(run_dir)
     assert summary["status"] == "interrupted"
@@ -147,3 +147,34 @@ def test_eight_runs_started_at_once_with_one_name_get_eight_complete_directories
         assert sorted(p.name for p in run_dir.iterdir()) == [
             "config.yaml", "curves.png", "diagnosis.json", "diagnosis.md", "metrics.csv",
             "params.npz", "summary.json"]  # no lock, checkpoint or temporary file left
+
+
+def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_worker_behind(tmp_path):
+    space = {**LONG, "train": {**LONG["train"], "epochs": 3000, "early_stopping": None,
+                               "learning_rate": {"loguniform": [1e-3, 1e-2]}}}
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    runs_dir = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "dlrun.cli", "sweep",
+                                str(tmp_path / "space.yaml"), "--trials", "4", "--workers", "2",
+                                "-q", "--runs-dir", str(runs_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(runs_dir.glob("*/sweep.json")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline:  # both trials have begun
+        workers = [int(pid) for pid in subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()]
+        time.sleep(0.05)
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in out and "Traceback" not in err
+    (sweep_dir,) = runs_dir.iterdir()
+    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "interrupted"
+    time.sleep(0.5)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+    assert alive == [], "worker processes outlived the sweep"

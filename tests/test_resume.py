@@ -225,7 +225,7 @@ def test_sigterm_during_training_stops_the_run_as_ctrl_c_does(tmp_path, monkeypa
     config_path = tmp_path / "r.yaml"
     config_path.write_text(json.dumps(spec(epochs=20)))
     result = invoke("train", config_path, "--runs-dir", tmp_path / "runs")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 130, result.output  # not 0: `dlrun train a.yaml && next` stops
     assert "interrupted" in result.output and "dlrun train --resume" in result.output
     stopped = run_dir(tmp_path / "runs")
     assert runs.read_summary(stopped)["status"] == "interrupted"
