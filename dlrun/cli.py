@@ -208,14 +208,14 @@ def predict(
 
     from . import predict as predict_module
     from .console import console, err_console
-    from .runs import write_atomic
 
+    target = predict_module.output_file(output) if output is not None else None  # before work
     result = predict_module.predict(run_dir, data)
     text = predict_module.to_csv(result.frame)
-    if output is None:
+    if target is None:
         sys.stdout.write(text)
     else:
-        write_atomic(output, text.encode())
+        predict_module.write_output(*target, text)
         console.print(f"wrote {len(result.frame)} predictions to {output}")
     if result.scores:
         shown = ", ".join(f"{name} {value:.4g}" for name, value in result.scores.items())

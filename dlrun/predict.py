@@ -205,6 +205,39 @@ def predict(run_dir: str | Path, data_path: str | Path) -> Result:
     return Result(frame, scores)
 
 
+def output_file(path: str | Path) -> tuple[Path, bool]:
+    """Where `-o path` writes, and whether atomically. A regular file (new, or reached through a
+    symlink, which stays) is replaced atomically; a device or pipe such as /dev/null is written
+    into, never replaced. DataError for a directory, a missing parent or a binary suffix."""
+    import os
+    import stat
+
+    path = Path(path)
+    if path.suffix.lower() in (".npy", ".npz"):
+        raise DataError(f"{path}: predictions are written as CSV text; name the file .csv")
+    real = Path(os.path.realpath(path))
+    try:
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        if not real.parent.is_dir():
+            raise DataError(f"{path}: no such directory {real.parent}") from None
+        return real, True
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory; give a file name for the predictions")
+    return real, stat.S_ISREG(mode)
+
+
+def write_output(path: Path, atomic: bool, text: str) -> None:
+    try:
+        if atomic:
+            runs.write_atomic(path, text.encode())
+        else:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    except OSError as error:
+        raise DataError(f"{path}: cannot write the predictions ({error.strerror})") from None
+
+
 def to_csv(frame) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, float_format="%.6g")

@@ -1,6 +1,9 @@
 """dlrun predict: the saved normalization and parameters applied to new rows."""
 
 import io
+import os
+import stat
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -158,3 +161,42 @@ def test_config_edited_after_training_is_detected(tmp_path, trained):
     assert result.exit_code == 2
     assert "W1 has shape (6, 2), this network needs (7, 2)" in result.output
     assert "edited after training" in result.output
+
+
+def test_output_into_a_device_or_through_a_symlink_keeps_it_what_it_was(tmp_path, trained):
+    """-o /dev/null writes into the device (a rename would have replaced it with a file); a
+    symlink stays a symlink and its target gets the predictions."""
+    run_dir, _, _ = trained
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    result = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "new.csv"), "-o",
+                                 str(fifo)])
+    assert result.exit_code == 0, result.output
+    assert reader.communicate(timeout=30)[0].startswith("prediction,")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+    target, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    result = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "new.csv"), "-o",
+                                 str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and target.read_text().startswith("prediction,")
+    assert len(target.read_text().splitlines()) == 26
+
+
+@pytest.mark.parametrize("where, message", [
+    ("outdir", "outdir: is a directory; give a file name for the predictions"),
+    ("missing/p.csv", "no such directory"),
+    ("p.npz", "predictions are written as CSV text; name the file .csv"),
+])
+def test_an_unusable_output_path_is_one_line_before_any_work(tmp_path, trained, where, message):
+    run_dir, _, _ = trained
+    (tmp_path / "outdir").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    result = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "new.csv"), "-o",
+                                 str(tmp_path / where)])
+    assert result.exit_code == 2 and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before  # no temporary file left anywhere
