@@ -110,7 +110,7 @@ def train(
     SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
     from . import config as config_module
     from . import train as train_module
-    from .console import ProgressReporter, console, err_console, summary_table
+    from .console import ProgressReporter, console, err_console, run_heading, summary_table
     from .errors import ConfigError
     from .signals import sigterm_as_interrupt
 
@@ -135,13 +135,16 @@ def train(
                           f"with: {redo[what]} {run_dir}", markup=False, highlight=False,
                           soft_wrap=True)
     if not quiet:
-        console.print(summary_table(run_dir, summary))
+        console.print(run_heading(run_dir, summary), markup=False, highlight=False,
+                      soft_wrap=True)  # never folded: the path is there to be copied
+        console.print(summary_table(summary))
         if "bias_variance" in summary:
             from .error_analysis import format_error
             bv, task = summary["bias_variance"], summary["task"]
-            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] (avoidable bias "
-                          f"{format_error(bv['avoidable_bias'], task)}, variance "
-                          f"{format_error(bv['variance'], task)})")
+            gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
+                             for name in ("avoidable_bias", "variance", "data_mismatch")
+                             if bv.get(name) is not None)
+            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
             if summary["status"] in ("interrupted", "diverged"):

@@ -36,9 +36,19 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def summary_table(run_dir, summary: dict) -> Table:
+def run_heading(run_dir, summary: dict) -> str:
+    """The run directory (whole, to copy), its status and the task the labels were read as."""
+    classes = summary.get("classes") or []
+    task = summary.get("task", "")
+    if task in ("binary", "multiclass"):
+        shown = ", ".join(map(str, classes[:6])) + (", ..." if len(classes) > 6 else "")
+        task = f"{task}, {len(classes)} classes ({shown})"
+    return f"{run_dir}  {summary['status']}  {task}"
+
+
+def summary_table(summary: dict) -> Table:
     """Final metrics of a run, one row per split."""
-    table = Table(title=f"{run_dir}  [{summary['status']}]", title_justify="left")
+    table = Table()
     table.add_column("split")
     table.add_column("examples", justify="right")
     table.add_column("loss", justify="right")

@@ -89,3 +89,12 @@ def test_no_arguments_show_the_help_and_help_exits_0():
     assert "Usage: dlrun" in invoke().output
     result = invoke("train", "--help")
     assert result.exit_code == 0 and "Usage: dlrun train" in result.output
+
+
+def test_the_run_directory_is_printed_whole_with_the_task_it_was_read_as(tmp_path):
+    runs_dir = tmp_path / ("a-rather-long-directory-name-" * 3) / "runs"
+    result = invoke("train", QUICKSTART, "--runs-dir", runs_dir, "train.epochs=2")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs_dir.iterdir()
+    assert f"{run_dir}  completed  binary, 2 classes (0, 1)" in result.output.splitlines()
+    assert len(str(run_dir)) > 100  # longer than the terminal: still on one line
