@@ -68,6 +68,17 @@ def _figure(width: float, height: float, rows: int, columns: int, top: float = 0
     return fig, np.atleast_1d(fig.subplots(rows, columns)).ravel()
 
 
+def _spans_decades(axis, decades: float = 2.0) -> bool:
+    """Whether the positive values plotted on axis span more than `decades` powers of ten, so
+    that a linear scale would show most of them as a flat line at the bottom."""
+    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float)
+                             for line in axis.get_lines()] or [np.zeros(0)])
+    values = values[np.isfinite(values)]
+    if len(values) == 0 or values.min() <= 0:
+        return False
+    return np.log10(values.max() / values.min()) > decades
+
+
 def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
                 steps: dict[str, np.ndarray] | None = None) -> Path:
     """curves.png: cost and error of every split against epochs, the learning rate, and (when
@@ -88,6 +99,9 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
             error_axis.plot(epochs, metrics[f"{split}_error"], color=color, ls=style, lw=1.6,
                             label=f"{split} {'RMSE' if regression else 'error'}")
     cost_axis.set(title="cost", xlabel="epoch", ylabel="loss")
+    if _spans_decades(cost_axis):  # a huge first loss would flatten the rest of the curve
+        cost_axis.set_yscale("log")
+        cost_axis.set_title("cost (log scale)")
     error_axis.set(title="RMSE" if regression else "error (fraction misclassified)",
                    xlabel="epoch")
     for axis in (cost_axis, error_axis):
@@ -108,6 +122,8 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
         step_axis.plot(steps["step"], ewa(steps["cost"]), color="tab:red", lw=1.4,
                        label=f"weighted average (β = {EWA_BETA}, bias-corrected)")
         step_axis.set(title="cost of each mini-batch", xlabel="step (mini-batch)")
+        if _spans_decades(step_axis):
+            step_axis.set_yscale("log")
         step_axis.legend(fontsize="small", loc="upper right")
         step_axis.grid(alpha=0.3)
     fig.suptitle(f"{summary.get('name', '')}  [{summary.get('status', '')}]")

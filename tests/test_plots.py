@@ -113,3 +113,20 @@ def test_a_truncated_last_row_is_ignored(tmp_path):
     assert np.isnan(table["train_loss"][2])
     path.write_text("epoch,train_loss\n1,0.5\n2,0.4\n3")
     assert plots.read_table(path)["epoch"].tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("first_loss, scale", [(1413.0, "log"), (0.9, "linear")])
+def test_a_cost_spanning_decades_is_drawn_on_a_log_scale(tmp_path, monkeypatch, first_loss, scale):
+    """A huge first loss (a too-large init) would flatten the rest of a linear curve at zero."""
+    from matplotlib.figure import Figure
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, path, **kwargs: saved.append(self))
+    losses = np.array([first_loss, 0.7, 0.5, 0.4, 0.35])
+    metrics = {"epoch": np.arange(1, 6), "train_cost": losses, "train_loss": losses,
+               "dev_loss": losses + 0.05, "train_error": np.full(5, 0.1),
+               "learning_rate": np.full(5, 0.01)}
+    plots.draw_curves(metrics, {"task": "binary"}, tmp_path / "curves.png")
+    (figure,) = saved
+    assert figure.axes[0].get_yscale() == scale
+    assert figure.axes[1].get_yscale() == "linear"  # errors stay fractions on a linear scale
