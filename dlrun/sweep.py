@@ -344,12 +344,23 @@ def refine(sweep_dir: str | Path, top: int) -> tuple[SearchSpace, dict]:
     return space.narrowed(values), refined_from
 
 
+def _same_number(option, cell: str) -> bool:
+    """Whether a numeric choice is the number in the cell: a column holding 0 and 0.01 is
+    written by pandas as 0.0 and 0.01."""
+    if isinstance(option, bool) or not isinstance(option, (int, float)):
+        return False
+    try:
+        return float(cell) == option
+    except ValueError:
+        return False
+
+
 def _parse_cell(cell: str, parameter, table: Path, trial: str):
     distribution = parameter.distribution
     try:
         if isinstance(distribution, Choice):
             for option in distribution.options:
-                if str(_cell(option)) == cell:
+                if str(_cell(option)) == cell or _same_number(option, cell):
                     return option
             raise ValueError(f"not one of the choices {encode(distribution.options)}")
         value = int(cell) if isinstance(distribution, RandInt) else float(cell)

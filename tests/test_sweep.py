@@ -304,3 +304,16 @@ def test_name_option_names_the_sweep_and_its_trials(tmp_path):
                     "--name", "finer", "-q", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     assert Path(result.output.strip()).name.startswith("finer-")
+
+
+def test_refine_reads_back_a_choice_of_whole_and_decimal_numbers(tmp_path):
+    """sweep.csv writes the choice 0 of [0, 0.01] as 0.0 (pandas keeps one dtype per column)."""
+    text = SPACE.replace("  epochs: 4\n", "  epochs: 2\nregularization:\n  l2: {choice: [0, 0.01]}\n")
+    first = run_sweep(tmp_path, "--trials", 6, "--workers", 1, runs="coarse",
+                      config=write(tmp_path, text))
+    assert set(table(first)["regularization.l2"]) == {0.0, 0.01}
+    result = invoke("sweep", "--refine", first, "--top", 6, "--trials", 2, "--workers", 1, "-q",
+                    "--runs-dir", tmp_path / "fine")
+    assert result.exit_code == 0, result.output
+    space = yaml.safe_load((Path(result.output.strip()) / "sweep.yaml").read_text())
+    assert space["regularization"]["l2"] == {"choice": [0, 0.01]}
