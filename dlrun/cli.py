@@ -389,7 +389,7 @@ def sweep(
 ):
     """Train many trials drawn from a search space, in parallel, and rank them by dev error."""
     from . import sweep as sweep_module
-    from .console import console
+    from .console import console, err_console
     from .errors import ConfigError
     from .workers import open_backend
 
@@ -414,6 +414,9 @@ def sweep(
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
     from .signals import sigterm_as_interrupt
 
+    note = space.grid_note(trials) if grid else None
+    if note:
+        err_console.print(f"note: {note}", markup=False, highlight=False)
     backend = open_backend(workers, cluster, trials)
     aborted = True
     try:

@@ -300,22 +300,39 @@ class SearchSpace:
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         return {p.key: p.distribution.sample(rng) for p in self.parameters}
 
+    def _axes(self, k: int) -> list[list]:
+        return [p.distribution.grid(k) for p in self.parameters]
+
+    def grid_size(self, k: int) -> int:
+        """Points of the grid with k points on each range (and every choice)."""
+        return math.prod(len(axis) for axis in self._axes(k))
+
+    def points_per_range(self, budget: int) -> int:
+        """The largest k whose grid has at most `budget` points."""
+        if self.grid_size(1) > budget:
+            raise ConfigError(f"{self.source}: a grid over these choices has "
+                              f"{self.grid_size(1)} points: --trials must be at least "
+                              f"{self.grid_size(1)}")
+        k = 1
+        while k < budget and self.grid_size(k + 1) <= budget and \
+                self.grid_size(k + 1) > self.grid_size(k):
+            k += 1
+        return k
+
     def grid(self, budget: int) -> list[dict[str, Any]]:
         """The finest grid with at most `budget` points: every choice, k points on other axes."""
-        def axes(k):
-            return [p.distribution.grid(k) for p in self.parameters]
-
-        def size(k):
-            return math.prod(len(axis) for axis in axes(k))
-
-        if size(1) > budget:
-            raise ConfigError(f"{self.source}: a grid over these choices has {size(1)} points: "
-                              f"--trials must be at least {size(1)}")
-        k = 1
-        while k < budget and size(k + 1) <= budget and size(k + 1) > size(k):
-            k += 1
         keys = [p.key for p in self.parameters]
-        return [dict(zip(keys, point)) for point in itertools.product(*axes(k))]
+        axes = self._axes(self.points_per_range(budget))
+        return [dict(zip(keys, point)) for point in itertools.product(*axes)]
+
+    def grid_note(self, budget: int) -> str | None:
+        """Why a grid uses fewer trials than `budget` allows, or None when it uses them all."""
+        k = self.points_per_range(budget)
+        size, finer = self.grid_size(k), self.grid_size(k + 1)
+        if size == budget or finer == size:
+            return None
+        return (f"grid: {size} trials, {k} point{'s' if k > 1 else ''} on each range; {k + 1} "
+                f"on each would need --trials {finer}")
 
     def extremes(self) -> Iterator[tuple[Parameter, Any, dict[str, Any]]]:
         """(parameter, value, values) with each parameter at each end of its range in turn (each

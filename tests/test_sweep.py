@@ -46,7 +46,7 @@ def write(tmp_path, text=SPACE, name="space.yaml") -> Path:
 def run_sweep(tmp_path, *args, config=None, runs="runs") -> Path:
     result = invoke("sweep", config or write(tmp_path), "-q", "--runs-dir", tmp_path / runs, *args)
     assert result.exit_code == 0, result.output
-    return Path(result.output.strip())
+    return Path(result.stdout.strip())
 
 
 def table(sweep_dir: Path) -> pd.DataFrame:

@@ -154,3 +154,15 @@ def test_train_refuses_a_config_with_distributions_and_points_to_sweep(tmp_path)
     assert f"{config}:4: train.learning_rate: loguniform is a search-space distribution" in result.output
     assert "dlrun sweep" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_grid_says_when_it_cannot_use_every_trial():
+    from dlrun.search_space import SearchSpace
+
+    space = SearchSpace.from_data({"model": {"hidden_layers": {"choice": [[4], [8], [2, 2]]}},
+                                   "train": {"learning_rate": {"loguniform": [1e-4, 1e-1]},
+                                             "batch_size": {"randint": [8, 64]}}}, "s.yaml")
+    assert len(space.grid(27)) == 27 and space.grid_note(27) is None  # 3 × 3 × 3
+    assert len(space.grid(20)) == 12
+    assert space.grid_note(20) == "grid: 12 trials, 2 points on each range; 3 on each would need --trials 27"
+    assert space.grid_note(5) == "grid: 3 trials, 1 point on each range; 2 on each would need --trials 12"
