@@ -398,12 +398,13 @@ def sweep(
         overrides.append(f"name={name}")
     refined_from = None
     if refine is not None:
-        if config is not None:
+        if config is not None and "=" in config.name and not config.exists():
+            overrides.insert(0, str(config))  # `--refine DIR train.epochs=100`: no CONFIG here
+        elif config is not None:
             raise ConfigError("give CONFIG or --refine SWEEP_DIR, not both (the sweep directory "
-                              "holds its space in sweep.yaml)")
-        space, refined_from = sweep_module.refine(refine, top)
-        if name is not None:
-            space.template["name"] = name
+                              "holds its space in sweep.yaml; overrides such as train.epochs=100 "
+                              "apply to it)")
+        space, refined_from = sweep_module.refine(refine, top, overrides)
     elif config is None:
         raise ConfigError("give a CONFIG to sweep, or --refine SWEEP_DIR")
     else:

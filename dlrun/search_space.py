@@ -11,7 +11,7 @@ import copy
 import itertools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
@@ -268,9 +268,11 @@ class SearchSpace:
     parameters: list[Parameter]
     source: str
     lines: dict
+    overrides: list[str] = field(default_factory=list)  # applied to source; errors name them
 
     @classmethod
-    def from_data(cls, data, source: str, lines: dict | None = None) -> "SearchSpace":
+    def from_data(cls, data, source: str, lines: dict | None = None,
+                  overrides: list[str] = ()) -> "SearchSpace":
         lines = lines or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of sections (name, data, model, "
@@ -288,7 +290,7 @@ class SearchSpace:
             raise ConfigError(f"{source}: no distribution to sweep over; replace a value with "
                               f"one of {', '.join(DISTRIBUTIONS)}, e.g. "
                               "learning_rate: {loguniform: [1e-4, 1]}")
-        return cls(data, parameters, source, lines)
+        return cls(data, parameters, source, lines, list(overrides))
 
     def instantiate(self, values: dict[str, Any]) -> dict:
         """The template with each distribution replaced by its value in `values` (by dotted key)."""
@@ -334,10 +336,14 @@ class SearchSpace:
         return (f"grid: {size} trials, {k} point{'s' if k > 1 else ''} on each range; {k + 1} "
                 f"on each would need --trials {finer}")
 
+    def middle(self) -> dict[str, Any]:
+        """Each range at its middle, each choice at its first option."""
+        return {p.key: p.distribution.grid(1)[0] for p in self.parameters}
+
     def extremes(self) -> Iterator[tuple[Parameter, Any, dict[str, Any]]]:
         """(parameter, value, values) with each parameter at each end of its range in turn (each
         option of a choice), the others in the middle (a choice at its first option)."""
-        middle = {p.key: p.distribution.grid(1)[0] for p in self.parameters}
+        middle = self.middle()
         for parameter in self.parameters:
             distribution = parameter.distribution
             ends = (distribution.options if isinstance(distribution, Choice)
@@ -353,4 +359,4 @@ class SearchSpace:
             narrowed = parameter.distribution.narrow([v[parameter.key] for v in best_values])
             _set(template, parameter.path, narrowed.to_yaml())
             parameters.append(Parameter(parameter.path, narrowed))
-        return SearchSpace(template, parameters, self.source, self.lines)
+        return SearchSpace(template, parameters, self.source, self.lines, self.overrides)

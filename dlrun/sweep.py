@@ -60,7 +60,7 @@ class SweepReporter:
 def load_space(path: str | Path, overrides: list[str] = ()) -> SearchSpace:
     """Read a config with distributions, apply dotted overrides; every failure is a ConfigError."""
     data, lines = config_module.read(path, overrides)
-    return SearchSpace.from_data(data, str(path), lines)
+    return SearchSpace.from_data(data, str(path), lines, overrides)
 
 
 def sweep_name(space: SearchSpace) -> str:
@@ -86,9 +86,14 @@ def trial_seed(sweep_seed: int, index: int) -> tuple[np.random.Generator, int]:
 
 def check_space(space: SearchSpace) -> None:
     """Refuse a space whose range ends make an invalid config, before any trial runs."""
+    def validate(values):
+        config_module.validate(space.instantiate(values), space.source, space.lines,
+                               space.overrides)
+
+    validate(space.middle())  # a mistake outside the ranges is named as it is
     for parameter, value, values in space.extremes():
         try:
-            config_module.validate(space.instantiate(values), space.source, space.lines)
+            validate(values)
         except ConfigError as error:
             raise ConfigError(f"{error} (with {parameter.key} = {encode(value)}, an end of "
                               f"{parameter.distribution!r})") from None
@@ -112,7 +117,7 @@ def plan(space: SearchSpace, options: Options) -> list[Trial]:
         if "name" not in keys:
             data["name"] = f"{base}-{index:0{width}d}"
         try:
-            experiment = config_module.validate(data, space.source, space.lines)
+            experiment = config_module.validate(data, space.source, space.lines, space.overrides)
         except ConfigError as error:
             raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
         trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
@@ -307,8 +312,9 @@ def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
     return sorted((trial for trial, _ in ranked[:keep]), key=lambda t: t.index)
 
 
-def refine(sweep_dir: str | Path, top: int) -> tuple[SearchSpace, dict]:
-    """The sweep's space narrowed around its `top` best completed trials, and what it came from."""
+def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:
+    """The sweep's space narrowed around its `top` best completed trials, then given the dotted
+    overrides (more epochs, a new name...), and what it came from."""
     import json
 
     import pandas as pd
@@ -341,7 +347,14 @@ def refine(sweep_dir: str | Path, top: int) -> tuple[SearchSpace, dict]:
                for p in space.parameters} for _, row in best.iterrows()]
     refined_from = {"sweep": str(sweep_dir), "top": top,
                     "trials": [int(t) for t in best["order"]], "seed": info.get("seed")}
-    return space.narrowed(values), refined_from
+    narrowed = space.narrowed(values)
+    if overrides:
+        import copy
+        data = copy.deepcopy(narrowed.template)
+        for override in overrides:
+            config_module.apply_override(data, override)
+        narrowed = SearchSpace.from_data(data, narrowed.source, narrowed.lines, overrides)
+    return narrowed, refined_from
 
 
 def _same_number(option, cell: str) -> bool:

@@ -317,3 +317,18 @@ def test_refine_reads_back_a_choice_of_whole_and_decimal_numbers(tmp_path):
     assert result.exit_code == 0, result.output
     space = yaml.safe_load((Path(result.output.strip()) / "sweep.yaml").read_text())
     assert space["regularization"]["l2"] == {"choice": [0, 0.01]}
+
+
+def test_refine_takes_overrides_and_names_them_in_errors(tmp_path):
+    first = run_sweep(tmp_path, "--trials", 4, "--workers", 1, runs="coarse")
+    fine = Path(invoke("sweep", "--refine", first, "train.epochs=6", "--top", 2, "--trials", 2,
+                       "--workers", 1, "-q", "--runs-dir", tmp_path / "fine").stdout.strip())
+    assert yaml.safe_load((fine / "sweep.yaml").read_text())["train"]["epochs"] == 6
+    for trial in sorted(fine.glob("trial-*")):
+        assert yaml.safe_load((trial / "config.yaml").read_text())["train"]["epochs"] == 6
+    result = invoke("sweep", "--refine", first, "--top", 2, "--name", "../out", "--runs-dir",
+                    tmp_path / "x")
+    assert result.exit_code == 2
+    assert "override 'name=../out': name: must start with a letter" in result.output
+    assert "an end of" not in result.output  # the name is wrong whatever the ranges are
+    assert not (tmp_path / "x").exists()
