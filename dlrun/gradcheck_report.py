@@ -20,8 +20,10 @@ RESOLUTION = "below float64 resolution"
 LEGEND = (f"pass below {PASS_BELOW:.0e} · warn below {WARN_BELOW:.0e} · fail above; "
           "cost = loss + penalty. "
           "rounding: the difference is what float64 rounding of J makes at this ε; "
-          f"{RESOLUTION}: the gradient is too small for the differences to check it to "
-          f"{WARN_BELOW:.0e}; kink: ±ε switched a ReLU on or off, those entries are left out.")
+          f"{RESOLUTION}: at this ε rounding of J hides differences of {WARN_BELOW:.0e} (a "
+          "tiny gradient, or ε too small: try a larger --epsilon); kink: ±ε switched a ReLU on "
+          "or off, those entries are left out. A large ε (above 1e-4) adds an O(ε²) error of "
+          "its own.")
 MAX_LISTED = 20  # networks listed by name in the engine sweep's table of what did not pass
 
 
