@@ -40,15 +40,23 @@ def moments(X, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_features = X.shape[1]
     count, mean, m2 = 0, np.zeros(n_features), np.zeros(n_features)
     for part in blocks(np.sort(index), n_features):
-        block = np.asarray(X[part], dtype=np.float64)
-        block_mean = block.mean(axis=0)
-        block_m2 = ((block - block_mean) ** 2).sum(axis=0)
-        total = count + len(block)
+        block_mean, block_m2 = _block_moments(X, part)
+        total = count + len(part)
         delta = block_mean - mean
-        mean = mean + delta * (len(block) / total)
-        m2 = m2 + block_m2 + delta ** 2 * (count * len(block) / total)
+        mean = mean + delta * (len(part) / total)
+        m2 = m2 + block_m2 + delta ** 2 * (count * len(part) / total)
         count = total
     return mean, np.sqrt(m2 / max(count, 1))
+
+
+def _block_moments(X, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sum of squared deviations of X[rows]. A function of its own so that each block's
+    float64 copy is freed before the next one is read, and squared in place: at most one block of
+    scratch at a time."""
+    block = np.asarray(X[rows], dtype=np.float64)
+    block_mean = block.mean(axis=0)
+    block -= block_mean
+    return block_mean, np.square(block, out=block).sum(axis=0)
 
 
 def non_finite_rows(X) -> np.ndarray:
