@@ -134,7 +134,14 @@ class DataConfig(Strict):
         if self.generator is not None and (self.target is not None or self.features is not None):
             raise ValueError("target and features name columns of a file; a generator makes "
                              "its own")
+        # A run directory must name its data wherever it is later read from (plot, diagnose,
+        # resume), so relative paths (from the current directory) are stored absolute.
+        for key in ("path", "train", "dev", "test"):
+            if getattr(self, key) is not None:
+                setattr(self, key, getattr(self, key).absolute())
         paths = [getattr(self, key) for key in ("path", "train", "dev", "test")]
+        if any(p is not None and p.suffix.lower() == ".npy" for p in paths) and self.target:
+            self.target = str(Path(self.target).absolute())  # the .npy file of labels
         for path in filter(None, paths):
             if path.suffix.lower() not in (".csv", ".npy", ".npz"):
                 raise ValueError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "

@@ -198,4 +198,16 @@ def test_an_override_can_swap_the_generator_for_a_file(tmp_path):
     spec = tmp_path / "c.yaml"
     spec.write_text("data:\n  generator: moons\n")
     cfg = config.load(spec, ["data.generator=null", "data.path=table.csv", "data.target=y"])
-    assert cfg.data.generator is None and cfg.data.path == Path("table.csv")
+    assert cfg.data.generator is None and cfg.data.path == Path("table.csv").absolute()
+
+
+def test_a_run_names_its_data_by_absolute_path(tmp_path, monkeypatch):
+    """A relative path is read from the current directory, and the run directory records where
+    that was, so `dlrun plot` or `--resume` from elsewhere still find the data."""
+    monkeypatch.chdir(tmp_path)
+    cfg = config.validate({"data": {"train": "t.csv", "dev": "sub/d.csv", "target": "y.npy"}},
+                          "c.yaml")
+    assert cfg.data.train == tmp_path / "t.csv" and cfg.data.dev == tmp_path / "sub" / "d.csv"
+    assert cfg.data.target == "y.npy"  # a column name of the CSV files
+    cfg = config.validate({"data": {"path": "x.npy", "target": "y.npy"}}, "c.yaml")
+    assert cfg.data.path == tmp_path / "x.npy" and cfg.data.target == str(tmp_path / "y.npy")
