@@ -51,23 +51,23 @@ class ProcessBackend:
 
         from .trial import execute
         futures = {self.pool.submit(execute, task): task for task in tasks}
-        try:
-            for future in as_completed(futures):
-                try:
-                    yield future.result()
-                except Exception as error:  # the worker process itself died
-                    task = futures[future]
-                    yield TrialResult(task.index, {"status": "failed",
-                                                   "error": f"worker process lost: {error}"})
-        finally:
-            for future in futures:
-                future.cancel()
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as error:  # the worker process itself died
+                task = futures[future]
+                yield TrialResult(task.index, {"status": "failed",
+                                               "error": f"worker process lost: {error}"})
 
     def close(self, abort: bool = False) -> None:
+        # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a
+        # future cancelled behind its back makes the pool's own thread fail when the terminated
+        # workers below mark what was pending as broken (Python 3.11).
+        self.pool.shutdown(wait=False, cancel_futures=True)
         if abort:  # trials still training would otherwise run on after the sweep is gone
             for process in list((self.pool._processes or {}).values()):
                 process.terminate()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=True)
 
 
 def open_backend(workers: int | None, cluster: str | None, trials: int):
