@@ -415,15 +415,15 @@ def sweep(
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
     from .signals import sigterm_as_interrupt
 
-    note = space.grid_note(trials) if grid else None
-    if note:
-        err_console.print(f"note: {note}", markup=False, highlight=False)
     backend = open_backend(workers, cluster, trials)
     aborted = True
     try:
         with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
             swept = sweep_module.create(space, runs_dir, options, backend.description,
                                         refined_from)
+            note = space.grid_note(trials) if grid else None
+            if note:  # once the space is known to be valid: a refusal stays one line
+                err_console.print(f"note: {note}", markup=False, highlight=False)
             reporter = None
             if not quiet:
                 from .sweep_view import LiveSweep

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -330,6 +330,7 @@ dimension = st.one_of(st.tuples(st.sampled_from(SWEPT), st.sampled_from(DISTRIBU
 
 @given(swept=st.lists(dimension, min_size=1, max_size=2),
        grid=st.booleans())
+@example(swept=[SENSIBLE[0], SENSIBLE[5]], grid=True)  # a grid note once preceded the refusal
 def test_a_random_sweep_space_sweeps_or_is_refused_in_one_line(tmp_path, swept, grid):
     data = json.loads(json.dumps(BASE))
     for key, distribution, arguments in swept:
