@@ -62,17 +62,22 @@ def divergence(metrics: dict, summary: dict, settings) -> dict:
     return check("ok", f"no NaN or inf; the train loss {rose}", factor=factor)
 
 
+def full_batch(config, summary: dict) -> bool:
+    """Whether every step saw the whole training set."""
+    m = (summary.get("examples") or {}).get("train")
+    size = config.train.batch_size
+    return size == "full" or (m is not None and size >= m)
+
+
 def cost_decrease(metrics: dict, summary: dict, config) -> dict:
     """Full-batch gradient descent must lower the cost at every step; a rise is a bug or a too
     large learning rate. Other set-ups are noisy by design and are not judged on this."""
     train, model = config.train, config.model
-    m = (summary.get("examples") or {}).get("train")
-    full_batch = train.batch_size == "full" or (m is not None and train.batch_size >= m)
     reason = None
     if train.optimizer["name"] != "gd":
         reason = (f"optimizer {train.optimizer['name']}: only plain gradient descent must "
                   "descend every step")
-    elif not full_batch:
+    elif not full_batch(config, summary):
         reason = f"mini-batches of {train.batch_size}: the cost is noisy by design"
     elif any(p < 1 for p in model.keep_probs()):
         reason = "dropout changes the cost from step to step"
@@ -131,8 +136,9 @@ def plateau(metrics: dict, settings, high_bias: bool) -> dict:
         return check("skipped", f"fewer than {window + 1} epochs recorded", flat=None)
     start, end = loss[-window - 1], loss[-1]
     change = (start - end) / max(abs(start), np.finfo(float).tiny)
-    figures = dict(flat=bool(abs(change) < settings.plateau_change), change=float(change),
-                   window=window, loss=float(end))
+    flat = bool(abs(change) < settings.plateau_change)
+    trend = "flat" if flat else "falling" if change > 0 else "rising"
+    figures = dict(flat=flat, trend=trend, change=float(change), window=window, loss=float(end))
     moved = (f"the train loss {'fell' if change > 0 else 'rose'} {100 * abs(change):.3g}% over "
              f"the last {window} epochs")
     if not figures["flat"]:

@@ -6,6 +6,8 @@ meaningless); then the error gaps, the biggest first. Each action names the conf
 
 from __future__ import annotations
 
+from .dynamics import full_batch
+
 PROBLEMS = {  # check: the problem it found, in the order they are worth fixing
     "divergence": "divergence", "cost_decrease": "cost not decreasing",
     "gradients": "{kind} gradients", "symmetry": "symmetry not broken",
@@ -18,7 +20,7 @@ def _hidden(config) -> str:
     return str(config.model.hidden_layers)
 
 
-def _optimization_actions(name: str, found: dict, config) -> list[str]:
+def _optimization_actions(name: str, found: dict, config, summary: dict) -> list[str]:
     """Actions for one failed check, leaving out what the config already does."""
     model, train = config.model, config.train
     lr = f"train.learning_rate is {train.learning_rate:g}"
@@ -40,7 +42,8 @@ def _optimization_actions(name: str, found: dict, config) -> list[str]:
             "cost_decrease": [smaller_lr,
                               "check the gradients against numerical ones (gradient checking)"],
             "gradients": [scaled_init, relu, batch_norm,
-                          f"a shallower network (model.hidden_layers is {_hidden(config)})"],
+                          f"a shallower network (model.hidden_layers is {_hidden(config)})"
+                          if len(model.hidden_layers) > 1 else ""],
             "symmetry": [f"random initialization (model.init: {fan_in}; it is {init}): units that "
                          "start equal get equal gradients and stay copies of each other"],
             "dead_relu": [smaller_lr,
@@ -53,7 +56,8 @@ def _optimization_actions(name: str, found: dict, config) -> list[str]:
                            else "normalized inputs (data.normalize: true)",
                            batch_norm, relu],
             "oscillation": [f"a smaller learning rate ({lr}) or a decay schedule (train.decay)",
-                            f"larger mini-batches (train.batch_size is {train.batch_size})",
+                            "" if full_batch(config, summary)
+                            else f"larger mini-batches (train.batch_size is {train.batch_size})",
                             "momentum or Adam to average the steps (train.optimizer)"
                             if train.optimizer["name"] == "gd" else ""],
             "early_stopping": ["early stopping (train.early_stopping: {patience: 10}), which "
@@ -62,15 +66,23 @@ def _optimization_actions(name: str, found: dict, config) -> list[str]:
     return [action for action in actions if action]
 
 
-def _bias_actions(config, flat: bool | None, status: str) -> list[str]:
+def _bias_actions(config, trend: str | None, summary: dict) -> list[str]:
+    """`trend`: how the train loss moved over the last epochs (the plateau check)."""
     model, train, reg = config.model, config.train, config.regularization
     bigger = f"a bigger network: more units or layers (model.hidden_layers is {_hidden(config)})"
-    if flat:
+    # More epochs help only a run that used all it had while its loss was still falling.
+    used_all = (summary.get("status") == "completed"
+                and summary.get("epochs_run", train.epochs) >= train.epochs)
+    if trend == "flat":
         actions = [f"{bigger}; the train loss has stopped falling, so more epochs alone will "
                    "not help"]
-    elif flat is False and status == "completed":
+    elif trend == "falling" and used_all:
         actions = [f"train longer: the train loss was still falling (train.epochs is "
                    f"{train.epochs})", bigger]
+    elif trend == "rising":
+        actions = [f"a smaller learning rate (train.learning_rate is {train.learning_rate:g}) "
+                   "or a decay schedule (train.decay): the train loss rose over the last "
+                   "epochs", bigger]
     else:
         actions = [bigger]
     if train.optimizer["name"] != "adam":
@@ -107,9 +119,10 @@ def recommend(analysis: dict, checks: dict[str, dict], config, summary: dict) ->
         if found and found["status"] == "problem":
             advice.append({"problem": problem.format(kind=found.get("kind")),
                            "evidence": found["message"],
-                           "gap": None, "actions": _optimization_actions(name, found, config)})
+                           "gap": None,
+                           "actions": _optimization_actions(name, found, config, summary)})
 
-    flat = (checks.get("plateau") or {}).get("flat")
+    trend = (checks.get("plateau") or {}).get("trend")
     examples = summary.get("examples") or {}
     gaps = analysis["gaps"]
     found = list(analysis["problems"])
@@ -119,7 +132,7 @@ def recommend(analysis: dict, checks: dict[str, dict], config, summary: dict) ->
     for name in sorted(found, key=lambda n: -gaps[n]["value"]):
         gap = gaps[name]
         if name == "avoidable_bias":
-            problem, actions = "high bias", _bias_actions(config, flat, summary.get("status", ""))
+            problem, actions = "high bias", _bias_actions(config, trend, summary)
         elif name == "variance":
             problem, actions = "high variance", _variance_actions(config, examples.get("train"))
         elif name == "data_mismatch":

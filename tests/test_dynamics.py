@@ -102,6 +102,10 @@ def test_a_flat_loss_is_a_plateau_problem_only_while_the_bias_is_high():
     assert converged["status"] == "ok" and "converged" in converged["message"]
     learning = dynamics.plateau(curves(np.linspace(1, 0.5, 50)), make_config().diagnose, True)
     assert learning["status"] == "ok" and not learning["flat"]
+    assert [stuck["trend"], learning["trend"]] == ["flat", "falling"]
+    rising = dynamics.plateau(curves(np.linspace(0.5, 1, 50)), make_config().diagnose, True)
+    assert rising["status"] == "warning" and rising["trend"] == "rising"
+    assert "not learning" in rising["message"]
 
 
 def test_vanishing_and_exploding_gradients_come_from_the_first_to_last_layer_ratio():

@@ -7,11 +7,11 @@ from dlrun.recipe import recommend
 SUMMARY = {"status": "completed", "examples": {"train": 600, "dev": 200}}
 
 
-def advice(train_error, dev_error, test=None, checks=None, **sections):
+def advice(train_error, dev_error, test=None, checks=None, summary=SUMMARY, **sections):
     cfg = config.validate(sections, "test")
     analysis = analyse({"human": 0.0, "train": train_error, "dev": dev_error, "test": test},
                        cfg.diagnose)
-    return recommend(analysis, checks or {}, cfg, SUMMARY)
+    return recommend(analysis, checks or {}, cfg, summary)
 
 
 def test_recommendations_follow_the_biggest_gap_first():
@@ -36,11 +36,44 @@ def test_variance_advice_starts_from_the_regularization_already_used():
 
 
 def test_bias_advice_depends_on_whether_the_loss_still_falls():
-    still = advice(0.15, 0.16, checks={"plateau": {"status": "ok", "flat": False}})[0]
+    falling = {"plateau": {"status": "ok", "flat": False, "trend": "falling"}}
+    still = advice(0.15, 0.16, checks=falling)[0]
     assert still["actions"][0].startswith("train longer")
-    stuck = advice(0.15, 0.16, checks={"plateau": {"status": "problem", "flat": True}})[0]
+    stuck = advice(0.15, 0.16, checks={"plateau": {"status": "problem", "flat": True,
+                                                   "trend": "flat"}})[0]
     assert stuck["actions"][0].startswith("a bigger network")
     assert not any(a.startswith("train longer") for a in stuck["actions"])
+
+
+def test_a_rising_train_loss_asks_for_a_smaller_step_not_more_epochs():
+    rising = {"plateau": {"status": "warning", "flat": False, "trend": "rising"}}
+    actions = advice(0.15, 0.16, checks=rising, train={"learning_rate": 0.5})[0]["actions"]
+    assert actions[0].startswith("a smaller learning rate (train.learning_rate is 0.5)")
+    assert not any(a.startswith("train longer") for a in actions)
+
+
+def test_more_epochs_are_advised_only_to_a_run_that_used_all_it_had():
+    falling = {"plateau": {"status": "ok", "flat": False, "trend": "falling"}}
+    stopped = {**SUMMARY, "epochs_run": 40}  # of 100: early stopping or a pruned trial ended it
+    actions = advice(0.15, 0.16, checks=falling, summary=stopped,
+                     train={"epochs": 100})[0]["actions"]
+    assert not any(a.startswith("train longer") for a in actions)
+    full = {**SUMMARY, "epochs_run": 100}
+    actions = advice(0.15, 0.16, checks=falling, summary=full, train={"epochs": 100})[0]["actions"]
+    assert actions[0] == "train longer: the train loss was still falling (train.epochs is 100)"
+
+
+def test_no_advice_the_config_cannot_follow():
+    oscillating = {"oscillation": {"status": "problem", "message": "it oscillates"}}
+    full = advice(0.01, 0.02, checks=oscillating, train={"batch_size": "full"})[0]["actions"]
+    assert not any("larger mini-batches" in a for a in full)
+    small = advice(0.01, 0.02, checks=oscillating, train={"batch_size": 16})[0]["actions"]
+    assert "larger mini-batches (train.batch_size is 16)" in small
+    vanishing = {"gradients": {"status": "problem", "message": "vanishing", "kind": "vanishing"}}
+    one = advice(0.01, 0.02, checks=vanishing, model={"hidden_layers": [8]})[0]["actions"]
+    assert not any("shallower" in a for a in one)
+    deep = advice(0.01, 0.02, checks=vanishing, model={"hidden_layers": [8, 8, 8]})[0]["actions"]
+    assert "a shallower network (model.hidden_layers is [8, 8, 8])" in deep
 
 
 def test_bias_advice_suggests_adam_only_when_it_is_not_used():
