@@ -192,6 +192,9 @@ def diagnose(run: Run, unit_report: dict) -> dict:
     """The whole diagnosis of a run as plain JSON-ready data."""
     settings = run.config.diagnose
     task = run.summary.get("task", "binary")
+    problem = error_analysis.check_human_error(settings.human_error, task)
+    if problem:
+        raise ConfigError(f"diagnose.human_error: {problem}")
     errors, source = final_errors(run)
     analysis = error_analysis.analyse({"human": settings.human_error, **errors}, settings, task)
     checks = dynamics.analyse(run.metrics, run.summary, run.config,

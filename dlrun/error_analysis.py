@@ -44,6 +44,16 @@ def format_error(value: float | None, task: str) -> str:
     return f"{value:.4g}" if task == "regression" else f"{100 * value:.1f}%"
 
 
+def check_human_error(value: float, task: str) -> str | None:
+    """Why `value` cannot be the human-level error of a `task`, or None if it can. A
+    classification error is a fraction of the examples, so 5 for 5% would make every gap
+    negative."""
+    if task == "regression" or value < 1:
+        return None
+    return (f"{value:g} is not an error rate: a {task} error is the fraction of examples "
+            f"misclassified, from 0 to 1 (for {value:g}% write {value / 100:g})")
+
+
 def analyse(errors: dict[str, float | None], settings, task: str = "binary") -> dict:
     """Gaps, verdict and the reasons behind it from errors {human, train, train_dev, dev, test}.
 

@@ -17,6 +17,7 @@ from .engine.network import Network
 from .engine.optim import OPTIMIZERS
 from .engine.registry import build
 from .engine.schedules import SCHEDULES
+from .error_analysis import check_human_error
 from .errors import ConfigError, RunDirError
 
 OUTPUT_FOR_TASK = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
@@ -94,6 +95,9 @@ def prepare(config: ExperimentConfig) -> Experiment:
     problem = stopping and metrics.check_monitored(stopping.metric, dataset.task)
     if problem:
         raise ConfigError(f"train.early_stopping.metric: {problem}")
+    problem = check_human_error(config.diagnose.human_error, dataset.task)
+    if problem:  # refused before training, not after it when the diagnosis is drawn
+        raise ConfigError(f"diagnose.human_error: {problem}")
     if model.init_from is not None:
         try:
             state, _ = runs.load_params(model.init_from)

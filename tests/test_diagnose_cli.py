@@ -183,6 +183,7 @@ def test_a_path_that_is_not_a_directory_is_refused(tmp_path):
     (["train.epochs=3"], "expected KEY=VALUE with a key of the diagnose section"),
     (["--human-error", "-0.1"], "diagnose.human_error: "),
     (["min_share=0"], "diagnose.min_share: "),
+    (["--human-error", "3"], "diagnose.human_error: 3 is not an error rate"),
     (["--format", "xml"], "--format: expected text or json, got 'xml'"),
 ])
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, args, message):

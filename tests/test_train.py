@@ -193,6 +193,17 @@ def test_output_that_does_not_fit_the_task_is_refused_before_any_file(tmp_path, 
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_percentage_for_human_error_is_refused_before_training(tmp_path, make_config):
+    with pytest.raises(ConfigError, match=r"diagnose.human_error: 5 is not an error rate: a "
+                       r"binary error is the fraction .* \(for 5% write 0.05\)"):
+        train.run(make_config(diagnose={"human_error": 5}), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+    regression = {"generator": {"name": "moons", "n_samples": 200}, "task": "regression"}
+    run_dir, _ = train.run(make_config(data=regression, diagnose={"human_error": 5},
+                                       train={"epochs": 1}), tmp_path / "runs")
+    assert runs.read_summary(run_dir)["status"] == "completed"  # RMSE units: any size is fine
+
+
 def test_float64_runs_keep_float64_parameters(tmp_path, make_config):
     run_dir, _ = train.run(make_config(dtype="float64"), tmp_path)
     state, _ = runs.load_params(run_dir / "params.npz")
