@@ -117,8 +117,9 @@ def recommend(analysis: dict, checks: dict[str, dict], config, summary: dict) ->
     for name, problem in PROBLEMS.items():
         found = checks.get(name)
         if found and found["status"] == "problem":
-            advice.append({"problem": problem.format(kind=found.get("kind")),
-                           "evidence": found["message"],
+            problem = problem.format(kind=found.get("kind"))
+            advice.append({"problem": problem,
+                           "evidence": found["message"].removeprefix(f"{problem}: "),
                            "gap": None,
                            "actions": _optimization_actions(name, found, config, summary)})
 
