@@ -7,6 +7,7 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
+import math
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -56,11 +57,34 @@ class Split(Strict):
     dev: float = Field(0.2, gt=0, lt=1)  # never 0: the dev set chooses the epoch and the model
     test: float = Field(0.2, ge=0, lt=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _missing_shares_take_the_rest(cls, data):
+        """{train: 0.9, dev: 0.1} means no test set; {train: 0.8} leaves 0.1 each to dev and
+        test. Shares that are not plain numbers are left for the field checks to name."""
+        if not isinstance(data, dict):
+            return data
+        given = {k: data[k] for k in ("train", "dev", "test") if data.get(k) is not None}
+        missing = [k for k in ("train", "dev", "test") if k not in given]
+        if not given or not missing or not all(
+                type(v) in (int, float) and math.isfinite(v) for v in given.values()):
+            return data
+        if len(missing) == 2 and "train" in missing:
+            return data  # the defaults apply; their sum says what is wrong
+        rest = 1 - sum(given.values())
+        if rest < -1e-9:
+            raise ValueError(f"{' + '.join(given)} is {sum(given.values()):g}: the shares must "
+                             "add up to 1")
+        return {**data, **{k: round(max(rest, 0) / len(missing), 12) for k in missing}}
+
     @model_validator(mode="after")
     def _adds_up_to_one(self):
         total = self.train + self.dev + self.test
         if abs(total - 1) > 1e-6:
-            raise ValueError(f"train + dev + test must be 1, got {total:g}")
+            defaults = [f"{k} {getattr(self, k):g}" for k in ("train", "dev", "test")
+                        if k not in self.model_fields_set]
+            raise ValueError(f"train + dev + test must be 1, got {total:g}"
+                             + (f" ({', '.join(defaults)} by default)" if defaults else ""))
         return self
 
 

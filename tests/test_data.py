@@ -211,3 +211,14 @@ def test_a_run_names_its_data_by_absolute_path(tmp_path, monkeypatch):
     assert cfg.data.target == "y.npy"  # a column name of the CSV files
     cfg = config.validate({"data": {"path": "x.npy", "target": "y.npy"}}, "c.yaml")
     assert cfg.data.path == tmp_path / "x.npy" and cfg.data.target == str(tmp_path / "y.npy")
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({"train": 0.9, "dev": 0.1}, (0.9, 0.1, 0.0)),  # no test set
+    ({"train": 0.8}, (0.8, 0.1, 0.1)),
+    ({"dev": 0.15, "test": 0.05}, (0.8, 0.15, 0.05)),
+    ({}, (0.6, 0.2, 0.2)),
+])
+def test_shares_left_out_of_the_split_take_what_the_others_leave(given, expected):
+    split = config.validate({"data": {"split": given}}, "c.yaml").data.split
+    assert (split.train, split.dev, split.test) == pytest.approx(expected)
