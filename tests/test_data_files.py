@@ -55,6 +55,18 @@ def test_csv_text_labels_become_sorted_classes(csv_path):
         assert len(match) == 1 and match.label.iloc[0] == ["no", "yes"][label]
 
 
+def test_the_row_index_pandas_writes_is_not_a_feature(tmp_path):
+    frame = _table(np.random.default_rng(0))
+    frame.to_csv(tmp_path / "indexed.csv")  # a first column with no name: 0, 1, 2, ...
+    assert (tmp_path / "indexed.csv").read_text().startswith(",x1,x2,noise,label\n0,")
+    dataset = _load(path=tmp_path / "indexed.csv", target="label")
+    assert dataset.features == ["x1", "x2", "noise"]
+    frame.sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv")
+    assert _load(path=tmp_path / "shuffled.csv", target="label").features == ["x1", "x2", "noise"]
+    frame.set_axis(frame.index * 10).to_csv(tmp_path / "kept.csv")  # not row numbers: data
+    assert _load(path=tmp_path / "kept.csv", target="label").features[0] == "Unnamed: 0"
+
+
 def test_csv_feature_list_picks_and_orders_columns(csv_path):
     dataset = _load(path=csv_path, target="label", features=["x2", "x1"])
     assert dataset.features == ["x2", "x1"] and dataset.n_features == 2

@@ -78,6 +78,9 @@ def read_csv(path: Path, target: str | None, features: list[str] | None) -> Tabl
     frame.columns = columns
     if frame.empty:
         raise DataError(f"{path}: holds no examples, only the header line")
+    if _is_row_index(frame) and features is None:
+        frame = frame.iloc[:, 1:]  # a row index (pandas' to_csv writes one): never a feature
+        columns = columns[1:]
     if target not in columns:
         raise DataError(f"{path}: no target column {target!r} (data.target); columns: "
                         f"{', '.join(columns)}")
@@ -104,6 +107,17 @@ def read_csv(path: Path, target: str | None, features: list[str] | None) -> Tabl
     if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
         y = y.astype(str)  # text labels, whatever pandas stores them as
     return Table(X, y, list(features), str(path), first_line=2)
+
+
+def _is_row_index(frame) -> bool:
+    """Whether the first column is unnamed and numbers the rows 0 to m-1, in any order: the
+    index pandas' to_csv writes, of a frame that may have been shuffled."""
+    import pandas as pd
+
+    first = frame.iloc[:, 0]
+    return (str(frame.columns[0]) == "Unnamed: 0" and frame.shape[1] > 1
+            and pd.api.types.is_integer_dtype(first)
+            and np.array_equal(np.sort(first.to_numpy()), np.arange(len(frame))))
 
 
 def numeric_matrix(frame, columns: list[str], path: Path) -> np.ndarray:
