@@ -89,6 +89,21 @@ def test_task_override_makes_integer_targets_regression(tmp_path):
     assert _load(path=tmp_path / "ages.csv", target="age", task="regression").task == "regression"
 
 
+def test_many_whole_numbers_with_few_examples_each_are_not_taken_for_classes(tmp_path):
+    rng = np.random.default_rng(3)
+    prices = pd.DataFrame({"a": rng.normal(size=3000), "price": 100 + np.arange(3000) % 600})
+    prices.to_csv(tmp_path / "prices.csv", index=False)
+    with pytest.raises(DataError, match=r"prices.csv: the target holds 600 different whole "
+                       r"numbers in 3000 examples, .* set data.task to regression"):
+        _load(path=tmp_path / "prices.csv", target="price")
+    assert _load(path=tmp_path / "prices.csv", target="price", task="regression").task == \
+        "regression"
+    assert _load(path=tmp_path / "prices.csv", target="price", task="multiclass").n_outputs == 600
+    digits = pd.DataFrame({"a": rng.normal(size=3000), "digit": rng.integers(0, 10, 3000)})
+    digits.to_csv(tmp_path / "digits.csv", index=False)
+    assert _load(path=tmp_path / "digits.csv", target="digit").task == "multiclass"
+
+
 def _error(tmp_path, text, **section) -> str:
     path = tmp_path / "bad.csv"
     path.write_text(text)

@@ -22,6 +22,13 @@ def infer_task(y: np.ndarray) -> str:
     return "binary" if len(np.unique(y)) <= 2 else "multiclass"
 
 
+def _like_a_quantity(y: np.ndarray) -> bool:
+    """Many distinct numbers with few examples each: 10 digits or 1,000 image classes are
+    classes, 600 prices in 3,000 rows are not (a classifier needs examples of every class)."""
+    distinct = len(np.unique(y))
+    return distinct > 50 and len(y) / distinct < 20
+
+
 def label_names(values: np.ndarray) -> list[str]:
     """Labels as text: 1.0 reads '1', so float-stored integer labels look like integers."""
     if _numeric(values) and np.issubdtype(values.dtype, np.floating):
@@ -32,6 +39,11 @@ def label_names(values: np.ndarray) -> list[str]:
 def check_task(y: np.ndarray, task: str, source: str) -> str:
     """The task to use: `task` unless 'auto'; DataError if the labels cannot serve it."""
     resolved = infer_task(y) if task == "auto" else task
+    if task == "auto" and resolved == "multiclass" and _numeric(y) and _like_a_quantity(y):
+        raise DataError(f"{source}: the target holds {len(np.unique(y))} different whole numbers "
+                        f"in {len(y)} examples, which look like a quantity (a count, a price), not "
+                        "classes; set data.task to regression, or to multiclass if they are "
+                        "classes")
     if resolved == "regression":
         if not _numeric(y):
             raise DataError(f"{source}: regression needs numeric targets, got {y.dtype.kind!r} "
