@@ -104,6 +104,15 @@ def test_many_whole_numbers_with_few_examples_each_are_not_taken_for_classes(tmp
     assert _load(path=tmp_path / "digits.csv", target="digit").task == "multiclass"
 
 
+def test_text_targets_cannot_be_regressed(tmp_path):
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "size": ["big", "small", "big"]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError) as error:
+        _load(path=tmp_path / "t.csv", target="size", task="regression")
+    assert str(error.value).endswith("t.csv: regression needs numeric targets, got values such "
+                                     "as 'big' (set data.task to binary or multiclass)")
+
+
 def _error(tmp_path, text, **section) -> str:
     path = tmp_path / "bad.csv"
     path.write_text(text)

@@ -46,8 +46,8 @@ def check_task(y: np.ndarray, task: str, source: str) -> str:
                         "classes")
     if resolved == "regression":
         if not _numeric(y):
-            raise DataError(f"{source}: regression needs numeric targets, got {y.dtype.kind!r} "
-                            f"values such as {y.ravel()[0]!r} (set data.task to binary or "
+            raise DataError(f"{source}: regression needs numeric targets, got values such as "
+                            f"{label_names(y.ravel()[:1])[0]!r} (set data.task to binary or "
                             "multiclass)")
         return resolved
     if y.ndim == 2 and y.shape[1] > 1:
