@@ -56,12 +56,20 @@ def output_columns(comparison: Comparison) -> list[str]:
     return [*columns, "note", "path"]
 
 
+COUNTS = ("epochs_run", "best_epoch")  # whole numbers, though pandas holds them as floats
+
+
 def records(comparison: Comparison) -> list[dict]:
     """One plain dict per row, with the columns of `output_columns`."""
     columns = output_columns(comparison)
     table = comparison.table.assign(best=comparison.table.index == comparison.best)
-    return [{column: plain(row[column]) for column in columns}
+    rows = [{column: plain(row[column]) for column in columns}
             for row in table.to_dict("records")]
+    for row in rows:
+        for column in COUNTS:
+            if isinstance(row[column], float) and row[column].is_integer():
+                row[column] = int(row[column])
+    return rows
 
 
 def to_json(comparison: Comparison) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import shutil
@@ -340,6 +341,10 @@ def test_json_is_a_list_of_records_with_paths(runs_dir):
     assert len(rows) == 6
     assert all(Path(r["path"]).parent == runs_dir for r in rows)
     assert all(r["note"] == "" for r in rows)
+    assert all(type(r["epochs_run"]) is int and type(r["best_epoch"]) is int for r in rows)
+    header, first = list(csv.reader(io.StringIO(invoke("compare", runs_dir, "--format",
+                                                       "csv").stdout)))[:2]
+    assert first[header.index("epochs_run")] == str(rows[0]["epochs_run"])  # 3, not 3.0
 
 
 def test_terminal_table_names_runs_and_results(runs_dir):
