@@ -128,7 +128,10 @@ def train(
                 overrides.append(f"name={name}")
             experiment = config_module.load(config, overrides)
             reporter = None if quiet else ProgressReporter(experiment.name)
-            run_dir, summary = train_module.run(experiment, runs_dir, reporter)
+            try:
+                run_dir, summary = train_module.run(experiment, runs_dir, reporter)
+            except ConfigError as error:  # found once the data is loaded: say where the key is
+                raise config_module.located(error, config, overrides) from None
     redo = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}
     for what, problem in summary.get("problems", {}).items():
         err_console.print(f"warning: could not write the {what} ({problem}); write it again "

@@ -360,15 +360,33 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
     except ValidationError as error:
         errors = error.errors()
         loc, message = _describe_error(errors[0])
-        line = _locate(loc, lines or {})
-        where = f"{source}:{line}" if line else source
-        for override in overrides:
-            path = tuple(override.partition("=")[0].strip().split("."))
-            if [str(p) for p in loc[:len(path)]] == list(path[:len(loc)]):
-                where = f"{source}: override {override!r}"
         key = ".".join(str(part) for part in loc) or "(top level)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{where}: {key}: {message}{more}") from None
+        raise ConfigError(f"{_where(loc, source, lines, overrides)}: {key}: {message}{more}") \
+            from None
+
+
+def _where(loc: tuple, source: str, lines: yamlio.Lines | None, overrides: list[str]) -> str:
+    """`file:line` of the key at `loc`, or the override that set it."""
+    line = _locate(loc, lines or {})
+    where = f"{source}:{line}" if line else source
+    for override in overrides:
+        path = tuple(override.partition("=")[0].strip().split("."))
+        if [str(p) for p in loc[:len(path)]] == list(path[:len(loc)]):
+            where = f"{source}: override {override!r}"
+    return where
+
+
+def located(error: ConfigError, path: str | Path, overrides: list[str] = (),
+            lines: yamlio.Lines | None = None) -> ConfigError:
+    """`error`, found after the spec at `path` was loaded, prefixed with where its key is
+    (`lines`: the spec's key lines, read again when not given)."""
+    if error.key is None:
+        return error
+    if lines is None:
+        _, lines = read(path, overrides)
+    return ConfigError(f"{_where(tuple(error.key.split('.')), str(path), lines, overrides)}: "
+                       f"{error}")
 
 
 def apply_override(data: dict, override: str) -> None:

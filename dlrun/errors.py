@@ -8,7 +8,14 @@ class DlrunError(Exception):
 
 
 class ConfigError(DlrunError):
-    """The experiment spec is invalid: names the file, line and dotted key."""
+    """The experiment spec is invalid: names the file, line and dotted key.
+
+    Found only once the data is loaded (an output that does not fit the labels, say), the error
+    carries the dotted `key`, so that the caller who read the file can add where it is."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class DataError(DlrunError):

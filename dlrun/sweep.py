@@ -221,7 +221,10 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     check_space(space)
     trials = plan(space, options)
     from . import train
-    train.prepare(config_module.validate(trials[0].config, space.source))  # data errors, now
+    try:  # data errors, and keys that do not fit the data, now
+        train.prepare(config_module.validate(trials[0].config, space.source))
+    except ConfigError as error:
+        raise config_module.located(error, space.source, space.overrides, space.lines) from None
     directory = runs.create(runs_dir, sweep_name(space))
     header = "# The search space of this sweep: `dlrun sweep` runs it again.\n"
     runs.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())

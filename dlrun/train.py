@@ -53,14 +53,15 @@ def output_for(config: ExperimentConfig, dataset: data.Dataset) -> tuple[str, in
     n_classes = len(dataset.classes)
     if output == "sigmoid" and dataset.task != "binary":
         raise ConfigError(f"model.output: sigmoid needs two classes; the data is {dataset.task} "
-                          "(use softmax or linear)")
+                          "(use softmax or linear)", key="model.output")
     if output == "softmax":
         if dataset.task == "regression":
-            raise ConfigError("model.output: softmax needs class labels; the data is regression")
+            raise ConfigError("model.output: softmax needs class labels; the data is regression",
+                              key="model.output")
         return output, n_classes
     if output == "linear" and dataset.task != "regression":
         raise ConfigError(f"model.output: linear needs real-valued targets; the data is "
-                          f"{dataset.task} (use sigmoid or softmax)")
+                          f"{dataset.task} (use sigmoid or softmax)", key="model.output")
     return output, dataset.n_outputs
 
 
@@ -94,16 +95,17 @@ def prepare(config: ExperimentConfig) -> Experiment:
     stopping = config.train.early_stopping
     problem = stopping and metrics.check_monitored(stopping.metric, dataset.task)
     if problem:
-        raise ConfigError(f"train.early_stopping.metric: {problem}")
+        raise ConfigError(f"train.early_stopping.metric: {problem}",
+                          key="train.early_stopping.metric")
     problem = check_human_error(config.diagnose.human_error, dataset.task)
     if problem:  # refused before training, not after it when the diagnosis is drawn
-        raise ConfigError(f"diagnose.human_error: {problem}")
+        raise ConfigError(f"diagnose.human_error: {problem}", key="diagnose.human_error")
     if model.init_from is not None:
         try:
             state, _ = runs.load_params(model.init_from)
             network.load_state(state, source=str(model.init_from))
         except (RunDirError, ValueError) as error:
-            raise ConfigError(f"model.init_from: {error}") from None
+            raise ConfigError(f"model.init_from: {error}", key="model.init_from") from None
     augment = build_augmenter(config.data.augment, dataset.n_features, dataset.mean, dataset.std,
                               np.random.default_rng(augment_seed))
     return Experiment(config, dataset, network,

@@ -40,7 +40,10 @@ def test_quiet_prints_only_the_run_directory_and_name_renames(tmp_path):
     (["train.lr=0.1"], "train.lr: unknown key"),
     (["model.keep_prob=2"], "model.keep_prob: must be a number in (0, 1]"),
     (["--name", "../../etc"], "name: must start with a letter or digit"),
-    (["model.output=linear"], "model.output: linear needs real-valued targets"),
+    (["model.output=linear"], "quickstart.yaml: override 'model.output=linear': model.output: "
+                              "linear needs real-valued targets"),
+    (["diagnose.human_error=5"], "override 'diagnose.human_error=5': diagnose.human_error: 5 is "
+                                 "not an error rate"),
 ])
 def test_bad_input_is_one_line_exit_2_and_leaves_no_run(tmp_path, args, expected):
     runs_dir = tmp_path / "runs"
@@ -50,6 +53,17 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_run(tmp_path, args, expected
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_a_key_refused_once_the_data_is_read_is_named_with_its_line(tmp_path):
+    spec = tmp_path / "e.yaml"
+    spec.write_text("data:\n  generator: moons\nmodel:\n  hidden_layers: [3]\n"
+                    "  output: softmax\ntrain:\n  epochs: 2\n  early_stopping:\n"
+                    "    metric: rmse\n")
+    result = invoke("train", spec, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert f"{spec}:9: train.early_stopping.metric: rmse is not measured" in result.output
+    assert not (tmp_path / "runs").exists()
 
 
 def test_missing_config_is_exit_2(tmp_path):

@@ -241,6 +241,8 @@ def test_store_writes_a_trial_once_and_never_half(tmp_path):
     (SPACE, ["train.learning_rate={loguniform: [1, 0.1]}"], "loguniform needs low < high"),
     (SPACE, ["--cluster", "127.0.0.1:8786"], "expected a scheduler address such as tcp://HOST:8786"),
     (SPACE, ["--cluster", "tcp://127.0.0.1:8786", "--workers", 2], "--workers is for local runs"),
+    (SPACE, ["diagnose.human_error=5"], "override 'diagnose.human_error=5': diagnose.human_error: "
+                                        "5 is not an error rate"),
 ])
 def test_bad_sweep_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, text, args, expected):
     config = write(tmp_path, text)
