@@ -16,9 +16,9 @@ def normalized(X, mean, std, dtype) -> tuple[np.ndarray, np.ndarray]:
     (row, column) pairs (k, 2) of the values dtype cannot hold. The arithmetic is in float64, so
     values beyond float32's range can still come back into it once normalized."""
     X = np.asarray(X, dtype=np.float64)
-    if mean is not None:
-        X = (X - mean) / std
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):  # values that overflow are found and reported below
+        if mean is not None:
+            X = (X - mean) / std
         X = X.astype(dtype, copy=False)
     return X, np.argwhere(~np.isfinite(X))
 
