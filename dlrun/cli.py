@@ -150,9 +150,15 @@ def train(
             console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
-            if summary["status"] in ("interrupted", "diverged"):
+            if summary["status"] == "interrupted":
                 console.print(f"go on with: dlrun train --resume {run_dir}", highlight=False,
-                              markup=False)
+                              markup=False, soft_wrap=True)
+            elif summary["status"] == "diverged":  # the same step would diverge again
+                from .runs import CONFIG
+                rate = config_module.load(run_dir / CONFIG).train.learning_rate / 10
+                console.print(f"go on with a smaller step: dlrun train --resume {run_dir} "
+                              f"train.learning_rate={rate:g}", highlight=False, markup=False,
+                              soft_wrap=True)
     else:
         typer.echo(str(run_dir))
     if summary["status"] == "diverged":

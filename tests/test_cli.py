@@ -76,6 +76,9 @@ def test_diverged_run_exits_1_and_says_why(tmp_path):
                     "train.learning_rate=1e30", "train.early_stopping=null")
     assert result.exit_code == 1
     assert "diverged" in result.output and "learning rate" in result.output
+    (run_dir,) = tmp_path.iterdir()
+    assert (f"go on with a smaller step: dlrun train --resume {run_dir} "
+            "train.learning_rate=1e+29") in result.output
 
 
 def test_help_and_version_run_as_a_real_process():
