@@ -175,10 +175,12 @@ def predictions(model: Model, X):
     return frame
 
 
-def score(model: Model, frame, y: np.ndarray, source) -> dict:
-    """The task's metrics of the predictions against the true targets y read from source."""
+def score(model: Model, frame, X, y: np.ndarray, source) -> dict:
+    """The loss (as training measured it, without the penalty) and the task's metrics of the
+    predictions `frame` for rows X against the true targets y read from source."""
     if model.task == "regression":
-        return metrics.regression(y, frame.to_numpy())
+        target = np.asarray(y, dtype=np.float64)
+        return {"loss": _loss(model, X, target), **metrics.regression(target, frame.to_numpy())}
     known = {name: index for index, name in enumerate(model.classes)}
     names = labels.label_names(np.asarray(y).ravel())
     unknown = next((name for name in names if name not in known), None)
@@ -187,7 +189,14 @@ def score(model: Model, frame, y: np.ndarray, source) -> dict:
                         f"({', '.join(model.classes)})")
     truth = np.array([known[name] for name in names], dtype=np.int64)
     predicted = np.array([known[name] for name in frame["prediction"]], dtype=np.int64)
-    return metrics.classification(truth, predicted, model.task, len(model.classes))
+    return {"loss": _loss(model, X, truth),
+            **metrics.classification(truth, predicted, model.task, len(model.classes))}
+
+
+def _loss(model: Model, X, target: np.ndarray) -> float:
+    network = model.network
+    with np.errstate(over="ignore"):  # a huge logit gives an infinite loss, reported as such
+        return network.loss.value(network.logits(X), target)
 
 
 @dataclass
@@ -201,7 +210,7 @@ def predict(run_dir: str | Path, data_path: str | Path) -> Result:
     model = load_model(run_dir)
     inputs = read_inputs(data_path, model)
     frame = predictions(model, inputs.X)
-    scores = score(model, frame, inputs.y, data_path) if inputs.y is not None else None
+    scores = score(model, frame, inputs.X, inputs.y, data_path) if inputs.y is not None else None
     return Result(frame, scores)
 
 

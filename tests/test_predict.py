@@ -83,8 +83,14 @@ def test_targets_in_the_file_are_scored(tmp_path, trained):
     out = tmp_path / "p.csv"
     result = runner.invoke(app, ["predict", str(run_dir), str(tmp_path / "people.csv"), "-o", str(out)])
     assert result.exit_code == 0
-    accuracy = np.mean(pd.read_csv(out)["prediction"] == frame["size"])
+    predicted = pd.read_csv(out)
+    accuracy = np.mean(predicted["prediction"] == frame["size"])
     assert f"accuracy {accuracy:.4g}" in result.output and "f1" in result.output
+    # The loss as training measures it: the mean cross-entropy of the true labels' probability.
+    p_true = np.where(frame["size"] == "big", predicted["probability_big"],
+                      predicted["probability_small"])
+    loss = float(result.output.split("loss ")[1].split(",")[0])
+    assert loss == pytest.approx(-np.mean(np.log(p_true)), rel=1e-3)
 
 
 def test_multiclass_predictions_from_an_npy_file(tmp_path):
@@ -115,6 +121,8 @@ def test_regression_predictions_are_values(tmp_path):
     expected = _forward(params, frame[["a", "b"]].to_numpy())[:, 0]
     assert predicted["prediction"].to_numpy() == pytest.approx(expected, rel=1e-4, abs=1e-5)
     assert "rmse" in result.stderr
+    mse = np.mean((expected - frame["price"].to_numpy()) ** 2)  # the training loss
+    assert float(result.stderr.split("loss ")[1].split(",")[0]) == pytest.approx(mse, rel=1e-3)
 
 
 @pytest.mark.parametrize("contents, message", [
