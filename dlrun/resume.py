@@ -133,6 +133,10 @@ def _check_same_config(config: config_module.ExperimentConfig, saved: checkpoint
     trained = saved.meta.get("config")
     if not isinstance(trained, dict):
         return  # nothing recorded to compare with
+    try:  # read as config.yaml was, so both say the same in the same form (absolute data paths)
+        trained = config_module.validate(trained, str(config_path)).model_dump(mode="json")
+    except ConfigError:
+        pass  # compared as recorded: the first key that differs is named
     now, then = _flat(config.model_dump(mode="json")), _flat(trained)
     for key in dict.fromkeys([*now, *then]):
         adjustable = any(key == a or key.startswith(a + ".") for a in ADJUSTABLE)

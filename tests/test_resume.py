@@ -325,6 +325,28 @@ def test_a_diverged_run_goes_on_with_a_lower_learning_rate(tmp_path):
     assert len(pd.read_csv(diverged / runs.METRICS)) == 6
 
 
+def test_a_run_that_recorded_relative_data_paths_still_resumes(tmp_path, monkeypatch):
+    """Runs used to record data paths as written; config.yaml and the checkpoint both holding
+    `table.csv` must not read as a config edited since the checkpoint."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    table["y"] = (table.a > table.b).astype(int)
+    table.to_csv("table.csv", index=False)
+    stopped, _ = train.run(config.validate({**spec(epochs=8), "data": {
+        "path": "table.csv", "target": "y"}}, "test"), tmp_path / "runs", InterruptAt(5))
+    absolute = str(tmp_path / "table.csv")
+    (stopped / runs.CONFIG).write_text((stopped / runs.CONFIG).read_text().replace(
+        absolute, "table.csv"))
+    saved = checkpoint.load(stopped / checkpoint.CHECKPOINT)
+    assert saved.meta["config"]["data"]["path"] == absolute
+    saved.meta["config"]["data"]["path"] = "table.csv"
+    checkpoint.save(stopped / checkpoint.CHECKPOINT, saved)
+    result = invoke("train", "--resume", stopped, "-q")
+    assert result.exit_code == 0, result.output
+    assert runs.read_summary(stopped)["status"] == "completed"
+
+
 def test_load_refuses_a_checkpoint_of_another_format(tmp_path):
     path = tmp_path / checkpoint.CHECKPOINT
     np.savez(path, meta=np.array(json.dumps({"format": 99})))
