@@ -62,12 +62,16 @@ class ProcessBackend:
     def close(self, abort: bool = False) -> None:
         # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a
         # future cancelled behind its back makes the pool's own thread fail when the terminated
-        # workers below mark what was pending as broken (Python 3.11).
+        # workers below mark what was pending as broken (Python 3.11). shutdown() forgets the
+        # workers and its thread, so both are taken first.
+        workers = list((self.pool._processes or {}).values())
+        manager = self.pool._executor_manager_thread
         self.pool.shutdown(wait=False, cancel_futures=True)
         if abort:  # trials still training would otherwise run on after the sweep is gone
-            for process in list((self.pool._processes or {}).values()):
+            for process in workers:
                 process.terminate()
-        self.pool.shutdown(wait=True)
+        if manager is not None:
+            manager.join()
 
 
 def open_backend(workers: int | None, cluster: str | None, trials: int):

@@ -150,7 +150,7 @@ def test_eight_runs_started_at_once_with_one_name_get_eight_complete_directories
 
 
 def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_worker_behind(tmp_path):
-    space = {**LONG, "train": {**LONG["train"], "epochs": 3000, "early_stopping": None,
+    space = {**LONG, "train": {**LONG["train"], "epochs": 10**6, "early_stopping": None,
                                "learning_rate": {"loguniform": [1e-3, 1e-2]}}}
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
     runs_dir = tmp_path / "runs"
@@ -169,12 +169,20 @@ def test_sigterm_stops_a_sweep_like_ctrl_c_and_leaves_no_worker_behind(tmp_path)
         time.sleep(0.05)
     time.sleep(1)
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    assert "interrupted" in out and "Traceback" not in err
-    (sweep_dir,) = runs_dir.iterdir()
-    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "interrupted"
-    time.sleep(0.5)
-    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
-             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
-    assert alive == [], "worker processes outlived the sweep"
+    try:  # the trials never end by themselves: only the sweep stopping them ends them
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert "interrupted" in out and "Traceback" not in err
+        (sweep_dir,) = runs_dir.iterdir()
+        assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "interrupted"
+        time.sleep(0.5)
+        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                 and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+        assert alive == [], "worker processes outlived the sweep"
+    finally:  # a failure here must not leave endless trials running through the suite
+        process.kill()
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
