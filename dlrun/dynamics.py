@@ -6,6 +6,8 @@ Every check returns {"status": ok | warning | problem | skipped, "message": one 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 RISE = 0.01  # a train loss rising by more than 1% in an epoch is a real rise, not rounding
@@ -57,28 +59,20 @@ def divergence(metrics: dict, summary: dict, settings) -> dict:
                      f"{loss[row + 1]:.4g} in epoch {epoch}: the optimization is diverging",
                      factor=factor, epoch=epoch)
     # A first epoch whose steps exploded before the network settled (on predicting one class,
-    # say) leaves a calm loss curve; its mean cost over the steps shows the blow-up. Later
-    # epochs are judged by the loss above, which a penalty term does not inflate.
-    cost, start = metrics.get("train_cost", np.array([])), chance_loss(summary)
-    if start is not None and len(cost) and int(metrics["epoch"][0]) == 1:
+    # say) leaves a calm loss curve; its mean cost over the steps, against the untrained
+    # network's, shows the blow-up. Later epochs are judged by the loss above.
+    cost, start = metrics.get("train_cost", np.array([])), summary.get("initial_cost")
+    if (isinstance(start, (int, float)) and math.isfinite(start) and start > 0 and len(cost)
+            and int(metrics["epoch"][0]) == 1):
         cost_factor = float(cost[0] / start)
         if cost_factor >= settings.blowup_factor:
             return check("problem", f"the mean train cost of epoch 1 was {cost[0]:.4g}, "
-                         f"{cost_factor:.3g}x chance level ({start:.3g}): the first steps blew "
-                         "up (a too large learning rate, or too large initial weights)",
-                         factor=cost_factor, epoch=1)
+                         f"{cost_factor:.3g}x the untrained network's {start:.4g}: the first "
+                         "steps blew up (a too large learning rate)", factor=cost_factor,
+                         epoch=1)
     rose = (f"rose at most {factor:.3g}x its lowest value" if factor > 1 + RISE
             else f"never rose more than {RISE:.0%} above its lowest value")
     return check("ok", f"no NaN or inf; the train loss {rose}", factor=factor)
-
-
-def chance_loss(summary: dict) -> float | None:
-    """The cross-entropy of predicting every class as equally likely, log K: where training
-    starts, near enough, from small random weights. None for regression (no such level)."""
-    classes = summary.get("classes")
-    if summary.get("task") == "regression" or not isinstance(classes, list) or len(classes) < 2:
-        return None
-    return float(np.log(len(classes)))
 
 
 def full_batch(config, summary: dict) -> bool:

@@ -292,6 +292,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     with status "pruned" and that reason."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     network, dataset = experiment.network, experiment.dataset
+    start = initial_cost(experiment)
     run_dir = runs.create(runs_dir, config.name)
     lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
     try:
@@ -301,6 +302,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    "task": dataset.task, "n_features": dataset.n_features,
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
+                   "initial_cost": start,
                    "versions": runs.environment(), "command": runs.command_line()}
         runs.write_atomic(run_dir / runs.CONFIG, config.to_yaml().encode("utf-8"))
         runs.write_json(run_dir / runs.SUMMARY, summary)
@@ -308,6 +310,17 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         lock.release()
         raise
     return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+
+
+def initial_cost(experiment: Experiment) -> float:
+    """The untrained network's cost on the training data, penalty included as a mini-batch
+    step counts it: where the first epoch's mean cost starts from, so a first epoch that blew up
+    can be told from one that merely started high (unnormalized inputs, say)."""
+    network, (X, y) = experiment.network, experiment.dataset.splits["train"]
+    size = experiment.config.train.batch_size
+    batch = len(X) if size == "full" else min(size, len(X))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return network.loss.value(network.logits(X), y) + network.penalty(batch)
 
 
 def _extra(summary: dict, what: str, write, *args):
