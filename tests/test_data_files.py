@@ -63,7 +63,11 @@ def test_the_row_index_pandas_writes_is_not_a_feature(tmp_path):
     assert dataset.features == ["x1", "x2", "noise"]
     frame.sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv")
     assert _load(path=tmp_path / "shuffled.csv", target="label").features == ["x1", "x2", "noise"]
-    frame.set_axis(frame.index * 10).to_csv(tmp_path / "kept.csv")  # not row numbers: data
+    frame[:150].to_csv(tmp_path / "train.csv")  # the dev file's index runs from 150 to 199
+    frame[150:].to_csv(tmp_path / "dev.csv")
+    split = _load(train=tmp_path / "train.csv", dev=tmp_path / "dev.csv", target="label")
+    assert split.features == ["x1", "x2", "noise"] and len(split.splits["dev"][0]) == 50
+    frame.set_axis(frame.index % 7).to_csv(tmp_path / "kept.csv")  # repeats: not an index
     assert _load(path=tmp_path / "kept.csv", target="label").features[0] == "Unnamed: 0"
 
 

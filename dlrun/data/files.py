@@ -110,14 +110,14 @@ def read_csv(path: Path, target: str | None, features: list[str] | None) -> Tabl
 
 
 def _is_row_index(frame) -> bool:
-    """Whether the first column is unnamed and numbers the rows 0 to m-1, in any order: the
-    index pandas' to_csv writes, of a frame that may have been shuffled."""
+    """Whether the first column is unnamed and holds distinct whole numbers: the index pandas'
+    to_csv writes, of a frame that may have been shuffled or split (each part keeps its rows'
+    numbers, so one file's need not be 0 to m-1)."""
     import pandas as pd
 
     first = frame.iloc[:, 0]
     return (str(frame.columns[0]) == "Unnamed: 0" and frame.shape[1] > 1
-            and pd.api.types.is_integer_dtype(first)
-            and np.array_equal(np.sort(first.to_numpy()), np.arange(len(frame))))
+            and pd.api.types.is_integer_dtype(first) and first.is_unique)
 
 
 def numeric_matrix(frame, columns: list[str], path: Path) -> np.ndarray:
