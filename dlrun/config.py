@@ -7,7 +7,6 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
-import math
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -66,15 +65,18 @@ class Split(Strict):
             return data
         given = {k: data[k] for k in ("train", "dev", "test") if data.get(k) is not None}
         missing = [k for k in ("train", "dev", "test") if k not in given]
-        if not given or not missing or not all(
-                type(v) in (int, float) and math.isfinite(v) for v in given.values()):
+        # Shares of 0 to 1 only: anything else (text, 1e400, a 400-digit integer) is named by
+        # the field checks, and the defaults apply where two shares and train are left out.
+        if (not given or not missing or (len(missing) == 2 and "train" in missing)
+                or not all(type(v) in (int, float) and 0 <= v <= 1 for v in given.values())):
             return data
-        if len(missing) == 2 and "train" in missing:
-            return data  # the defaults apply; their sum says what is wrong
         rest = 1 - sum(given.values())
         if rest < -1e-9:
             raise ValueError(f"{' + '.join(given)} is {sum(given.values()):g}: the shares must "
                              "add up to 1")
+        if "dev" in missing and rest <= 1e-9:
+            raise ValueError(f"{' + '.join(given)} is 1, which leaves no dev set; the dev set "
+                             "chooses the epoch and the model, so give it a share")
         return {**data, **{k: round(max(rest, 0) / len(missing), 12) for k in missing}}
 
     @model_validator(mode="after")

@@ -51,7 +51,7 @@ def check_human_error(value: float, task: str) -> str | None:
     if task == "regression" or value < 1:
         return None
     return (f"{value:g} is not an error rate: a {task} error is the fraction of examples "
-            f"misclassified, from 0 to 1 (for {value:g}% write {value / 100:g})")
+            f"misclassified, below 1 (for {value:g}% write {value / 100:g})")
 
 
 def analyse(errors: dict[str, float | None], settings, task: str = "binary") -> dict:
