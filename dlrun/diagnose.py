@@ -192,9 +192,6 @@ def diagnose(run: Run, unit_report: dict) -> dict:
     """The whole diagnosis of a run as plain JSON-ready data."""
     settings = run.config.diagnose
     task = run.summary.get("task", "binary")
-    problem = error_analysis.check_human_error(settings.human_error, task)
-    if problem:
-        raise ConfigError(f"diagnose.human_error: {problem}")
     errors, source = final_errors(run)
     analysis = error_analysis.analyse({"human": settings.human_error, **errors}, settings, task)
     checks = dynamics.analyse(run.metrics, run.summary, run.config,
@@ -238,6 +235,13 @@ def save(run_dir: Path, diagnosis: dict) -> None:
 def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
     """Read a run directory and diagnose it (nothing is written)."""
     run = read_run(run_dir, settings)
+    problem = error_analysis.check_human_error(run.config.diagnose.human_error,
+                                               run.summary.get("task", "binary"))
+    if problem:  # before any work
+        given = any(setting.startswith("human_error=") for setting in settings)
+        where = "" if given else (f" (set in {run.path / runs.CONFIG}; --human-error overrides "
+                                  "it)")
+        raise ConfigError(f"diagnose.human_error: {problem}{where}")
     status, stale = runlock.effective_status(run.path, run.summary["status"])
     if stale:
         run.summary = {**run.summary, "status": status}

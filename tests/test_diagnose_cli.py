@@ -172,6 +172,18 @@ def test_a_corrupt_run_directory_is_one_line_and_exit_status_2(tmp_path, kind, m
     assert not any(path.name.startswith((".diagnosis", "diagnosis")) for path in run_dir.iterdir())
 
 
+def test_a_percentage_recorded_as_human_error_is_refused_with_where_it_is_set(tmp_path):
+    run_dir = write_run(tmp_path / "run")
+    spec = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(spec.replace("human_error: 0.0", "human_error: 5.0"))
+    result = runner.invoke(app, ["diagnose", str(run_dir)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert (f"(for 5% write 0.05) (set in {run_dir / 'config.yaml'}; --human-error overrides it)"
+            in result.output)
+    fixed = runner.invoke(app, ["diagnose", str(run_dir), "--human-error", "0.05"])
+    assert fixed.exit_code == 0, fixed.output
+
+
 def test_a_path_that_is_not_a_directory_is_refused(tmp_path):
     result = runner.invoke(app, ["diagnose", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
