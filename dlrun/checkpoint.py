@@ -85,6 +85,7 @@ def capture(experiment, outcome) -> Checkpoint:
                            "best_dev_value": _number(outcome.best_dev_value),
                            "monitor": outcome.monitor},
         "seconds": float(outcome.seconds),
+        "first_step": outcome.first_step,
         "config": experiment.config.model_dump(mode="json"),  # what the state was trained with
     }
     return Checkpoint(
@@ -181,6 +182,7 @@ def restore(experiment, checkpoint: Checkpoint, outcome, source: str) -> None:
     outcome.best_dev_value = _unnumber(stopping["best_dev_value"])
     outcome.monitor = stopping["monitor"]
     outcome.seconds = float(meta["seconds"])
+    outcome.first_step = meta.get("first_step")  # absent from older checkpoints
 
 
 def _restore_optimizer(optimizer, saved: dict, t: int, params: dict, source: str) -> None:

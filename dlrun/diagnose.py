@@ -96,13 +96,18 @@ def apply_settings(config: ExperimentConfig, settings: list[str]) -> ExperimentC
         return config
     data = config.model_dump(mode="json")
     for setting in settings:
-        key, sep, value = setting.partition("=")
-        key = key.strip().removeprefix("diagnose.")
+        _, sep, value = setting.partition("=")
+        key = _setting_key(setting)
         if not sep or not key or "." in key:
             raise ConfigError(f"setting {setting!r}: expected KEY=VALUE with a key of the diagnose "
                               f"section ({', '.join(DiagnoseConfig.model_fields)})")
         config_module.apply_override(data, f"diagnose.{key}={value}")
     return config_module.validate(data, "command line")
+
+
+def _setting_key(setting: str) -> str:
+    """The diagnose key a `KEY=VALUE` setting names: `human_error`, `diagnose.human_error`."""
+    return setting.partition("=")[0].strip().removeprefix("diagnose.")
 
 
 def read_run(run_dir: str | Path, settings: list[str] = ()) -> Run:
@@ -238,7 +243,7 @@ def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
     problem = error_analysis.check_human_error(run.config.diagnose.human_error,
                                                run.summary.get("task", "binary"))
     if problem:  # before any work
-        given = any(setting.startswith("human_error=") for setting in settings)
+        given = any(_setting_key(setting) == "human_error" for setting in settings)
         where = "" if given else (f" (set in {run.path / runs.CONFIG}; --human-error overrides "
                                   "it)")
         raise ConfigError(f"diagnose.human_error: {problem}{where}")

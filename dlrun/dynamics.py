@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+FIRST_STEP_EXAMPLES = 32  # a first step over fewer examples is too noisy to measure from
 RISE = 0.01  # a train loss rising by more than 1% in an epoch is a real rise, not rounding
 MIN_EPOCHS = 5  # fewer epochs say nothing about a trend
 STEP_TOLERANCE = 100  # in units of the dtype's epsilon: the rounding noise of a mean cost
@@ -59,17 +60,20 @@ def divergence(metrics: dict, summary: dict, settings) -> dict:
                      f"{loss[row + 1]:.4g} in epoch {epoch}: the optimization is diverging",
                      factor=factor, epoch=epoch)
     # A first epoch whose steps exploded before the network settled (on predicting one class,
-    # say) leaves a calm loss curve; its mean cost over the steps, against the untrained
-    # network's, shows the blow-up. Later epochs are judged by the loss above.
-    cost, start = metrics.get("train_cost", np.array([])), summary.get("initial_cost")
+    # say) leaves a calm loss curve; its mean cost over the steps, against the cost of its first
+    # step (before any update, measured the same way), shows the blow-up. Later epochs are
+    # judged by the loss above.
+    cost, first = metrics.get("train_cost", np.array([])), summary.get("first_step") or {}
+    start = first.get("cost") if isinstance(first, dict) else None
     if (isinstance(start, (int, float)) and math.isfinite(start) and start > 0 and len(cost)
-            and int(metrics["epoch"][0]) == 1):
+            and int(metrics["epoch"][0]) == 1
+            and (first.get("examples") or 0) >= FIRST_STEP_EXAMPLES):
         cost_factor = float(cost[0] / start)
         if cost_factor >= settings.blowup_factor:
             return check("problem", f"the mean train cost of epoch 1 was {cost[0]:.4g}, "
-                         f"{cost_factor:.3g}x the untrained network's {start:.4g}: the first "
-                         "steps blew up (a too large learning rate)", factor=cost_factor,
-                         epoch=1)
+                         f"{cost_factor:.3g}x that of its first step ({start:.4g}, before any "
+                         "update): the steps blew up (a too large learning rate)",
+                         factor=cost_factor, epoch=1)
     rose = (f"rose at most {factor:.3g}x its lowest value" if factor > 1 + RISE
             else f"never rose more than {RISE:.0%} above its lowest value")
     return check("ok", f"no NaN or inf; the train loss {rose}", factor=factor)

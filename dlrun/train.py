@@ -151,6 +151,9 @@ class Outcome:
     best_score: float = float("inf")  # the monitored value turned so that lower is better
     patience_left: int | None = None  # epochs early stopping still waits for an improvement
     seconds: float = 0.0  # spent in the loop, over every session of a resumed run
+    # Step 1 before any update, {cost, examples}: where the first epoch's mean cost starts
+    # from, so an epoch whose steps blew up can be told from one that merely started high.
+    first_step: dict | None = None
 
 
 def _snapshot(network: Network) -> dict[str, np.ndarray]:
@@ -243,6 +246,8 @@ def _train_epoch(experiment: Experiment, epoch: int, outcome: Outcome, on_step) 
         if experiment.augment is not None:
             inputs = experiment.augment(inputs)
         cost, penalty = network.train_step_gradients(inputs, y[batch])
+        if outcome.steps == 0:
+            outcome.first_step = {"cost": cost + penalty, "examples": len(batch)}
         step_norms = network.grad_norms()
         if not (math.isfinite(cost + penalty) and all(map(math.isfinite, step_norms))):
             raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))
@@ -292,7 +297,6 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     with status "pruned" and that reason."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     network, dataset = experiment.network, experiment.dataset
-    start = initial_cost(experiment)
     run_dir = runs.create(runs_dir, config.name)
     lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
     try:
@@ -302,7 +306,6 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    "task": dataset.task, "n_features": dataset.n_features,
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
-                   "initial_cost": start,
                    "versions": runs.environment(), "command": runs.command_line()}
         runs.write_atomic(run_dir / runs.CONFIG, config.to_yaml().encode("utf-8"))
         runs.write_json(run_dir / runs.SUMMARY, summary)
@@ -310,17 +313,6 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         lock.release()
         raise
     return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
-
-
-def initial_cost(experiment: Experiment) -> float:
-    """The untrained network's cost on the training data, penalty included as a mini-batch
-    step counts it: where the first epoch's mean cost starts from, so a first epoch that blew up
-    can be told from one that merely started high (unnormalized inputs, say)."""
-    network, (X, y) = experiment.network, experiment.dataset.splits["train"]
-    size = experiment.config.train.batch_size
-    batch = len(X) if size == "full" else min(size, len(X))
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        return network.loss.value(network.logits(X), y) + network.penalty(batch)
 
 
 def _extra(summary: dict, what: str, write, *args):
@@ -378,6 +370,7 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
             best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
             stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
+            first_step=outcome.first_step,
             duration_seconds=round(time.time() - started_at, 3))
         verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
                          experiment)  # diagnosis.json, .md

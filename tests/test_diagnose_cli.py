@@ -182,6 +182,8 @@ def test_a_percentage_recorded_as_human_error_is_refused_with_where_it_is_set(tm
             in result.output)
     fixed = runner.invoke(app, ["diagnose", str(run_dir), "--human-error", "0.05"])
     assert fixed.exit_code == 0, fixed.output
+    given = runner.invoke(app, ["diagnose", str(run_dir), "diagnose.human_error = 7"])
+    assert given.exit_code == 2 and "(for 7% write 0.07)\n" in given.output  # no "set in"
 
 
 def test_a_path_that_is_not_a_directory_is_refused(tmp_path):

@@ -77,22 +77,28 @@ def test_a_recorded_divergence_is_reported_with_where_it_happened():
 def test_a_first_epoch_whose_steps_blew_up_is_divergence_though_its_loss_settled():
     # The quickstart with learning rate 5: the first epoch's mean cost was 106, then the network
     # predicted one class at a loss near chance and the loss curve looked calm.
-    untrained = {"initial_cost": 0.69}
+    untrained = {"first_step": {"cost": 0.69, "examples": 64}}
     loss, cost = [2.2, 0.72, 0.72, 0.69, 0.71], [106.5, 1.3, 0.76, 0.71, 0.71]
     found = dynamics.divergence(curves(loss, train_cost=cost), untrained, make_config().diagnose)
     assert found["status"] == "problem" and found["epoch"] == 1
     assert found["factor"] == pytest.approx(106.5 / 0.69)
-    assert "mean train cost of epoch 1 was 106.5, 154x the untrained network's 0.69" in \
+    assert "mean train cost of epoch 1 was 106.5, 154x that of its first step (0.69" in \
         found["message"]
     calm = dynamics.divergence(curves(loss, train_cost=[0.9, *cost[1:]]), untrained,
                                make_config().diagnose)
     assert calm["status"] == "ok"
     # Unnormalized inputs: the untrained network's cost is already 126; nothing blew up.
     high = dynamics.divergence(curves([126.4] * 5, train_cost=[124.7] * 5),
-                               {"initial_cost": 126.0}, make_config().diagnose)
+                               {"first_step": {"cost": 126.0, "examples": 64}},
+                               make_config().diagnose)
     assert high["status"] == "ok"
     unknown = dynamics.divergence(curves(loss, train_cost=cost), {}, make_config().diagnose)
     assert unknown["status"] == "ok"  # a run that did not record where it started
+    # One example's cost is no baseline: a regression target can be met almost exactly by luck.
+    single = dynamics.divergence(curves(loss, train_cost=cost),
+                                 {"first_step": {"cost": 0.69, "examples": 1}},
+                                 make_config().diagnose)
+    assert single["status"] == "ok"
 
 
 def test_a_non_finite_loss_in_the_metrics_is_divergence():
