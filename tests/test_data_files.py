@@ -326,7 +326,8 @@ def test_split_files_may_order_their_columns_differently(tmp_path):
 def test_split_files_with_different_features_are_refused(tmp_path):
     paths = _split_files(tmp_path)
     pd.read_csv(paths["dev"]).drop(columns="noise").to_csv(paths["dev"], index=False)
-    with pytest.raises(DataError, match=r"dev.csv: 2 features, the training file has 3 \(data.dev\)"):
+    with pytest.raises(DataError, match=r"dev.csv: 2 features, the training file has 3 \(only "
+                       r"the training file has noise\) \(data.dev\)"):
         _load(train=paths["train"], dev=paths["dev"], target="label")
 
 

@@ -74,7 +74,13 @@ def _tables(config, rng: np.random.Generator) -> dict[str, Table]:
 
 def _raise_mismatch(train: Table, other: Table, name: str) -> None:
     if len(train.features) != len(other.features):
-        detail = f"{len(other.features)} features, the training file has {len(train.features)}"
+        missing = [f for f in train.features if f not in other.features]
+        extra = [f for f in other.features if f not in train.features]
+        which = "; ".join(part for part in (
+            f"only the training file has {', '.join(missing)}" if missing else "",
+            f"only this one has {', '.join(extra)}" if extra else "") if part)
+        detail = (f"{len(other.features)} features, the training file has "
+                  f"{len(train.features)}" + (f" ({which})" if which else ""))
     else:
         detail = f"its features are {', '.join(other.features)}, the training file's are " \
                  f"{', '.join(train.features)}"
