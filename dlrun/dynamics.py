@@ -24,14 +24,16 @@ def analyse(metrics: dict[str, np.ndarray], summary: dict, config,
             high_bias: bool) -> dict[str, dict]:
     """All training-dynamics checks, by name; `config` is the run's ExperimentConfig."""
     settings = config.diagnose
-    return {
-        "divergence": divergence(metrics, summary, settings),
-        "cost_decrease": cost_decrease(metrics, summary, config),
-        "oscillation": oscillation(metrics, settings),
-        "plateau": plateau(metrics, settings, high_bias),
-        "gradients": gradients(metrics, settings),
-        "early_stopping": early_stopping(metrics, summary, config),
-    }
+    # Ratios of huge or tiny losses overflow to inf, which every check reads as what it is.
+    with np.errstate(over="ignore", under="ignore"):
+        return {
+            "divergence": divergence(metrics, summary, settings),
+            "cost_decrease": cost_decrease(metrics, summary, config),
+            "oscillation": oscillation(metrics, settings),
+            "plateau": plateau(metrics, settings, high_bias),
+            "gradients": gradients(metrics, settings),
+            "early_stopping": early_stopping(metrics, summary, config),
+        }
 
 
 def divergence(metrics: dict, summary: dict, settings) -> dict:
