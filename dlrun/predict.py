@@ -156,12 +156,12 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
     return X, y
 
 
-def predictions(model: Model, X):
-    """A pandas DataFrame, one row per example: the predicted label and each class's
-    probability, or the predicted values."""
+def predictions(model: Model, Z: np.ndarray):
+    """A pandas DataFrame from the network's logits Z, one row per example: the predicted
+    label and each class's probability, or the predicted values."""
     import pandas as pd
 
-    output = model.network.predict(X)
+    output = model.network.loss.predict(Z)
     if model.task == "regression":
         values = np.asarray(output).reshape(len(output), -1)
         names = ["prediction"] if values.shape[1] == 1 else \
@@ -175,12 +175,12 @@ def predictions(model: Model, X):
     return frame
 
 
-def score(model: Model, frame, X, y: np.ndarray, source) -> dict:
+def score(model: Model, frame, Z: np.ndarray, y: np.ndarray, source) -> dict:
     """The loss (as training measured it, without the penalty) and the task's metrics of the
-    predictions `frame` for rows X against the true targets y read from source."""
+    predictions `frame`, made from logits Z, against the true targets y read from source."""
     if model.task == "regression":
         target = np.asarray(y, dtype=np.float64)
-        return {"loss": _loss(model, X, target), **metrics.regression(target, frame.to_numpy())}
+        return {"loss": _loss(model, Z, target), **metrics.regression(target, frame.to_numpy())}
     known = {name: index for index, name in enumerate(model.classes)}
     names = labels.label_names(np.asarray(y).ravel())
     unknown = next((name for name in names if name not in known), None)
@@ -189,14 +189,13 @@ def score(model: Model, frame, X, y: np.ndarray, source) -> dict:
                         f"({', '.join(model.classes)})")
     truth = np.array([known[name] for name in names], dtype=np.int64)
     predicted = np.array([known[name] for name in frame["prediction"]], dtype=np.int64)
-    return {"loss": _loss(model, X, truth),
+    return {"loss": _loss(model, Z, truth),
             **metrics.classification(truth, predicted, model.task, len(model.classes))}
 
 
-def _loss(model: Model, X, target: np.ndarray) -> float:
-    network = model.network
+def _loss(model: Model, Z: np.ndarray, target: np.ndarray) -> float:
     with np.errstate(over="ignore"):  # a huge logit gives an infinite loss, reported as such
-        return network.loss.value(network.logits(X), target)
+        return model.network.loss.value(Z, target)
 
 
 @dataclass
@@ -209,8 +208,9 @@ def predict(run_dir: str | Path, data_path: str | Path) -> Result:
     """Predictions of the run's network for the rows of data_path."""
     model = load_model(run_dir)
     inputs = read_inputs(data_path, model)
-    frame = predictions(model, inputs.X)
-    scores = score(model, frame, inputs.X, inputs.y, data_path) if inputs.y is not None else None
+    Z = model.network.logits(inputs.X)  # one pass over the rows, for predictions and loss
+    frame = predictions(model, Z)
+    scores = score(model, frame, Z, inputs.y, data_path) if inputs.y is not None else None
     return Result(frame, scores)
 
 
