@@ -46,7 +46,6 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dlrun import runs, train  # noqa: E402
 from dlrun.config import validate  # noqa: E402
 from dlrun.data import Dataset  # noqa: E402
 from dlrun.engine.init import INITIALIZERS  # noqa: E402
@@ -54,6 +53,9 @@ from dlrun.engine.network import Network  # noqa: E402
 from dlrun.engine.optim import OPTIMIZERS  # noqa: E402
 from dlrun.engine.registry import build  # noqa: E402
 from dlrun.engine.schedules import SCHEDULES  # noqa: E402
+from dlrun.rundir import layout  #@runs# noqa: E402
+from dlrun.training import loop
+from dlrun.training.experiment import OUTPUT_FOR_TASK, Experiment, prepare
 
 LARGE_SIZES = [784, 256, 128, 10]
 LARGE_ROWS, LARGE_DEV_ROWS, LARGE_BATCH, LARGE_LR = 30_000, 3_000, 256, 1e-3
@@ -160,8 +162,8 @@ def ratio_rows(work: float, seconds: dict[str, list[float]], unit: str, ours: st
 # --- the dlrun side ------------------------------------------------------------------------------
 
 def experiment_for(X, y, X_dev, y_dev, sizes, classes, batch_size, lr, epochs, seed=0,
-                   dtype="float32") -> train.Experiment:
-    """An Experiment on given arrays, built the way train.prepare builds one from a config."""
+                   dtype="float32") -> Experiment:
+    """An Experiment on given arrays, built as prepare() builds one from a config."""
     config = validate({"name": "bench", "seed": seed, "dtype": dtype,
                        "model": {"hidden_layers": sizes[1:-1], "activation": "relu", "init": "he"},
                        "train": {"optimizer": "adam", "learning_rate": lr,
@@ -172,19 +174,19 @@ def experiment_for(X, y, X_dev, y_dev, sizes, classes, batch_size, lr, epochs, s
                       1 if task == "binary" else len(classes), [str(c) for c in classes])
     init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(seed).spawn(3)
     network = Network.build(sizes, "relu", build(INITIALIZERS, "init", "he"),
-                            train.OUTPUT_FOR_TASK[task], np.random.default_rng(init_seed),
+                            OUTPUT_FOR_TASK[task], np.random.default_rng(init_seed),
                             np.random.default_rng(dropout_seed), dtype=np.dtype(dtype))
-    return train.Experiment(config, dataset, network, build(OPTIMIZERS, "optimizer", "adam"),
+    return Experiment(config, dataset, network, build(OPTIMIZERS, "optimizer", "adam"),
                             build(SCHEDULES, "decay schedule", "none"),
                             np.random.default_rng(shuffle_seed))
 
 
 class EvaluationClock:
-    """Wraps train.evaluate to add up the seconds fit() spends on per-epoch metrics."""
+    """Wraps the loop's evaluate to add up the seconds fit() spends on per-epoch metrics."""
 
     def __init__(self):
         self.seconds = 0.0
-        self.original = train.evaluate
+        self.original = loop.evaluate
 
     def __enter__(self):
         def evaluate(*args, **kwargs):
@@ -194,22 +196,22 @@ class EvaluationClock:
             finally:
                 self.seconds += time.perf_counter() - started
 
-        train.evaluate = evaluate
+        loop.evaluate = evaluate
         return self
 
     def __exit__(self, *exc):
-        train.evaluate = self.original
+        loop.evaluate = self.original
 
 
 def dlrun_fit(experiment_factory, metrics_dir: Path):
     """(seconds of fit() with per-epoch metrics written to a CSV, seconds spent evaluating)."""
     experiment = experiment_factory()
-    writer = runs.MetricsWriter(metrics_dir / "metrics.csv", train.metric_columns(experiment.network))
+    writer = layout.MetricsWriter(metrics_dir / "metrics.csv", loop.metric_columns(experiment.network))
     try:
         with EvaluationClock() as clock:
             gc.collect()
             started = time.perf_counter()
-            outcome = train.fit(experiment, writer.write)
+            outcome = loop.fit(experiment, writer.write)
             elapsed = time.perf_counter() - started
     finally:
         writer.close()
@@ -351,9 +353,9 @@ def tiny(rounds: int, epochs: int, workdir: Path) -> dict:
     """2-5-2-1 on 300 moons points, batch 64, Adam: overhead-bound, with per-epoch metrics on."""
     base = tiny_data()
     config = base.model_copy(update={"train": base.train.model_copy(update={"epochs": epochs})})
-    X, y = train.prepare(config).dataset.splits["train"]
+    X, y = prepare(config).dataset.splits["train"]
     steps = epochs * -(-len(X) // TINY_BATCH)
-    contenders = {"dlrun": lambda: dlrun_fit(lambda: train.prepare(config), workdir)[0]}
+    contenders = {"dlrun": lambda: dlrun_fit(lambda: prepare(config), workdir)[0]}
     peers = {}
     if installed("torch"):
         # One thread is PyTorch's fastest setting for tensors this small (several times faster

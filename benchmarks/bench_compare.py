@@ -21,14 +21,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from dlrun import compare, config, train
+from dlrun import config
+from dlrun.compare import collect
+from dlrun.training import session
 
 
 def make_runs(root: Path, count: int) -> Path:
     """`count` run directories under root/runs, copies of one real 60-epoch run."""
     experiment = config.validate({"name": "bench", "data": {"generator": {"name": "moons",
                                   "n_samples": 300}}, "train": {"epochs": 60}}, "bench")
-    source, _ = train.run(experiment, runs_dir=root / "source")
+    source, _ = session.run(experiment, runs_dir=root / "source")
     runs_dir = root / "runs"
     runs_dir.mkdir()
     rng = np.random.default_rng(0)
@@ -64,9 +66,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = make_runs(Path(tmp), count)
         print(f"{count} run directories of 60 epochs each")
-        seconds = timed(lambda: compare.compare([runs_dir]))
+        seconds = timed(lambda: collect.compare([runs_dir]))
         print(f"  read + sort in-process:                 {seconds:.3f} s")
-        seconds = timed(lambda: compare.compare([runs_dir], group=True,
+        seconds = timed(lambda: collect.compare([runs_dir], group=True,
                                                 satisfy=["duration<60"], optimize="dev_error"))
         print(f"  read + group seeds + satisfy in-process: {seconds:.3f} s")
         environment = dict(os.environ, COLUMNS="200")

@@ -21,9 +21,9 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from dlrun import sweep
-from dlrun.search_space import SearchSpace
-from dlrun.workers import ProcessBackend
+from dlrun.sweep import run
+from dlrun.sweep.space import SearchSpace
+from dlrun.sweep.workers import ProcessBackend
 from dlrun.yamlio import parse
 
 SPACE = """\
@@ -49,11 +49,11 @@ def _children_cpu() -> float:
 def timed_sweep(space: SearchSpace, trials: int, backend) -> tuple[float, float]:
     """(wall seconds from the first trial submitted to the last stored, worker CPU seconds)."""
     with tempfile.TemporaryDirectory() as runs_dir:
-        swept = sweep.create(space, runs_dir, sweep.Options(trials=trials), backend.description)
+        swept = run.create(space, runs_dir, run.Options(trials=trials), backend.description)
         cpu = _children_cpu()
         started = time.perf_counter()
         try:
-            sweep.run(swept, backend)
+            run.run(swept, backend)
         finally:
             backend.close()  # waits for the worker processes, so their CPU time is counted
         elapsed = time.perf_counter() - started
@@ -69,7 +69,7 @@ def local_backend(workers: int):
 def dask_backend():
     from distributed import LocalCluster
 
-    from dlrun.cluster import DaskBackend
+    from dlrun.sweep.cluster import DaskBackend
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None)
     backend = DaskBackend(cluster.scheduler_address)

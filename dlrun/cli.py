@@ -11,7 +11,6 @@ import typer
 from .errors import DlrunError
 
 
-
 class OneLineUsageErrors(typer.core.TyperGroup):
     """A mistyped option or a missing argument is reported like any other bad input: one line
     naming the option and what is allowed, exit status 2 (not click's framed usage box)."""
@@ -109,15 +108,21 @@ def train(
     """Train the network a YAML experiment describes and write a run directory.
     SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
     from . import config as config_module
-    from . import train as train_module
-    from .console import ProgressReporter, console, err_console, run_heading, summary_table
+    from .console import (
+        ProgressReporter,
+        console,
+        err_console,
+        run_heading,
+        summary_table,
+    )
     from .errors import ConfigError
-    from .signals import sigterm_as_interrupt
+    from .training import session
+    from .training.signals import sigterm_as_interrupt
 
     overrides = list(overrides or [])
     with sigterm_as_interrupt():
         if resume is not None:
-            from . import resume as resume_module
+            from .training import resume as resume_module
             overrides = resume_module.arguments(config, overrides, name)
             reporter = None if quiet else ProgressReporter(resume.name)
             run_dir, summary = resume_module.resume(resume, overrides, reporter)
@@ -129,7 +134,7 @@ def train(
             experiment = config_module.load(config, overrides)
             reporter = None if quiet else ProgressReporter(experiment.name)
             try:
-                run_dir, summary = train_module.run(experiment, runs_dir, reporter)
+                run_dir, summary = session.run(experiment, runs_dir, reporter)
             except ConfigError as error:  # found once the data is loaded: say where the key is
                 raise config_module.located(error, config, overrides) from None
     redo = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}
@@ -142,7 +147,7 @@ def train(
                       soft_wrap=True)  # never folded: the path is there to be copied
         console.print(summary_table(summary))
         if "bias_variance" in summary:
-            from .error_analysis import format_error
+            from .diagnosis.bias_variance import format_error
             bv, task = summary["bias_variance"], summary["task"]
             gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
                              for name in ("avoidable_bias", "variance", "data_mismatch")
@@ -154,7 +159,7 @@ def train(
                 console.print(f"go on with: dlrun train --resume {run_dir}", highlight=False,
                               markup=False, soft_wrap=True)
             elif summary["status"] == "diverged":  # the same step would diverge again
-                from .runs import CONFIG
+                from .rundir.layout import CONFIG
                 rate = config_module.load(run_dir / CONFIG).train.learning_rate / 10
                 console.print(f"go on with a smaller step: dlrun train --resume {run_dir} "
                               f"train.learning_rate={rate:g}", highlight=False, markup=False,
@@ -180,8 +185,8 @@ def diagnose(
         "--format", help="text (tables) or json (for scripts).")] = "text",
 ):
     """Say what is wrong with a run and what to try next; writes diagnosis.json and diagnosis.md."""
-    from . import diagnose as diagnose_module
     from .console import console, err_console
+    from .diagnosis import diagnose as diagnose_module
     from .errors import ConfigError
 
     if output_format not in ("text", "json"):
@@ -199,7 +204,7 @@ def diagnose(
         import json
         typer.echo(json.dumps(diagnosis, indent=2, sort_keys=True))
     else:
-        from .diagnosis_report import render
+        from .diagnosis.report import render
         render(diagnosis, console)
 
 
@@ -268,29 +273,29 @@ def compare(
                         ] = Path("runs"),
 ):
     """Compare runs side by side: the config keys that differ, and how each run did."""
-    from . import compare as compare_module
-    from . import compare_view
+    from .compare import collect as compare_module
+    from .compare import view
     from .console import console, err_console
 
-    compare_view.check_format(output_format, compare_view.FORMATS)
+    view.check_format(output_format, view.FORMATS)
     if plot is not None:
-        compare_view.check_plot_path(plot)
+        view.check_plot_path(plot)
     comparison = compare_module.compare(
         paths or [runs_dir], runs_dir, filters=filters or (), sort_by=sort, top=top,
         optimize=optimize, satisfy=satisfy or (), group=group_seeds, all_params=all_params)
     if output_format == "table":
         layout_notes = []
         if len(comparison.table):
-            table, layout_notes = compare_view.terminal_table(comparison, console.width)
+            table, layout_notes = view.terminal_table(comparison, console.width)
             console.print(table, no_wrap=True, overflow="crop")
-        for line in compare_view.footer(comparison, layout_notes):
+        for line in view.footer(comparison, layout_notes):
             console.print(line, highlight=False)
     else:
-        writer = {"csv": compare_view.to_csv, "markdown": compare_view.to_markdown,
-                  "json": compare_view.to_json}[output_format]
+        writer = {"csv": view.to_csv, "markdown": view.to_markdown,
+                  "json": view.to_json}[output_format]
         typer.echo(writer(comparison), nl=False)
     if plot is not None:
-        notes = compare_view.plot_curves(comparison, plot)
+        notes = view.plot_curves(comparison, plot)
         # Keep stdout clean for csv/json; people see the same lines either way.
         out = console if output_format == "table" else err_console
         for note in notes:
@@ -308,17 +313,17 @@ def diff(
     runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),
 ):
     """Show which config keys changed between two runs (old → new) and how the results moved."""
-    from . import compare as compare_module
-    from . import compare_view
+    from .compare import collect as compare_module
+    from .compare import view
     from .console import console
 
-    compare_view.check_format(output_format, ("table", "json"))
+    view.check_format(output_format, ("table", "json"))
     result = compare_module.diff(compare_module.resolve_run(run_a, runs_dir),
                                  compare_module.resolve_run(run_b, runs_dir))
     if output_format == "json":
-        typer.echo(compare_view.diff_json(result), nl=False)
+        typer.echo(view.diff_json(result), nl=False)
         return
-    for renderable in compare_view.diff_tables(result):
+    for renderable in view.diff_tables(result):
         console.print(renderable, highlight=False)
 
 
@@ -344,9 +349,9 @@ def gradcheck(
     """Prove backpropagation right: compare every gradient with two-sided differences of the
     cost, in float64. Exit status 0 when nothing fails, 1 when a gradient is wrong."""
     from . import config as config_module
-    from . import gradcheck as gradcheck_module
     from .console import console, err_console
-    from .gradcheck_report import progress_bar, show, to_json
+    from .gradcheck import check as gradcheck_module
+    from .gradcheck.report import progress_bar, show, to_json
 
     gradcheck_module.validate(epsilon, batch, samples, after_steps, output_format)
     experiment = config_module.load(config, list(overrides or [])) if config is not None else None
@@ -397,10 +402,10 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display or table.")] = False,
 ):
     """Train many trials drawn from a search space, in parallel, and rank them by dev error."""
-    from . import sweep as sweep_module
     from .console import console, err_console
     from .errors import ConfigError
-    from .workers import open_backend
+    from .sweep import run as sweep_module
+    from .sweep.workers import open_backend
 
     overrides = list(overrides or [])
     if name is not None:
@@ -422,7 +427,7 @@ def sweep(
         seed = sweep_module.default_seed(space, refined_from)
     options = sweep_module.Options(trials=trials, grid=grid, seed=seed, prune=prune,
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
-    from .signals import sigterm_as_interrupt
+    from .training.signals import sigterm_as_interrupt
 
     backend = open_backend(workers, cluster, trials)
     aborted = True
@@ -435,7 +440,7 @@ def sweep(
                 err_console.print(f"note: {note}", markup=False, highlight=False)
             reporter = None
             if not quiet:
-                from .sweep_view import LiveSweep
+                from .sweep.view import LiveSweep
                 reporter = LiveSweep(swept.directory.name)
             sweep_module.run(swept, backend, reporter)
             aborted = False
@@ -448,7 +453,7 @@ def sweep(
     if quiet:
         typer.echo(str(swept.directory))
     else:
-        from .sweep_view import best_table, counts
+        from .sweep.view import best_table, counts
         best = sweep_module.best_trials(frame, show)
         console.print(best_table(best, [p.key for p in space.parameters],
                                  f"{swept.directory}  best {len(best)} by dev error"))

@@ -11,8 +11,16 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from . import yamlio
 from .data.synthetic import GENERATORS
@@ -23,7 +31,7 @@ from .engine.registry import build, describe
 from .engine.schedules import SCHEDULES
 from .errors import ConfigError
 from .metrics import MONITORED
-from .search_space import find_distributions
+from .sweep.space import find_distributions
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # one path component: it cannot leave runs/
 

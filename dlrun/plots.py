@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runs
 from .errors import DataError, RunDirError
+from .rundir import layout, reader
 
 EWA_BETA = 0.9  # the course's β: an average over about the last 1/(1 − β) = 10 mini-batches
 GRID = 250  # points per side of the boundary grid
@@ -213,15 +213,15 @@ def draw(run_dir: Path, network, dataset, summary: dict | None = None) -> list[P
 
 def _draw_all(run_dir: Path, network, points, mean, std, features,
               summary: dict | None = None) -> list[Path]:
-    summary = summary if summary is not None else runs.read_summary(run_dir)
-    steps_path = run_dir / runs.STEPS
+    summary = summary if summary is not None else reader.read_summary(run_dir)
+    steps_path = run_dir / layout.STEPS
     steps = read_table(steps_path, ("step", "cost")) if steps_path.exists() else None
-    written = [draw_curves(read_table(run_dir / runs.METRICS), summary, run_dir / runs.CURVES,
+    written = [draw_curves(read_table(run_dir / layout.METRICS), summary, run_dir / layout.CURVES,
                            steps)]
     if network.dense[0].W.shape[1] == 2:
         errors = {split: values["error"] for split, values in summary.get("final", {}).items()}
         written.append(draw_boundary(network, mean, std, summary.get("task", "binary"),
-                                     summary.get("classes", []), run_dir / runs.BOUNDARY,
+                                     summary.get("classes", []), run_dir / layout.BOUNDARY,
                                      points, errors, features))
     return written
 
@@ -230,7 +230,7 @@ def redraw(run_dir: str | Path) -> tuple[list[Path], list[str]]:
     """`dlrun plot`: rebuild the network from the run directory, reload its data (same seed, same
     split) and draw again. Returns (files written, notes on what could not be drawn)."""
     from .predict import load_model
-    from .train import load_data
+    from .training.experiment import load_data
 
     run_dir = Path(run_dir)
     model = load_model(run_dir)

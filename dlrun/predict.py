@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics, runs
+from . import metrics
 from .data import labels
 from .data.files import SUFFIXES, Table, check_finite, numeric_matrix
 from .data.rows import MappedRows, normalized
 from .errors import ConfigError, DataError, RunDirError
+from .rundir import layout
 
 
 @dataclass
@@ -37,21 +38,21 @@ class Model:
 def load_model(run_dir: str | Path) -> Model:
     """The run's network with its trained parameters; RunDirError if the directory cannot serve."""
     from . import config as config_module
-    from .train import OUTPUT_FOR_TASK, build_network
+    from .training.experiment import OUTPUT_FOR_TASK, build_network
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
-    if not (run_dir / runs.CONFIG).is_file():
-        raise RunDirError(f"{run_dir}: not a run directory (no {runs.CONFIG})")
+    if not (run_dir / layout.CONFIG).is_file():
+        raise RunDirError(f"{run_dir}: not a run directory (no {layout.CONFIG})")
     try:
-        config = config_module.load(run_dir / runs.CONFIG)
+        config = config_module.load(run_dir / layout.CONFIG)
     except ConfigError as error:
         raise RunDirError(f"{error} (the run's saved config)") from None
-    params = run_dir / runs.PARAMS
+    params = run_dir / layout.PARAMS
     if not params.is_file():
-        raise RunDirError(f"{run_dir}: no {runs.PARAMS}; the run ended before saving parameters")
-    state, meta = runs.load_params(params)
+        raise RunDirError(f"{run_dir}: no {layout.PARAMS}; the run ended before saving parameters")
+    state, meta = layout.load_params(params)
     task = str(meta["task"]) if "task" in meta else None
     layers = sorted(int(name[1:]) for name in state if name[:1] == "W" and name[1:].isdigit())
     if task not in labels.TASKS or not layers:
@@ -63,7 +64,7 @@ def load_model(run_dir: str | Path) -> Model:
     try:
         network.load_state(state, source=str(params))
     except ValueError as error:
-        raise RunDirError(f"{error}; was {runs.CONFIG} edited after training?") from None
+        raise RunDirError(f"{error}; was {layout.CONFIG} edited after training?") from None
     features = [str(f) for f in meta["features"]] if "features" in meta else []
     return Model(config, network, task, [str(c) for c in meta.get("classes", [])], features,
                  meta.get("mean"), meta.get("std"))
@@ -130,7 +131,7 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
         loaded = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise DataError(f"{path}: not a readable {path.suffix} file "
-                        f"({runs.npz_problem(error)})") from None
+                        f"({layout.npz_problem(error)})") from None
     y = None
     if isinstance(loaded, np.ndarray):
         X = loaded
@@ -143,7 +144,7 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
                 y = loaded["y"] if "y" in loaded.files else None
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
                 raise DataError(f"{path}: not a readable {path.suffix} file "
-                                f"({runs.npz_problem(error)})") from None
+                                f"({layout.npz_problem(error)})") from None
     if X.ndim > 2 and X.flags.c_contiguous:
         X = X.reshape(len(X), -1)
     if X.ndim != 2 or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
@@ -239,7 +240,7 @@ def output_file(path: str | Path) -> tuple[Path, bool]:
 def write_output(path: Path, atomic: bool, text: str) -> None:
     try:
         if atomic:
-            runs.write_atomic(path, text.encode())
+            layout.write_atomic(path, text.encode())
         else:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)

@@ -14,8 +14,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dlrun import compare, config, runlock, runs, train
+from dlrun import config
 from dlrun.cli import app
+from dlrun.compare import collect
+from dlrun.rundir import layout, reader, runlock
+from dlrun.training import session
 
 
 def experiment(seed: int = 0, **train_options) -> config.ExperimentConfig:
@@ -34,7 +37,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
                                ("mom1", 1, {"optimizer": "momentum"}),
                                ("slow", 0, {"learning_rate": 0.003})]:
         options = {"learning_rate": 0.01, **options}
-        made[key], _ = train.run(experiment(seed, **options), runs_dir=root)
+        made[key], _ = session.run(experiment(seed, **options), runs_dir=root)
     return made
 
 
@@ -80,27 +83,27 @@ def edited_copy(source: Path, target: Path, *, config_changes=None, summary_chan
     """A copy of a run directory with some config, summary and metrics values replaced."""
     shutil.copytree(source, target)
     if config_changes:
-        data = yaml.safe_load((target / runs.CONFIG).read_text())
+        data = yaml.safe_load((target / layout.CONFIG).read_text())
         for key, value in config_changes.items():
             set_dotted(data, key, value)
-        (target / runs.CONFIG).write_text(yaml.safe_dump(data, sort_keys=False))
+        (target / layout.CONFIG).write_text(yaml.safe_dump(data, sort_keys=False))
     if summary_changes:
-        data = json.loads((target / runs.SUMMARY).read_text())
+        data = json.loads((target / layout.SUMMARY).read_text())
         for key, value in summary_changes.items():
             set_dotted(data, key, value)
-        (target / runs.SUMMARY).write_text(json.dumps(data))
+        (target / layout.SUMMARY).write_text(json.dumps(data))
     if metrics_changes:
-        frame = pd.read_csv(target / runs.METRICS)
+        frame = pd.read_csv(target / layout.METRICS)
         for column, value in metrics_changes.items():
             frame[column] = value
-        frame.to_csv(target / runs.METRICS, index=False)
+        frame.to_csv(target / layout.METRICS, index=False)
     return target
 
 
 def at_best_epoch(run_dir: Path, column: str) -> float:
     """An independent reading of one metric at the run's best epoch."""
-    summary = json.loads((run_dir / runs.SUMMARY).read_text())
-    frame = pd.read_csv(run_dir / runs.METRICS)
+    summary = json.loads((run_dir / layout.SUMMARY).read_text())
+    frame = pd.read_csv(run_dir / layout.METRICS)
     return float(frame.loc[frame["epoch"] == summary["best_epoch"], column].iloc[0])
 
 
@@ -108,19 +111,19 @@ def at_best_epoch(run_dir: Path, column: str) -> float:
 
 
 def test_table_holds_flattened_config_and_results_at_the_best_epoch(runs_dir):
-    table, params, _ = compare.load([runs_dir])
+    table, params, _ = collect.load([runs_dir])
     assert len(table) == 6
     assert {"train.optimizer.name", "train.learning_rate", "model.hidden_layers",
             "train.optimizer.beta1", "train.optimizer.beta"} <= set(params)
     for row in table.to_dict("records"):
         run_dir = Path(row["path"])
-        summary = json.loads((run_dir / runs.SUMMARY).read_text())
+        summary = json.loads((run_dir / layout.SUMMARY).read_text())
         assert row["model.hidden_layers"] == "[10, 5]"
         assert row["status"] == "completed"
         for column in ("train_error", "dev_error", "train_loss", "dev_loss"):
             assert row[column] == pytest.approx(at_best_epoch(run_dir, column))
         assert row["test_error"] == pytest.approx(summary["final"]["test"]["error"])
-        diagnosis = run_dir / runs.DIAGNOSIS
+        diagnosis = run_dir / layout.DIAGNOSIS
         verdict = (json.loads(diagnosis.read_text())["verdict"] if diagnosis.exists()
                    else summary["bias_variance"]["verdict"])
         assert row["verdict"] == verdict
@@ -128,7 +131,7 @@ def test_table_holds_flattened_config_and_results_at_the_best_epoch(runs_dir):
 
 
 def test_flatten_turns_nesting_into_dotted_keys_and_lists_into_text():
-    flat = compare.flatten({"train": {"optimizer": {"name": "adam", "beta1": 0.9}},
+    flat = collect.flatten({"train": {"optimizer": {"name": "adam", "beta1": 0.9}},
                             "model": {"hidden_layers": [20, 10], "keep_prob": [0.8, 0.5]},
                             "regularization": {"l2": 0.0}, "seed": 3, "x": None})
     assert flat == {"train.optimizer.name": "adam", "train.optimizer.beta1": 0.9,
@@ -231,15 +234,15 @@ def test_an_ambiguous_short_name_lists_what_it_could_mean(tmp_path, trained):
 
 def test_resolve_prefers_an_exact_column_then_a_unique_suffix():
     columns = ["name", "train.optimizer.name", "train.learning_rate", "epochs_run", "train.epochs"]
-    assert compare.resolve("name", columns) == "name"
-    assert compare.resolve("optimizer", columns) == "train.optimizer.name"
-    assert compare.resolve("train.optimizer", columns) == "train.optimizer.name"
-    assert compare.resolve("epochs", columns) == "train.epochs"
-    assert compare.resolve("epochs_run", columns) == "epochs_run"
-    with pytest.raises(compare.CompareError, match="ambiguous"):
-        compare.resolve("x", ["a.x", "b.x"])
-    assert compare.short_name("train.optimizer.name", columns) == "optimizer"
-    assert compare.short_name("train.learning_rate", columns) == "learning_rate"
+    assert collect.resolve("name", columns) == "name"
+    assert collect.resolve("optimizer", columns) == "train.optimizer.name"
+    assert collect.resolve("train.optimizer", columns) == "train.optimizer.name"
+    assert collect.resolve("epochs", columns) == "train.epochs"
+    assert collect.resolve("epochs_run", columns) == "epochs_run"
+    with pytest.raises(collect.CompareError, match="ambiguous"):
+        collect.resolve("x", ["a.x", "b.x"])
+    assert collect.short_name("train.optimizer.name", columns) == "optimizer"
+    assert collect.short_name("train.learning_rate", columns) == "learning_rate"
 
 
 # Optimizing and satisficing metrics
@@ -301,9 +304,9 @@ def test_seed_groups_show_mean_plus_minus_std_in_the_terminal(runs_dir):
 
 def test_group_status_counts_members_of_each_status(runs_dir, trained):
     diverged = runs_dir / trained["adam2"].name
-    summary = json.loads((diverged / runs.SUMMARY).read_text())
+    summary = json.loads((diverged / layout.SUMMARY).read_text())
     summary["status"] = "diverged"
-    (diverged / runs.SUMMARY).write_text(json.dumps(summary))
+    (diverged / layout.SUMMARY).write_text(json.dumps(summary))
     rows = as_json("compare", runs_dir, "--group-seeds")
     assert next(r for r in rows if r["runs"] == 3)["status"] == "2 completed, 1 diverged"
 
@@ -413,28 +416,28 @@ def damaged(tmp_path, trained) -> Path:
     root = tmp_path / "damaged"
     source = trained["adam0"]
     edited_copy(source, root / "ok")
-    (edited_copy(source, root / "no-summary") / runs.SUMMARY).unlink()
-    (edited_copy(source, root / "bad-json") / runs.SUMMARY).write_text('{"status": "compl')
-    (edited_copy(source, root / "no-metrics") / runs.METRICS).unlink()
-    (edited_copy(source, root / "bad-yaml") / runs.CONFIG).write_text("train: [1, 2\n")
-    metrics = (source / runs.METRICS).read_text()
-    (edited_copy(source, root / "truncated") / runs.METRICS).write_text(metrics[:-25])
+    (edited_copy(source, root / "no-summary") / layout.SUMMARY).unlink()
+    (edited_copy(source, root / "bad-json") / layout.SUMMARY).write_text('{"status": "compl')
+    (edited_copy(source, root / "no-metrics") / layout.METRICS).unlink()
+    (edited_copy(source, root / "bad-yaml") / layout.CONFIG).write_text("train: [1, 2\n")
+    metrics = (source / layout.METRICS).read_text()
+    (edited_copy(source, root / "truncated") / layout.METRICS).write_text(metrics[:-25])
     (root / "empty").mkdir()
     running = edited_copy(source, root / "running")
-    summary = json.loads((source / runs.SUMMARY).read_text())
+    summary = json.loads((source / layout.SUMMARY).read_text())
     partial = {k: v for k, v in summary.items()
                if k not in ("final", "best_epoch", "best_dev_loss", "epochs_run",
                             "duration_seconds", "bias_variance")}
-    (running / runs.SUMMARY).write_text(json.dumps({**partial, "status": "running"}))
-    (running / runs.METRICS).write_text("".join(metrics.splitlines(keepends=True)[:3]))
+    (running / layout.SUMMARY).write_text(json.dumps({**partial, "status": "running"}))
+    (running / layout.METRICS).write_text("".join(metrics.splitlines(keepends=True)[:3]))
     lock = runlock.acquire(running, wait=True)  # this test's process plays the trainer
     killed = edited_copy(running, root / "killed")
     (killed / runlock.LOCK).write_text('{"pid": 4194304, "host": "gone"}')  # nobody holds it
     edited_copy(source, root / "diverged", summary_changes={"status": "diverged"})
     edited_copy(source, root / "interrupted", summary_changes={"status": "interrupted"})
-    (edited_copy(source, root / "diagnosed") / runs.DIAGNOSIS).write_text(
+    (edited_copy(source, root / "diagnosed") / layout.DIAGNOSIS).write_text(
         json.dumps({"verdict": "data mismatch", "figures": {}}))
-    (edited_copy(source, root / "bad-diagnosis") / runs.DIAGNOSIS).write_text("[1, 2]")
+    (edited_copy(source, root / "bad-diagnosis") / layout.DIAGNOSIS).write_text("[1, 2]")
     yield root
     lock.release()
 
@@ -466,8 +469,8 @@ def test_every_damaged_run_appears_with_its_status_or_a_note(damaged, trained):
 def test_damaged_runs_keep_every_figure_that_can_still_be_read(damaged, trained):
     rows = {r["run"]: r for r in as_json("compare", damaged, "--all-params")}
     source = trained["adam0"]
-    summary = json.loads((source / runs.SUMMARY).read_text())
-    frame = pd.read_csv(source / runs.METRICS)
+    summary = json.loads((source / layout.SUMMARY).read_text())
+    frame = pd.read_csv(source / layout.METRICS)
     # Running: no best epoch in the summary yet, so the lowest dev loss of the rows written so far.
     first_two = frame.iloc[:2]
     best = first_two.loc[first_two["dev_loss"].idxmin()]
@@ -512,17 +515,17 @@ def test_damaged_runs_survive_grouping_sorting_and_plotting(damaged, tmp_path):
     ("epoch,dev_loss\n1,0.5\n2\n", "metrics.csv: 1 malformed row(s) ignored (first at line 3)"),
 ])
 def test_metrics_rows_that_cannot_be_read_are_skipped_and_reported(tmp_path, text, problem):
-    (tmp_path / runs.METRICS).write_text(text)
-    record = runs.read_run(tmp_path)
+    (tmp_path / layout.METRICS).write_text(text)
+    record = reader.read_run(tmp_path)
     assert problem in record.problems
     assert list(record.metrics["epoch"]) in ([1.0, 2.0], [1.0, 3.0], [1.0])
 
 
 def test_metrics_without_an_epoch_header_or_in_binary_are_problems(tmp_path):
-    (tmp_path / runs.METRICS).write_text("a,b\n1,2\n")
-    assert "metrics.csv:1: header has no 'epoch' column" in runs.read_run(tmp_path).problems
-    (tmp_path / runs.METRICS).write_bytes(b"\xff\xfe\x00garbage")
-    assert "metrics.csv: not UTF-8 text" in runs.read_run(tmp_path).problems
+    (tmp_path / layout.METRICS).write_text("a,b\n1,2\n")
+    assert "metrics.csv:1: header has no 'epoch' column" in reader.read_run(tmp_path).problems
+    (tmp_path / layout.METRICS).write_bytes(b"\xff\xfe\x00garbage")
+    assert "metrics.csv: not UTF-8 text" in reader.read_run(tmp_path).problems
 
 
 # Finding runs
@@ -596,7 +599,7 @@ def test_diff_of_identical_configs_says_so(trained, tmp_path):
 
 def test_diff_with_an_unreadable_config_still_compares_results(trained, tmp_path):
     broken = edited_copy(trained["adam0"], tmp_path / "broken")
-    (broken / runs.CONFIG).write_text("{")
+    (broken / layout.CONFIG).write_text("{")
     result = invoke("diff", trained["adam0"], broken)
     assert result.exit_code == 0
     assert "config not compared" in result.output

@@ -10,20 +10,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from dlrun import checkpoint, config, runlock, runs, train
+from dlrun import config
 from dlrun.cli import app
+from dlrun.rundir import checkpoint, layout, reader, runlock
+from dlrun.training import loop, session
 
 runner = CliRunner()
 DAMAGES = ("missing", "empty", "truncated", "garbage")
 GARBAGE = bytes(range(256)) * 2 + b"\n\xff\xfe{[\"epoch\n"
 # The files each command reads; damaging any other cannot change what it does.
 READS = {
-    "diagnose": (runs.SUMMARY, runs.CONFIG, runs.METRICS, runs.PARAMS, runs.DIAGNOSIS,
+    "diagnose": (layout.SUMMARY, layout.CONFIG, layout.METRICS, layout.PARAMS, layout.DIAGNOSIS,
                  runlock.LOCK),
-    "compare": (runs.SUMMARY, runs.CONFIG, runs.METRICS, runs.DIAGNOSIS, runlock.LOCK),
-    "plot": (runs.SUMMARY, runs.CONFIG, runs.METRICS, runs.PARAMS, runs.STEPS),
-    "predict": (runs.CONFIG, runs.PARAMS),
-    "resume": (runs.SUMMARY, runs.CONFIG, runs.METRICS, runs.STEPS, checkpoint.CHECKPOINT,
+    "compare": (layout.SUMMARY, layout.CONFIG, layout.METRICS, layout.DIAGNOSIS, runlock.LOCK),
+    "plot": (layout.SUMMARY, layout.CONFIG, layout.METRICS, layout.PARAMS, layout.STEPS),
+    "predict": (layout.CONFIG, layout.PARAMS),
+    "resume": (layout.SUMMARY, layout.CONFIG, layout.METRICS, layout.STEPS, checkpoint.CHECKPOINT,
                runlock.LOCK),
 }
 
@@ -37,15 +39,15 @@ def pristine(tmp_path_factory) -> Path:
             "train": {"epochs": 6, "batch_size": 32, "record_steps": True,
                       "checkpoint_every": 2}}
 
-    class InterruptAt5(train.Reporter):
+    class InterruptAt5(loop.Reporter):
         def epoch(self, row):
             if row["epoch"] == 5:
                 raise KeyboardInterrupt
 
-    run_dir, _ = train.run(config.validate(spec, "test"), tmp_path_factory.mktemp("pristine"),
+    run_dir, _ = session.run(config.validate(spec, "test"), tmp_path_factory.mktemp("pristine"),
                            InterruptAt5())
     (run_dir / runlock.LOCK).write_text('{"pid": 1, "host": "elsewhere"}\n')
-    assert {runs.STEPS, checkpoint.CHECKPOINT, runs.DIAGNOSIS} <= {p.name for p in run_dir.iterdir()}
+    assert {layout.STEPS, checkpoint.CHECKPOINT, layout.DIAGNOSIS} <= {p.name for p in run_dir.iterdir()}
     return run_dir
 
 
@@ -83,7 +85,7 @@ def check_outcome(command: str, name: str, run_dir: Path, tmp_path: Path) -> obj
     if result.exit_code == 2:
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-        assert name in lines[0] or (name == runs.SUMMARY and "not a run directory" in lines[0])
+        assert name in lines[0] or (name == layout.SUMMARY and "not a run directory" in lines[0])
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")]  # no half-written file
     return result
 
@@ -103,13 +105,13 @@ def test_a_damaged_file_is_named_never_a_crash(pristine, tmp_path, monkeypatch, 
     if command == "compare":
         assert result.exit_code == 0  # compare shows every run it can read at all
         (row,) = json.loads(result.stdout)
-        if name in (runs.SUMMARY, runs.CONFIG, runs.METRICS) and damage != "truncated":
+        if name in (layout.SUMMARY, layout.CONFIG, layout.METRICS) and damage != "truncated":
             assert name in row["note"]  # a cut file may still parse: nothing to say then
     if command == "resume" and result.exit_code == 0:
         # Only damage resume does not need: a lock file it replaces, a summary it rewrites.
-        assert name in (runlock.LOCK, runs.SUMMARY) or (name == checkpoint.CHECKPOINT
+        assert name in (runlock.LOCK, layout.SUMMARY) or (name == checkpoint.CHECKPOINT
                                                         and damage == "missing")
-        assert runs.read_summary(run_dir)["status"] == "completed"
+        assert reader.read_summary(run_dir)["status"] == "completed"
 
 
 @given(command=st.sampled_from(["diagnose", "compare", "predict", "resume"]),

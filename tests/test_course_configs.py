@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlrun import config, train
-from dlrun.runs import load_params
+from dlrun import config
+from dlrun.rundir.layout import load_params
+from dlrun.training import session
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SEEDS = [1, 7]
@@ -23,7 +24,7 @@ def _no_figures(monkeypatch):
 
 def _train(tmp_path, lesson: str, seed: int, *overrides: str):
     cfg = config.load(CONFIGS / f"{lesson}.yaml", [*overrides, f"seed={seed}"])
-    run_dir, summary = train.run(cfg, tmp_path / "runs")
+    run_dir, summary = session.run(cfg, tmp_path / "runs")
     assert summary["status"] == "completed", summary["stop_reason"]
     return run_dir, summary["final"]
 

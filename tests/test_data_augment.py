@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config, train
+from dlrun import config
 from dlrun.cli import app
 from dlrun.data.augment import Augmenter, shifted
 from dlrun.errors import DataError
+from dlrun.training import session
+from dlrun.training.experiment import prepare
 
 
 @pytest.fixture(autouse=True)
@@ -76,16 +78,16 @@ def _column(run_dir, name):
 
 
 def test_augmentation_changes_training_batches_only(tmp_path, monkeypatch):
-    plain, _ = train.run(config.load(_spec(tmp_path, "{}")), tmp_path / "runs")
+    plain, _ = session.run(config.load(_spec(tmp_path, "{}")), tmp_path / "runs")
     seen = []
     original = Augmenter.__call__
     monkeypatch.setattr(Augmenter, "__call__", lambda self, X: seen.append(len(X)) or original(self, X))
-    noisy, summary = train.run(config.load(_spec(tmp_path, "{noise: 3.0}")), tmp_path / "runs")
+    noisy, summary = session.run(config.load(_spec(tmp_path, "{noise: 3.0}")), tmp_path / "runs")
     assert len(seen) == summary["steps"] and sum(seen) == 4 * 180  # every training batch, no more
     # the cost of noisy batches is far above the loss of the clean training split
     assert _column(noisy, "train_cost")[-1] > 1.5 * _column(noisy, "train_loss")[-1]
     assert _column(plain, "train_cost")[-1] < 1.5 * _column(plain, "train_loss")[-1]
-    again, _ = train.run(config.load(_spec(tmp_path, "{noise: 3.0}")), tmp_path / "runs")
+    again, _ = session.run(config.load(_spec(tmp_path, "{noise: 3.0}")), tmp_path / "runs")
     assert _column(again, "train_cost") == _column(noisy, "train_cost")  # seeded
 
 
@@ -93,7 +95,7 @@ def test_image_shape_that_does_not_fit_the_rows_is_refused(tmp_path):
     path = _spec(tmp_path, "{flip: true, image_shape: [3, 3]}")
     with pytest.raises(DataError, match=r"data.augment.image_shape: 3 x 3 = 9 values per image, "
                                         r"but the rows have 4 features"):
-        train.prepare(config.load(path))
+        prepare(config.load(path))
     result = CliRunner().invoke(app, ["train", str(path), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "image_shape" in result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
@@ -101,4 +103,4 @@ def test_image_shape_that_does_not_fit_the_rows_is_refused(tmp_path):
 
 def test_shift_larger_than_the_image_is_refused(tmp_path):
     with pytest.raises(DataError, match="data.augment.shift: 2 pixels"):
-        train.prepare(config.load(_spec(tmp_path, "{shift: 2, image_shape: [2, 2]}")))
+        prepare(config.load(_spec(tmp_path, "{shift: 2, image_shape: [2, 2]}")))

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config, data, train
+from dlrun import config, data
 from dlrun.cli import app
 from dlrun.data.rows import MappedRows
 from dlrun.errors import DataError
+from dlrun.training import session
 
 
 @pytest.fixture(autouse=True)
@@ -232,7 +233,7 @@ def test_training_on_a_memory_mapped_file_matches_training_in_memory(tmp_path):
                    {"path": str(tmp_path / "all.npz")}):
         cfg = config.validate({"seed": 4, "dtype": "float64", "data": source,
                                "train": {"epochs": 5, "learning_rate": 0.01}}, "c.yaml")
-        _, summary = train.run(cfg, tmp_path / "runs")
+        _, summary = session.run(cfg, tmp_path / "runs")
         results.append(summary["final"])
     for split in ("train", "dev", "test"):
         assert results[0][split] == pytest.approx(results[1][split])
@@ -344,11 +345,11 @@ def test_cli_reports_data_errors_in_one_line_and_writes_nothing(tmp_path):
 
 
 def test_csv_run_saves_feature_names_for_prediction(tmp_path, csv_path):
-    from dlrun.runs import load_params
+    from dlrun.rundir.layout import load_params
 
     cfg = config.validate({"data": {"path": str(csv_path), "target": "label"},
                            "train": {"epochs": 3}}, "c.yaml")
-    run_dir, summary = train.run(cfg, tmp_path / "runs")
+    run_dir, summary = session.run(cfg, tmp_path / "runs")
     _, meta = load_params(run_dir / "params.npz")
     assert meta["features"].tolist() == ["x1", "x2", "noise"]
     assert meta["classes"].tolist() == ["no", "yes"] and str(meta["task"]) == "binary"

@@ -6,9 +6,10 @@ import pytest
 from typer.testing import CliRunner
 
 import dlrun.data
-from dlrun import config, train
+from dlrun import config
 from dlrun.cli import app
-from dlrun.diagnose import DIAGNOSIS_JSON, DIAGNOSIS_MD
+from dlrun.diagnosis.diagnose import DIAGNOSIS_JSON, DIAGNOSIS_MD
+from dlrun.training import loop, session
 
 runner = CliRunner()
 
@@ -28,7 +29,7 @@ DEEP_SIGMOID = {"model": {"hidden_layers": [10] * 15, "activation": "sigmoid",
 
 
 def train_run(tmp_path, spec):
-    run_dir, summary = train.run(config.validate(spec, "test"), runs_dir=tmp_path / "runs")
+    run_dir, summary = session.run(config.validate(spec, "test"), runs_dir=tmp_path / "runs")
     return run_dir, summary, json.loads((run_dir / DIAGNOSIS_JSON).read_text())
 
 
@@ -144,12 +145,12 @@ def test_a_shifted_dev_set_is_a_data_mismatch(tmp_path, monkeypatch):
 
 
 def test_an_interrupted_run_is_diagnosed_from_what_it_has(tmp_path):
-    class InterruptAtEpoch3(train.Reporter):
+    class InterruptAtEpoch3(loop.Reporter):
         def epoch(self, row):
             if row["epoch"] == 3:
                 raise KeyboardInterrupt
 
-    run_dir, summary = train.run(config.validate({"train": {"epochs": 50}}, "test"),
+    run_dir, summary = session.run(config.validate({"train": {"epochs": 50}}, "test"),
                                  runs_dir=tmp_path, reporter=InterruptAtEpoch3())
     diagnosis = json.loads((run_dir / DIAGNOSIS_JSON).read_text())
     assert summary["status"] == diagnosis["status"] == "interrupted"

@@ -7,10 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 import dlrun.data
-from dlrun import config, train
+from dlrun import config
 from dlrun.cli import app
-from dlrun.diagnose import DIAGNOSIS_JSON, DIAGNOSIS_MD
+from dlrun.diagnosis.diagnose import DIAGNOSIS_JSON, DIAGNOSIS_MD
 from dlrun.errors import DataError
+from dlrun.training import session
 
 runner = CliRunner()
 COLUMNS = ["epoch", "learning_rate", "train_cost", "train_loss", "train_error", "dev_loss",
@@ -101,7 +102,7 @@ def test_a_run_that_recorded_no_epoch_gets_no_verdict_but_a_report(tmp_path):
 
 def test_units_fall_back_to_what_training_measured_when_the_data_cannot_be_rebuilt(
         tmp_path, monkeypatch):
-    run_dir, _ = train.run(config.validate({"model": {"init": "zeros", "activation": "tanh"},
+    run_dir, _ = session.run(config.validate({"model": {"init": "zeros", "activation": "tanh"},
                                             "train": {"epochs": 3}}, "test"), runs_dir=tmp_path)
     written = json.loads((run_dir / DIAGNOSIS_JSON).read_text())
 
@@ -160,7 +161,7 @@ def corrupt(kind, run_dir):
 def test_a_corrupt_run_directory_is_one_line_and_exit_status_2(tmp_path, kind, message):
     run_dir = write_run(tmp_path / "run")
     if kind == "corrupt params":
-        run_dir, _ = train.run(config.validate({"train": {"epochs": 2}}, "test"),
+        run_dir, _ = session.run(config.validate({"train": {"epochs": 2}}, "test"),
                                runs_dir=tmp_path / "runs")
         (run_dir / DIAGNOSIS_JSON).unlink()
         (run_dir / DIAGNOSIS_MD).unlink()
@@ -211,7 +212,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, args, mes
 
 
 def test_parameters_that_do_not_fit_the_config_are_a_corrupt_run(tmp_path):
-    run_dir, _ = train.run(config.validate({"train": {"epochs": 2}}, "test"), runs_dir=tmp_path)
+    run_dir, _ = session.run(config.validate({"train": {"epochs": 2}}, "test"), runs_dir=tmp_path)
     np.savez(run_dir / "params.npz", W1=np.zeros((3, 3)))
     result = runner.invoke(app, ["diagnose", str(run_dir)])
     assert result.exit_code == 2

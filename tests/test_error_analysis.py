@@ -1,7 +1,7 @@
 import pytest
 
 from dlrun.config import DiagnoseConfig
-from dlrun.error_analysis import analyse
+from dlrun.diagnosis.bias_variance import analyse
 
 
 def verdict(train, dev, human=0.0, train_dev=None, test=None, **settings):

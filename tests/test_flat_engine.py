@@ -196,16 +196,17 @@ def test_float32_stays_float32_from_inputs_to_optimizer_state(output, labels):
 
 
 def test_training_from_a_memory_mapped_array_gives_the_same_numbers(tmp_path, make_config):
-    from dlrun import train
+    from dlrun.training import loop
+    from dlrun.training.experiment import prepare
 
     config = make_config(train={"epochs": 3, "batch_size": 16})
-    in_memory, mapped = train.prepare(config), train.prepare(config)
+    in_memory, mapped = prepare(config), prepare(config)
     X, y = mapped.dataset.splits["train"]
     np.save(tmp_path / "X.npy", X)
     mapped.dataset.splits["train"] = (np.load(tmp_path / "X.npy", mmap_mode="r"), y)
     rows = {"memory": [], "mapped": []}
-    train.fit(in_memory, rows["memory"].append)
-    train.fit(mapped, rows["mapped"].append)
+    loop.fit(in_memory, rows["memory"].append)
+    loop.fit(mapped, rows["mapped"].append)
     without_time = [[{k: v for k, v in row.items() if k != "seconds"} for row in rows[key]]
                     for key in ("memory", "mapped")]
     assert without_time[0] == without_time[1]

@@ -13,13 +13,17 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from dlrun import gradcheck
 from dlrun.cli import app
 from dlrun.engine.init import INITIALIZERS, He
 from dlrun.engine.layers import ACTIVATIONS, Activation, BatchNorm, Dense, Dropout
-from dlrun.engine.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from dlrun.engine.losses import (
+    BinaryCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
 from dlrun.engine.network import Network
-from dlrun.gradcheck_report import show
+from dlrun.gradcheck import check
+from dlrun.gradcheck.report import show
 
 runner = CliRunner()
 N_OUTPUTS = {"sigmoid": 1, "softmax": 3, "linear": 2}
@@ -48,15 +52,15 @@ def verdicts(rows, term="loss"):
 
 def failing(rows, term="loss"):
     return {name for name, verdict in verdicts(rows, term).items()
-            if verdict == "fail" and name != gradcheck.WHOLE}
+            if verdict == "fail" and name != check.WHOLE}
 
 
 def test_relative_difference_is_the_course_formula():
     analytic, numeric = np.array([1.0, -2.0, 3.0]), np.array([1.0, -2.5, 2.0])
     expected = np.sqrt(0.25 + 1.0) / (np.sqrt(1 + 4 + 9) + np.sqrt(1 + 6.25 + 4))
-    assert gradcheck.relative_difference(analytic, numeric) == pytest.approx(expected, rel=1e-12)
-    assert gradcheck.relative_difference(np.zeros(3), np.zeros(3)) == 0.0
-    assert gradcheck.relative_difference(np.zeros(2), np.array([1e-3, 0])) == 1.0
+    assert check.relative_difference(analytic, numeric) == pytest.approx(expected, rel=1e-12)
+    assert check.relative_difference(np.zeros(3), np.zeros(3)) == 0.0
+    assert check.relative_difference(np.zeros(2), np.array([1e-3, 0])) == 1.0
 
 
 @pytest.mark.parametrize("difference, floor, kinks, expected", [
@@ -70,7 +74,7 @@ def test_relative_difference_is_the_course_formula():
     (float("nan"), 0.0, 0, ("fail", "not finite")),
 ])
 def test_verdict_thresholds(difference, floor, kinks, expected):
-    assert gradcheck.judge(difference, floor, kinks) == expected
+    assert check.judge(difference, floor, kinks) == expected
 
 
 def test_numeric_gradients_match_the_closed_form_of_linear_regression():
@@ -82,9 +86,9 @@ def test_numeric_gradients_match_the_closed_form_of_linear_regression():
     residual = X @ W.T + b.T - Y
     dW = 2 / residual.size * residual.T @ X  # J = mean of squared residuals over m·k entries
     db = 2 / residual.size * residual.sum(axis=0)
-    probe = gradcheck.Probe(network, X, Y)
-    numeric_W = gradcheck.numeric_gradients(probe, "W1", np.arange(6), 1e-6)
-    numeric_b = gradcheck.numeric_gradients(probe, "b1", np.arange(2), 1e-6)
+    probe = check.Probe(network, X, Y)
+    numeric_W = check.numeric_gradients(probe, "W1", np.arange(6), 1e-6)
+    numeric_b = check.numeric_gradients(probe, "b1", np.arange(2), 1e-6)
     # float64 rounding of J (about 1e-16) over the step 2e-6 bounds the agreement
     np.testing.assert_allclose(numeric_W.loss, dW.reshape(-1), rtol=1e-7, atol=1e-8)
     np.testing.assert_allclose(numeric_b.loss, db, rtol=1e-7, atol=1e-8)
@@ -94,7 +98,7 @@ def test_numeric_gradients_match_the_closed_form_of_linear_regression():
 
 def test_correct_engine_passes_with_every_term_and_piece():
     network, X, y = small_network(batch_norm=True, keep_probs=[0.7, 0.8], l2=0.5, l1=0.2)
-    rows = gradcheck.check_network(network, X, y)
+    rows = check.check_network(network, X, y)
     assert {row.term for row in rows} == {"cost", "loss", "penalty"}
     assert all(row.verdict == "pass" for row in rows), [r for r in rows if r.verdict != "pass"]
     names = [row.name for row in rows if row.term == "cost"]
@@ -106,7 +110,7 @@ def test_correct_engine_passes_with_every_term_and_piece():
 def test_check_leaves_parameters_buffers_and_dropout_as_they_were():
     network, X, y = small_network(batch_norm=True, keep_probs=[0.5, 0.5])
     before = {name: array.copy() for name, array in network.state().items()}
-    gradcheck.check_network(network, X, y)
+    check.check_network(network, X, y)
     for name, array in network.state().items():
         np.testing.assert_array_equal(array, before[name], err_msg=name)
     dropouts = [layer for layer in network.layers if isinstance(layer, Dropout)]
@@ -117,12 +121,12 @@ def test_needs_float64():
     rng = np.random.default_rng(0)
     network = Network.build([2, 3, 1], "relu", He(), "sigmoid", rng, rng, dtype=np.float32)
     with pytest.raises(ValueError, match="float64"):
-        gradcheck.check_network(network, np.zeros((4, 2), np.float32), np.zeros(4))
+        check.check_network(network, np.zeros((4, 2), np.float32), np.zeros(4))
 
 
 def test_samples_check_that_many_entries_of_each_array():
     network, X, y = small_network()
-    rows = gradcheck.check_network(network, X, y, samples=3, rng=np.random.default_rng(1))
+    rows = check.check_network(network, X, y, samples=3, rng=np.random.default_rng(1))
     by_name = {row.name: row for row in rows}
     for name, array in network.params.items():
         assert by_name[name].checked == min(3, array.size)
@@ -135,10 +139,10 @@ def test_relu_kink_crossed_by_epsilon_is_a_warning_not_a_failure():
     network = Network.build([2, 3, 1], "relu", He(), "sigmoid", rng, rng, dtype=np.float64)
     X = rng.standard_normal((6, 2))
     X[0] = 0.0  # with b1 = 0 this example's pre-activations sit exactly on the kink
-    rows = gradcheck.check_network(network, X, np.array([0, 1, 0, 1, 1, 0]))
+    rows = check.check_network(network, X, np.array([0, 1, 0, 1, 1, 0]))
     b1 = next(row for row in rows if row.name == "b1")
     assert (b1.verdict, b1.kinks) == ("warn", 3) and "kink" in b1.note
-    assert b1.relative_difference > gradcheck.WARN_BELOW  # what a kink does to the differences
+    assert b1.relative_difference > check.WARN_BELOW  # what a kink does to the differences
     assert verdicts(rows)["W1"] == "pass"  # ±ε on W1 moves the zero example's Z by ε·0
     assert "fail" not in verdicts(rows).values()
 
@@ -151,7 +155,7 @@ def test_wrong_relu_mask_fails_the_arrays_behind_a_relu(monkeypatch):
 
     monkeypatch.setattr(Activation, "backward", backward)
     network, X, y = small_network("relu")
-    rows = gradcheck.check_network(network, X, y)
+    rows = check.check_network(network, X, y)
     assert failing(rows) == {"W1", "b1", "W2", "b2"}
     assert verdicts(rows)["W3"] == verdicts(rows)["b3"] == "pass"
 
@@ -159,7 +163,7 @@ def test_wrong_relu_mask_fails_the_arrays_behind_a_relu(monkeypatch):
 def test_missing_relu_mask_is_caught_too(monkeypatch):
     monkeypatch.setattr(Activation, "backward", lambda self, dA: dA)
     network, X, y = small_network("relu")
-    assert failing(gradcheck.check_network(network, X, y)) == {"W1", "b1", "W2", "b2"}
+    assert failing(check.check_network(network, X, y)) == {"W1", "b1", "W2", "b2"}
 
 
 @pytest.mark.parametrize("loss, output", [(BinaryCrossEntropy, "sigmoid"),
@@ -174,7 +178,7 @@ def test_loss_gradient_missing_one_over_m_fails_every_array(monkeypatch, loss, o
 
     monkeypatch.setattr(loss, "value_and_grad", value_and_grad)
     network, X, y = small_network("tanh", output)
-    rows = gradcheck.check_network(network, X, y)
+    rows = check.check_network(network, X, y)
     assert failing(rows) == set(network.params)
 
 
@@ -189,7 +193,7 @@ def test_wrong_bias_gradient_fails_exactly_the_biases(monkeypatch):
 
     monkeypatch.setattr(Dense, "backward", backward)
     network, X, y = small_network("leaky_relu", "softmax")
-    assert failing(gradcheck.check_network(network, X, y)) == {"b1", "b2", "b3"}
+    assert failing(check.check_network(network, X, y)) == {"b1", "b2", "b3"}
 
 
 def test_missing_l2_term_is_named_as_the_penalty_of_each_weight(monkeypatch):
@@ -204,7 +208,7 @@ def test_missing_l2_term_is_named_as_the_penalty_of_each_weight(monkeypatch):
 
     monkeypatch.setattr(Network, "backward", backward)
     network, X, y = small_network("relu", l2=0.7)
-    rows = gradcheck.check_network(network, X, y)
+    rows = check.check_network(network, X, y)
     assert failing(rows, "penalty") == {"W1", "W2", "W3"}
     assert failing(rows, "cost") == {"W1", "W2", "W3"}
     assert failing(rows, "loss") == set()
@@ -221,7 +225,7 @@ def test_l2_gradient_missing_one_over_m_is_named_as_the_penalty(monkeypatch):
 
     monkeypatch.setattr(Network, "backward", backward)
     network, X, y = small_network("tanh", "linear", l2=0.7)
-    rows = gradcheck.check_network(network, X, y)
+    rows = check.check_network(network, X, y)
     assert failing(rows, "penalty") == {"W1", "W2", "W3"}
     assert failing(rows, "loss") == set()
 
@@ -236,7 +240,7 @@ def test_batch_norm_without_the_variance_path_fails_what_lies_behind_it(monkeypa
 
     monkeypatch.setattr(BatchNorm, "backward", backward)
     network, X, y = small_network("relu", "softmax", batch_norm=True)
-    rows = gradcheck.check_network(network, X, y)
+    rows = check.check_network(network, X, y)
     # γ2, β2 take their gradient before the broken step; everything that reaches Z2 through it fails
     assert failing(rows) == {"W1", "gamma1", "beta1", "W2"}
     assert {verdicts(rows)[name] for name in ("gamma2", "beta2", "W3", "b3")} == {"pass"}
@@ -245,12 +249,12 @@ def test_batch_norm_without_the_variance_path_fails_what_lies_behind_it(monkeypa
 def test_dropout_backward_without_the_mask_fails(monkeypatch):
     monkeypatch.setattr(Dropout, "backward", lambda self, dA: dA)
     network, X, y = small_network("tanh", keep_probs=[0.6, 0.6])
-    assert failing(gradcheck.check_network(network, X, y)) == {"W1", "b1", "W2", "b2"}
+    assert failing(check.check_network(network, X, y)) == {"W1", "b1", "W2", "b2"}
 
 
 def test_dropout_is_checked_with_masks_frozen_for_every_evaluation(monkeypatch):
     network, X, y = small_network("tanh", keep_probs=[0.5, 0.5])
-    assert "fail" not in verdicts(gradcheck.check_network(network, X, y)).values()
+    assert "fail" not in verdicts(check.check_network(network, X, y)).values()
     original = Dropout.forward
 
     def forward(self, A, training):
@@ -258,17 +262,17 @@ def test_dropout_is_checked_with_masks_frozen_for_every_evaluation(monkeypatch):
         return original(self, A, training)
 
     monkeypatch.setattr(Dropout, "forward", forward)
-    assert failing(gradcheck.check_network(network, X, y)) >= {"W1", "b1", "W2", "b2"}
+    assert failing(check.check_network(network, X, y)) >= {"W1", "b1", "W2", "b2"}
 
 
 def test_config_check_reports_progress_over_every_entry_of_both_points(tmp_path):
     from dlrun.config import load
 
     calls = []
-    report = gradcheck.check_config(load(write_config(tmp_path)), after_steps=2, samples=4,
+    report = check.check_config(load(write_config(tmp_path)), after_steps=2, samples=4,
                                     progress=lambda done, total: calls.append((done, total)))
     checked = sum(row.checked for stage in report.checks[0].stages for row in stage.rows
-                  if row.name == gradcheck.WHOLE)
+                  if row.name == check.WHOLE)
     assert calls[-1] == (checked, checked) == (2 * (4 + 4 + 4 + 4 + 4 + 1),) * 2
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
@@ -429,13 +433,13 @@ def test_cli_engine_sweep_fails_exactly_the_batch_norm_networks_when_it_is_broke
 
 def test_engine_tables_show_counts_by_factor_and_what_did_not_pass():
     checks = []
-    for n, combination in enumerate(gradcheck.combinations()[::97]):
+    for n, combination in enumerate(check.combinations()[::97]):
         rng = np.random.default_rng(n)
-        network, X, y = gradcheck.sweep_network(combination, 8, rng)
-        stage = gradcheck.Stage("at initialization", 0, gradcheck.check_network(network, X, y))
-        checks.append(gradcheck.Check(dataclasses.asdict(combination), [stage]))
+        network, X, y = check.sweep_network(combination, 8, rng)
+        stage = check.Stage("at initialization", 0, check.check_network(network, X, y))
+        checks.append(check.Check(dataclasses.asdict(combination), [stage]))
     checks[1].stages[0].rows[0].verdict = "fail"  # as a broken engine would have it
-    report = gradcheck.Report("engine", {"epsilon": 1e-7, "batch": 8, "samples": None,
+    report = check.Report("engine", {"epsilon": 1e-7, "batch": 8, "samples": None,
                                          "after_steps": 0, "dtype": "float64", "seed": 0,
                                          "hidden_layers": [3, 2], "n_features": 2}, checks)
     console = Console(record=True, width=160)

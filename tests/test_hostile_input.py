@@ -12,8 +12,10 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from dlrun import config, runs, train
+from dlrun import config
 from dlrun.cli import app
+from dlrun.rundir import layout, reader
+from dlrun.training import session
 
 runner = CliRunner()
 BASE = {"name": "h", "seed": 0,
@@ -125,8 +127,8 @@ def check_train(config_path: Path, runs_dir: Path, *overrides: str, drawn: bool 
     else:
         assert result.exit_code in (0, 1), result.output  # 1: a run that diverged
         (run_dir,) = made
-        assert runs.read_summary(run_dir)["status"] in ("completed", "diverged")
-        runs.load_params(run_dir / runs.PARAMS)
+        assert reader.read_summary(run_dir)["status"] in ("completed", "diverged")
+        layout.load_params(run_dir / layout.PARAMS)
     return result
 
 
@@ -228,7 +230,7 @@ def test_values_far_beyond_float32_train_a_float32_network(tmp_path):
     result = check_train(huge_csv(tmp_path, 1e150), tmp_path / "runs", drawn=False)
     assert result.exit_code == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
-    summary = runs.read_summary(run_dir)
+    summary = reader.read_summary(run_dir)
     assert summary["classes"] == ["a", "b"] and summary["n_features"] == 2
     assert summary["status"] == "completed"
 
@@ -264,7 +266,7 @@ def trained_on_three_columns(tmp_path_factory) -> Path:
     from dlrun import plots
     draw, plots.draw = plots.draw, lambda *args, **kwargs: []
     try:
-        return train.run(cfg, root / "runs")[0]
+        return session.run(cfg, root / "runs")[0]
     finally:
         plots.draw = draw
 
@@ -355,4 +357,4 @@ def test_a_random_sweep_space_sweeps_or_is_refused_in_one_line(tmp_path, swept, 
             trials = sorted(sweep_dir.glob("trial-*"))
             assert 1 <= len(trials) <= 2
             for trial in trials:
-                assert runs.read_summary(trial)["status"] in ("completed", "diverged", "failed")
+                assert reader.read_summary(trial)["status"] in ("completed", "diverged", "failed")

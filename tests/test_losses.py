@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from dlrun.engine.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from dlrun.engine.losses import (
+    BinaryCrossEntropy,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+)
 
 
 def test_binary_cross_entropy_matches_the_textbook_formula():

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config, metrics, train
+from dlrun import config, metrics
 from dlrun.cli import app
 from dlrun.errors import ConfigError
+from dlrun.training import session
+from dlrun.training.experiment import load_data, prepare
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +102,7 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 def test_epoch_rows_add_f1_columns_after_the_existing_ones(tmp_path):
-    run_dir, summary = train.run(config.load(_write(tmp_path, BINARY)), tmp_path / "runs")
+    run_dir, summary = session.run(config.load(_write(tmp_path, BINARY)), tmp_path / "runs")
     with open(run_dir / "metrics.csv", newline="") as handle:
         header = next(csv.reader(handle))
     base = ["epoch", "learning_rate", "train_cost", "train_loss", "train_error", "dev_loss",
@@ -117,8 +119,8 @@ def test_final_f1_agrees_with_predictions_of_the_saved_network(tmp_path):
     from dlrun.predict import load_model
 
     cfg = config.load(_write(tmp_path, BINARY))
-    run_dir, summary = train.run(cfg, tmp_path / "runs")
-    X, y = train.load_data(cfg).splits["dev"]
+    run_dir, summary = session.run(cfg, tmp_path / "runs")
+    X, y = load_data(cfg).splits["dev"]
     predicted = (load_model(run_dir).network.predict(X) > 0.5).astype(int)
     tp = int(np.sum((predicted == 1) & (y == 1)))
     precision, recall = tp / max(predicted.sum(), 1), tp / max(y.sum(), 1)
@@ -129,7 +131,7 @@ def test_final_f1_agrees_with_predictions_of_the_saved_network(tmp_path):
 def test_early_stopping_can_watch_dev_f1(tmp_path):
     path = _write(tmp_path, BINARY)
     cfg = config.load(path, ["train.epochs=60", "train.early_stopping={patience: 3, metric: f1}"])
-    run_dir, summary = train.run(cfg, tmp_path / "runs")
+    run_dir, summary = session.run(cfg, tmp_path / "runs")
     rows = _rows(run_dir)
     f1 = [float(row["dev_f1"]) for row in rows]
     best = summary["best_epoch"]
@@ -144,7 +146,7 @@ def test_early_stopping_can_watch_dev_f1(tmp_path):
 def test_early_stopping_metric_foreign_to_the_task_is_a_config_error(tmp_path):
     path = _write(tmp_path, BINARY.replace("moons, n_samples: 300", "blobs, classes: 3, n_samples: 300"))
     with pytest.raises(ConfigError, match="f1 is not measured on a multiclass task"):
-        train.prepare(config.load(path, ["train.early_stopping={metric: f1}"]))
+        prepare(config.load(path, ["train.early_stopping={metric: f1}"]))
     result = CliRunner().invoke(app, ["train", str(path), "--runs-dir", str(tmp_path / "runs"),
                                       "train.early_stopping.metric=f1", "-q"])
     assert result.exit_code == 2
@@ -161,7 +163,7 @@ def test_unknown_early_stopping_metric_lists_the_allowed_ones(tmp_path):
 def test_multiclass_rows_carry_macro_f1(tmp_path):
     path = _write(tmp_path, BINARY.replace("moons, n_samples: 300",
                                            "blobs, classes: 4, n_samples: 400"))
-    run_dir, summary = train.run(config.load(path), tmp_path / "runs")
+    run_dir, summary = session.run(config.load(path), tmp_path / "runs")
     rows = _rows(run_dir)
     assert "dev_macro_f1" in rows[0] and "dev_f1" not in rows[0]
     assert 0 <= float(rows[-1]["dev_macro_f1"]) <= 1
@@ -170,20 +172,20 @@ def test_multiclass_rows_carry_macro_f1(tmp_path):
 
 def test_steps_csv_holds_one_cost_per_mini_batch(tmp_path):
     path = _write(tmp_path, BINARY)
-    run_dir, summary = train.run(config.load(path, ["train.record_steps=true"]), tmp_path / "runs")
+    run_dir, summary = session.run(config.load(path, ["train.record_steps=true"]), tmp_path / "runs")
     with open(run_dir / "steps.csv", newline="") as handle:
         steps = list(csv.DictReader(handle))
     assert len(steps) == summary["steps"] == 12 * math.ceil(180 / 64)
     assert [int(row["step"]) for row in steps] == list(range(1, len(steps) + 1))
     epoch_one = [float(row["cost"]) for row in steps if row["epoch"] == "1"]
     assert np.mean(epoch_one) == pytest.approx(float(_rows(run_dir)[0]["train_cost"]))
-    plain, _ = train.run(config.load(path), tmp_path / "runs")
+    plain, _ = session.run(config.load(path), tmp_path / "runs")
     assert not (plain / "steps.csv").exists()
 
 
 def test_train_dev_split_is_evaluated_every_epoch_and_reported(tmp_path):
     path = _write(tmp_path, BINARY)
-    run_dir, summary = train.run(config.load(path, ["data.train_dev=0.2"]), tmp_path / "runs")
+    run_dir, summary = session.run(config.load(path, ["data.train_dev=0.2"]), tmp_path / "runs")
     assert summary["examples"] == {"train": 144, "train_dev": 36, "dev": 60, "test": 60}
     assert set(summary["final"]) == {"train", "train_dev", "dev", "test"}
     rows = _rows(run_dir)

@@ -5,8 +5,9 @@ import pytest
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
-from dlrun import config, plots, train
+from dlrun import config, plots
 from dlrun.cli import app
+from dlrun.training import session
 
 runner = CliRunner()
 
@@ -26,7 +27,7 @@ def _run(tmp_path, generator: str, train_options: str = ""):
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"name: pic\nseed: 1\ndata:\n  generator: {generator}\n"
                     f"train: {{epochs: 20, learning_rate: 0.02{train_options}}}\n")
-    return train.run(config.load(spec), tmp_path / "runs")[0]
+    return session.run(config.load(spec), tmp_path / "runs")[0]
 
 
 def _share_near(image: np.ndarray, hex_colour: str, alpha: float) -> float:

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config, train
+from dlrun import config
 from dlrun.cli import app
+from dlrun.training import session
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +38,7 @@ def _train(tmp_path, data_section: str, extra: str = ""):
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"seed: 2\ndtype: float64\ndata: {data_section}\nmodel: {{hidden_layers: [6, 4]}}\n"
                     f"train: {{epochs: 15, learning_rate: 0.02}}\n{extra}")
-    run_dir, _ = train.run(config.load(spec), tmp_path / "runs")
+    run_dir, _ = session.run(config.load(spec), tmp_path / "runs")
     return run_dir, dict(np.load(run_dir / "params.npz"))
 
 

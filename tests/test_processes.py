@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_resume import assert_same_run
 from typer.testing import CliRunner
 
-from dlrun import checkpoint, config, runlock, runs, train
+from dlrun import config
 from dlrun.cli import app
-from test_resume import assert_same_run
+from dlrun.rundir import checkpoint, layout, reader, runlock
+from dlrun.training import session
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -37,7 +39,7 @@ def wait_for_rows(runs_dir: Path, rows: int, process: subprocess.Popen) -> Path:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
-        for metrics in runs_dir.glob(f"*/{runs.METRICS}"):
+        for metrics in runs_dir.glob(f"*/{layout.METRICS}"):
             if metrics.read_text().count("\n") > rows:
                 return metrics.parent
         time.sleep(0.02)
@@ -47,7 +49,7 @@ def wait_for_rows(runs_dir: Path, rows: int, process: subprocess.Popen) -> Path:
 
 def straight_run(tmp_path: Path, epochs: int) -> Path:
     cfg = config.validate({**LONG, "train": {**LONG["train"], "epochs": epochs}}, "test")
-    return train.run(cfg, tmp_path / "straight")[0]
+    return session.run(cfg, tmp_path / "straight")[0]
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def test_sigterm_stops_a_real_run_like_ctrl_c_and_resume_finishes_it_exactly(tmp
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert out.strip() == str(run_dir) and "Traceback" not in err
-    summary = runs.read_summary(run_dir)
+    summary = reader.read_summary(run_dir)
     assert summary["status"] == "interrupted"
     epoch = checkpoint.load(run_dir / checkpoint.CHECKPOINT).epoch
     assert epoch >= 8 and epoch in (summary["epochs_run"], summary["epochs_run"] - 1)
@@ -81,7 +83,7 @@ def test_after_sigkill_the_run_is_stale_and_resume_finishes_it_exactly(tmp_path,
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    assert runs.read_summary(run_dir)["status"] == "running"
+    assert reader.read_summary(run_dir)["status"] == "running"
     assert runlock.holder(run_dir)["pid"] == process.pid
 
     shown = runner.invoke(app, ["compare", str(run_dir), "--format", "json"])
@@ -97,7 +99,7 @@ def test_after_sigkill_the_run_is_stale_and_resume_finishes_it_exactly(tmp_path,
     result = runner.invoke(app, ["train", "--resume", str(run_dir), f"train.epochs={epoch + 4}",
                                  "-q"])
     assert result.exit_code == 0, result.output
-    assert runs.read_summary(run_dir)["resumed"][0]["previous_status"] == "stale"
+    assert reader.read_summary(run_dir)["resumed"][0]["previous_status"] == "stale"
     assert_same_run(straight_run(tmp_path, epoch + 4), run_dir)
     assert not (run_dir / runlock.LOCK).exists()
 
@@ -138,12 +140,12 @@ def test_eight_runs_started_at_once_with_one_name_get_eight_complete_directories
     assert len(directories) == 8 and sorted(printed) == [str(d) for d in directories]
     for run_dir in directories:
         assert run_dir.name.startswith("same-")
-        summary = runs.read_summary(run_dir)
+        summary = reader.read_summary(run_dir)
         assert summary["status"] == "completed" and summary["epochs_run"] == 3
-        assert config.load(run_dir / runs.CONFIG).name == "same"
-        state, _ = runs.load_params(run_dir / runs.PARAMS)
+        assert config.load(run_dir / layout.CONFIG).name == "same"
+        state, _ = layout.load_params(run_dir / layout.PARAMS)
         assert state["W1"].shape == (4, 3)
-        assert (run_dir / runs.METRICS).read_text().count("\n") == 4
+        assert (run_dir / layout.METRICS).read_text().count("\n") == 4
         assert sorted(p.name for p in run_dir.iterdir()) == [
             "config.yaml", "curves.png", "diagnosis.json", "diagnosis.md", "metrics.csv",
             "params.npz", "summary.json"]  # no lock, checkpoint or temporary file left

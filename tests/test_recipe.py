@@ -1,8 +1,8 @@
 import pytest
 
 from dlrun import config
-from dlrun.error_analysis import analyse
-from dlrun.recipe import recommend
+from dlrun.diagnosis.bias_variance import analyse
+from dlrun.diagnosis.recipe import recommend
 
 SUMMARY = {"status": "completed", "examples": {"train": 600, "dev": 200}}
 

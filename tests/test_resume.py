@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import checkpoint, config, resume, runlock, runs, train
+from dlrun import config
 from dlrun.cli import app
 from dlrun.errors import RunDirError
+from dlrun.rundir import checkpoint, layout, reader, runlock
+from dlrun.training import loop, resume, session
+from dlrun.training.experiment import evaluate as loop_evaluate
+from dlrun.training.experiment import prepare
 
 runner = CliRunner()
 
@@ -41,7 +45,7 @@ def spec(**train_options) -> dict:
                       "checkpoint_every": 4, **train_options}}
 
 
-class InterruptAt(train.Reporter):
+class InterruptAt(loop.Reporter):
     """Ctrl-C right after epoch `epoch` has been written to metrics.csv."""
 
     def __init__(self, epoch: int):
@@ -54,19 +58,19 @@ class InterruptAt(train.Reporter):
 
 def assert_same_run(a: Path, b: Path) -> None:
     """Bit-for-bit the same parameters, the same metrics but for the clock, the same results."""
-    params_a, meta_a = runs.load_params(a / runs.PARAMS)
-    params_b, meta_b = runs.load_params(b / runs.PARAMS)
+    params_a, meta_a = layout.load_params(a / layout.PARAMS)
+    params_b, meta_b = layout.load_params(b / layout.PARAMS)
     assert params_a.keys() == params_b.keys()
     for name in params_a:
         assert params_a[name].dtype == params_b[name].dtype
         assert params_a[name].tobytes() == params_b[name].tobytes(), name
     assert all(np.array_equal(meta_a[k], meta_b[k]) for k in meta_a)
-    metrics_a = pd.read_csv(a / runs.METRICS).drop(columns="seconds")
-    metrics_b = pd.read_csv(b / runs.METRICS).drop(columns="seconds")
+    metrics_a = pd.read_csv(a / layout.METRICS).drop(columns="seconds")
+    metrics_b = pd.read_csv(b / layout.METRICS).drop(columns="seconds")
     pd.testing.assert_frame_equal(metrics_a, metrics_b, check_exact=True)
-    if (a / runs.STEPS).exists():
-        assert (a / runs.STEPS).read_bytes() == (b / runs.STEPS).read_bytes()
-    summary_a, summary_b = runs.read_summary(a), runs.read_summary(b)
+    if (a / layout.STEPS).exists():
+        assert (a / layout.STEPS).read_bytes() == (b / layout.STEPS).read_bytes()
+    summary_a, summary_b = reader.read_summary(a), reader.read_summary(b)
     for key in ("status", "epochs_run", "steps", "best_epoch", "best_dev_loss", "final",
                 "stop_reason", "best_dev_metric", "bias_variance"):
         assert summary_a.get(key) == summary_b.get(key), key
@@ -83,10 +87,10 @@ def assert_same_run(a: Path, b: Path) -> None:
 def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, options,
                                                                             stops):
     cfg = config.validate(spec(**options), "test")
-    straight, _ = train.run(cfg, tmp_path / "straight")
-    stopped, summary = train.run(cfg, tmp_path / "stopped", InterruptAt(stops[0]))
+    straight, _ = session.run(cfg, tmp_path / "straight")
+    stopped, summary = session.run(cfg, tmp_path / "stopped", InterruptAt(stops[0]))
     assert summary["status"] == "interrupted"
-    assert len(pd.read_csv(stopped / runs.METRICS)) == stops[0]
+    assert len(pd.read_csv(stopped / layout.METRICS)) == stops[0]
     for again in stops[1:]:
         _, summary = resume.resume(stopped, reporter=InterruptAt(again))
         assert summary["status"] == "interrupted"
@@ -98,27 +102,26 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_
 
 def test_a_float32_run_resumes_exactly_too(tmp_path):
     cfg = config.validate({**spec(), "dtype": "float32"}, "test")
-    straight, _ = train.run(cfg, tmp_path / "straight")
-    stopped, _ = train.run(cfg, tmp_path / "stopped", InterruptAt(5))
+    straight, _ = session.run(cfg, tmp_path / "straight")
+    stopped, _ = session.run(cfg, tmp_path / "stopped", InterruptAt(5))
     resume.resume(stopped)
     assert_same_run(straight, stopped)
 
 
 def test_an_interrupt_inside_an_epoch_discards_that_epochs_half_done_work(tmp_path, monkeypatch):
     cfg = config.validate(spec(epochs=8), "test")
-    straight, _ = train.run(cfg, tmp_path / "straight")
+    straight, _ = session.run(cfg, tmp_path / "straight")
     calls = {"n": 0}
-    evaluate = train.evaluate
 
     def interrupted_in_epoch_6(*args):
         calls["n"] += 1  # two evaluations (train, dev) per epoch: the 11th comes in epoch 6
         if calls["n"] == 11:
             raise KeyboardInterrupt  # epoch 6's mini-batches have changed the weights already
-        return evaluate(*args)
+        return loop_evaluate(*args)
 
-    monkeypatch.setattr(train, "evaluate", interrupted_in_epoch_6)
-    stopped, summary = train.run(cfg, tmp_path / "stopped")
-    monkeypatch.setattr(train, "evaluate", evaluate)
+    monkeypatch.setattr(loop, "evaluate", interrupted_in_epoch_6)
+    stopped, summary = session.run(cfg, tmp_path / "stopped")
+    monkeypatch.setattr(loop, "evaluate", loop_evaluate)
     assert summary["status"] == "interrupted" and summary["epochs_run"] == 5
     saved = checkpoint.load(stopped / checkpoint.CHECKPOINT)
     assert saved.epoch == 5 and saved.meta["steps"] == 5 * 4
@@ -128,28 +131,28 @@ def test_an_interrupt_inside_an_epoch_discards_that_epochs_half_done_work(tmp_pa
 
 def test_rows_after_the_checkpoint_are_cut_before_training_goes_on(tmp_path, monkeypatch):
     cfg = config.validate(spec(epochs=10, checkpoint_every=3), "test")
-    straight, _ = train.run(cfg, tmp_path / "straight")
+    straight, _ = session.run(cfg, tmp_path / "straight")
     # What a SIGKILL in epoch 9 leaves: the checkpoint of epoch 6, rows up to 8, half a row.
     with monkeypatch.context() as patch:
         patch.setattr(checkpoint.Keeper, "finish", lambda self, status: None)
-        killed, summary = train.run(cfg, tmp_path / "killed", InterruptAt(8))
-    with open(killed / runs.METRICS, "a") as handle:
+        killed, summary = session.run(cfg, tmp_path / "killed", InterruptAt(8))
+    with open(killed / layout.METRICS, "a") as handle:
         handle.write("9,0.0")
-    runs.write_json(killed / runs.SUMMARY, {**summary, "status": "running"})
+    layout.write_json(killed / layout.SUMMARY, {**summary, "status": "running"})
     assert checkpoint.load(killed / checkpoint.CHECKPOINT).epoch == 6
     result = invoke("train", "--resume", killed, "-q")
     assert result.exit_code == 0, result.output
-    (entry,) = runs.read_summary(killed)["resumed"]
+    (entry,) = reader.read_summary(killed)["resumed"]
     assert entry["from_epoch"] == 6 and entry["previous_status"] == "stale"
     assert_same_run(straight, killed)
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_again_from_epoch_one(tmp_path):
     cfg = config.validate(spec(epochs=6), "test")
-    straight, _ = train.run(cfg, tmp_path / "straight")
-    killed, summary = train.run(cfg, tmp_path / "killed", InterruptAt(3))
+    straight, _ = session.run(cfg, tmp_path / "straight")
+    killed, summary = session.run(cfg, tmp_path / "killed", InterruptAt(3))
     (killed / checkpoint.CHECKPOINT).unlink()
-    runs.write_json(killed / runs.SUMMARY, {**summary, "status": "running"})
+    layout.write_json(killed / layout.SUMMARY, {**summary, "status": "running"})
     _, summary = resume.resume(killed)
     assert summary["resumed"][0]["from_epoch"] == 0
     assert_same_run(straight, killed)
@@ -158,7 +161,7 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_from_epoch_one(tm
 def test_checkpoints_are_written_every_k_epochs_and_load_without_pickles(tmp_path):
     seen = {}
 
-    class Watch(train.Reporter):
+    class Watch(loop.Reporter):
         def epoch(self, row):
             path = run_dir(tmp_path) / checkpoint.CHECKPOINT
             seen[row["epoch"]] = None
@@ -167,7 +170,7 @@ def test_checkpoints_are_written_every_k_epochs_and_load_without_pickles(tmp_pat
                     seen[row["epoch"]] = json.loads(str(archive["meta"]))["epoch"]
 
     cfg = config.validate(spec(epochs=8, checkpoint_every=3), "test")
-    _, summary = train.run(cfg, tmp_path, Watch())
+    _, summary = session.run(cfg, tmp_path, Watch())
     # A row is written before its epoch's checkpoint: epoch 4 sees the one of epoch 3.
     assert seen == {1: None, 2: None, 3: None, 4: 3, 5: 3, 6: 3, 7: 6, 8: 6}
     assert summary["status"] == "completed"
@@ -182,7 +185,7 @@ def run_dir(root: Path) -> Path:
 
 def test_the_checkpoint_holds_every_generator_and_the_optimizer_state(tmp_path):
     cfg = config.validate(spec(epochs=4), "test")
-    stopped, _ = train.run(cfg, tmp_path, InterruptAt(3))
+    stopped, _ = session.run(cfg, tmp_path, InterruptAt(3))
     saved = checkpoint.load(stopped / checkpoint.CHECKPOINT)
     assert saved.epoch == 2 and saved.meta["optimizer"] == {"name": "adam", "t": 2 * 4}
     assert set(saved.meta["generators"]) == {"shuffle", "dropout", "augment"}
@@ -195,15 +198,15 @@ def test_the_checkpoint_holds_every_generator_and_the_optimizer_state(tmp_path):
 
 def test_restoring_copies_into_the_arrays_the_engine_already_has(tmp_path):
     cfg = config.validate(spec(epochs=4), "test")
-    stopped, _ = train.run(cfg, tmp_path, InterruptAt(3))
-    experiment = train.prepare(cfg)
+    stopped, _ = session.run(cfg, tmp_path, InterruptAt(3))
+    experiment = prepare(cfg)
     experiment.optimizer.step(experiment.network.params,
                               {k: np.zeros_like(v) for k, v in experiment.network.params.items()},
                               0.0)  # the optimizer now owns its moment arrays
     params = dict(experiment.network.params)
     moments = {name: dict(slots) for name, slots in experiment.optimizer.state.items()}
     saved = checkpoint.load(stopped / checkpoint.CHECKPOINT)
-    checkpoint.restore(experiment, saved, train.Outcome(), "test")
+    checkpoint.restore(experiment, saved, loop.Outcome(), "test")
     for name, array in experiment.network.params.items():
         assert array is params[name] and np.array_equal(array, saved.network[name])
     for name, slots in experiment.optimizer.state.items():
@@ -228,7 +231,7 @@ def test_sigterm_during_training_stops_the_run_as_ctrl_c_does(tmp_path, monkeypa
     assert result.exit_code == 130, result.output  # not 0: `dlrun train a.yaml && next` stops
     assert "interrupted" in result.output and "dlrun train --resume" in result.output
     stopped = run_dir(tmp_path / "runs")
-    assert runs.read_summary(stopped)["status"] == "interrupted"
+    assert reader.read_summary(stopped)["status"] == "interrupted"
     assert checkpoint.load(stopped / checkpoint.CHECKPOINT).epoch == 2
     assert signal.getsignal(signal.SIGTERM) is before  # the handler lasts as long as the command
 
@@ -242,7 +245,7 @@ def files_of(directory: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def interrupted(tmp_path) -> Path:
-    stopped, _ = train.run(config.validate(spec(epochs=8), "test"), tmp_path / "runs",
+    stopped, _ = session.run(config.validate(spec(epochs=8), "test"), tmp_path / "runs",
                            InterruptAt(5))
     return stopped
 
@@ -257,8 +260,8 @@ def refused(run: Path, *args) -> str:
 
 
 def test_a_run_that_is_still_running_is_not_resumed(interrupted):
-    summary = runs.read_summary(interrupted)
-    runs.write_json(interrupted / runs.SUMMARY, {**summary, "status": "running"})
+    summary = reader.read_summary(interrupted)
+    layout.write_json(interrupted / layout.SUMMARY, {**summary, "status": "running"})
     lock = runlock.acquire(interrupted, wait=True)  # a live process: this one
     try:
         output = refused(interrupted)
@@ -269,8 +272,8 @@ def test_a_run_that_is_still_running_is_not_resumed(interrupted):
 
 @pytest.mark.parametrize("status", ["completed", "pruned"])
 def test_a_finished_run_has_nothing_to_resume(interrupted, status):
-    summary = runs.read_summary(interrupted)
-    runs.write_json(interrupted / runs.SUMMARY, {**summary, "status": status})
+    summary = reader.read_summary(interrupted)
+    layout.write_json(interrupted / layout.SUMMARY, {**summary, "status": status})
     assert f"{status}, nothing to resume" in refused(interrupted)
 
 
@@ -294,12 +297,12 @@ def test_resume_with_both_a_config_and_a_run_directory_is_refused(interrupted, t
      "checkpoint.npz: not a readable checkpoint"),
     (lambda run: (run / checkpoint.CHECKPOINT).write_bytes(b"\x80\x04K\x01."),
      "not an archive of plain arrays; dlrun never unpickles files"),
-    (lambda run: (run / runs.METRICS).write_text("epoch,cost\n1,2\n"),
+    (lambda run: (run / layout.METRICS).write_text("epoch,cost\n1,2\n"),
      "metrics.csv:1: the header is not the one this run's config writes"),
-    (lambda run: (run / runs.CONFIG).write_text((run / runs.CONFIG).read_text().replace(
+    (lambda run: (run / layout.CONFIG).write_text((run / layout.CONFIG).read_text().replace(
         "hidden_layers: [8, 4]", "hidden_layers: [8, 3]")),
      "config.yaml: model.hidden_layers is [8, 3], but the checkpoint was trained with [8, 4]"),
-    (lambda run: (run / runs.CONFIG).write_text("model: {hidden_layers: [8, 4]}\n"),
+    (lambda run: (run / layout.CONFIG).write_text("model: {hidden_layers: [8, 4]}\n"),
      "config.yaml: name is 'experiment', but the checkpoint was trained with 'r'"),
 ])
 def test_a_damaged_run_directory_is_named_and_left_alone(interrupted, damage, message):
@@ -311,18 +314,18 @@ def test_a_diverged_run_goes_on_with_a_lower_learning_rate(tmp_path):
     cfg = config.validate({**spec(epochs=6, learning_rate=1e12, optimizer="gd",
                                   checkpoint_every=1, decay={"name": "exponential", "base": 0.5}),
                            "model": {"hidden_layers": [8]}}, "test")
-    diverged, summary = train.run(cfg, tmp_path)
+    diverged, summary = session.run(cfg, tmp_path)
     assert summary["status"] == "diverged" and summary["divergence"]["epoch"] > 1
     # The last epoch that ended with finite numbers is the one to go on from.
     assert checkpoint.load(diverged / checkpoint.CHECKPOINT).epoch == \
         summary["divergence"]["epoch"] - 1
     result = invoke("train", "--resume", diverged, "train.learning_rate=0.01", "-q")
     assert result.exit_code == 0, result.output
-    summary = runs.read_summary(diverged)
+    summary = reader.read_summary(diverged)
     assert summary["status"] == "completed" and summary["epochs_run"] == 6
     assert summary["resumed"][0]["overrides"] == ["train.learning_rate=0.01"]
-    assert config.load(diverged / runs.CONFIG).train.learning_rate == 0.01
-    assert len(pd.read_csv(diverged / runs.METRICS)) == 6
+    assert config.load(diverged / layout.CONFIG).train.learning_rate == 0.01
+    assert len(pd.read_csv(diverged / layout.METRICS)) == 6
 
 
 def test_a_run_that_recorded_relative_data_paths_still_resumes(tmp_path, monkeypatch):
@@ -333,10 +336,10 @@ def test_a_run_that_recorded_relative_data_paths_still_resumes(tmp_path, monkeyp
     table = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
     table["y"] = (table.a > table.b).astype(int)
     table.to_csv("table.csv", index=False)
-    stopped, _ = train.run(config.validate({**spec(epochs=8), "data": {
+    stopped, _ = session.run(config.validate({**spec(epochs=8), "data": {
         "path": "table.csv", "target": "y"}}, "test"), tmp_path / "runs", InterruptAt(5))
     absolute = str(tmp_path / "table.csv")
-    (stopped / runs.CONFIG).write_text((stopped / runs.CONFIG).read_text().replace(
+    (stopped / layout.CONFIG).write_text((stopped / layout.CONFIG).read_text().replace(
         absolute, "table.csv"))
     saved = checkpoint.load(stopped / checkpoint.CHECKPOINT)
     assert saved.meta["config"]["data"]["path"] == absolute
@@ -344,7 +347,7 @@ def test_a_run_that_recorded_relative_data_paths_still_resumes(tmp_path, monkeyp
     checkpoint.save(stopped / checkpoint.CHECKPOINT, saved)
     result = invoke("train", "--resume", stopped, "-q")
     assert result.exit_code == 0, result.output
-    assert runs.read_summary(stopped)["status"] == "completed"
+    assert reader.read_summary(stopped)["status"] == "completed"
 
 
 def test_load_refuses_a_checkpoint_of_another_format(tmp_path):

@@ -13,9 +13,11 @@ import yaml
 from typer.testing import CliRunner
 
 import dlrun
-from dlrun import checkpoint, config, runs, train
+from dlrun import config
 from dlrun.cli import app
 from dlrun.errors import ConfigError
+from dlrun.rundir import checkpoint, layout
+from dlrun.training import loop, session
 
 runner = CliRunner()
 SOURCES = sorted(Path(dlrun.__file__).parent.rglob("*.py"))
@@ -58,7 +60,7 @@ def tag(sentinel: Path) -> str:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    return train.run(config.validate(SMALL, "test"), tmp_path_factory.mktemp("finished"))[0]
+    return session.run(config.validate(SMALL, "test"), tmp_path_factory.mktemp("finished"))[0]
 
 
 def copy_of(run_dir: Path, tmp_path: Path) -> Path:
@@ -86,7 +88,7 @@ def test_an_override_with_a_python_tag_is_refused_unrun(finished, tmp_path, sent
 
 def test_a_run_directory_config_with_a_python_tag_is_never_run(finished, tmp_path, sentinel):
     run_dir = copy_of(finished, tmp_path)
-    (run_dir / runs.CONFIG).write_text(f"name: {tag(sentinel)}\n")
+    (run_dir / layout.CONFIG).write_text(f"name: {tag(sentinel)}\n")
     for command in (["diagnose", run_dir], ["predict", run_dir, tmp_path / "x.csv"],
                     ["plot", run_dir], ["train", "--resume", run_dir]):
         (tmp_path / "x.csv").write_text("x1,x2\n0,0\n")
@@ -169,8 +171,8 @@ def test_np_load_is_always_called_with_allow_pickle_false():
 
 def test_a_pickling_params_file_is_refused_unloaded(finished, tmp_path, sentinel):
     run_dir = copy_of(finished, tmp_path)
-    state, _ = runs.load_params(run_dir / runs.PARAMS)
-    pickling_npz(run_dir / runs.PARAMS, sentinel, names=["W1"],
+    state, _ = layout.load_params(run_dir / layout.PARAMS)
+    pickling_npz(run_dir / layout.PARAMS, sentinel, names=["W1"],
                  **{k: v for k, v in state.items() if k != "W1"})
     (tmp_path / "x.csv").write_text("x1,x2\n0,0\n")
     for command in (["predict", run_dir, tmp_path / "x.csv"], ["diagnose", run_dir],
@@ -178,17 +180,17 @@ def test_a_pickling_params_file_is_refused_unloaded(finished, tmp_path, sentinel
         refused(invoke(*command), "params.npz", "dlrun never unpickles files")
     warm = tmp_path / "warm.yaml"
     warm.write_text(yaml.safe_dump({**SMALL, "model": {"hidden_layers": [3],
-                                                       "init_from": str(run_dir / runs.PARAMS)}}))
+                                                       "init_from": str(run_dir / layout.PARAMS)}}))
     refused(invoke("train", warm, "--runs-dir", tmp_path / "runs"), "model.init_from",
             "dlrun never unpickles files")
 
 
 def test_a_pickling_checkpoint_is_refused_unloaded(tmp_path, sentinel):
-    class Interrupt(train.Reporter):
+    class Interrupt(loop.Reporter):
         def epoch(self, row):
             raise KeyboardInterrupt
 
-    run_dir, _ = train.run(config.validate(SMALL, "test"), tmp_path / "runs", Interrupt())
+    run_dir, _ = session.run(config.validate(SMALL, "test"), tmp_path / "runs", Interrupt())
     pickling_npz(run_dir / checkpoint.CHECKPOINT, sentinel, names=["net.W1"],
                  meta=np.array(json.dumps({"format": 1})))
     refused(invoke("train", "--resume", run_dir), "checkpoint.npz", "dlrun never unpickles files")
@@ -258,5 +260,5 @@ def test_refining_a_sweep_under_an_escaping_name_is_refused(tmp_path):
 def test_making_a_run_directory_refuses_any_name_that_is_not_one_component(tmp_path):
     for name in ["../x", "a/b", "..", ".x", "", "a\x00b"]:
         with pytest.raises(ConfigError, match="must be one path component"):
-            runs.create(tmp_path / "runs", name)
+            layout.create(tmp_path / "runs", name)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dlrun import sweep
+from dlrun.sweep import run as sweep
 from dlrun.cli import app
-from dlrun.trial import store
-from dlrun.workers import SerialBackend
+from dlrun.sweep.trial import store
+from dlrun.sweep.workers import SerialBackend
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import cluster as cluster_module
 from dlrun.cli import app
+from dlrun.sweep import cluster as cluster_module
 
 distributed = pytest.importorskip("distributed")
 runner = CliRunner()

@@ -8,8 +8,14 @@ from typer.testing import CliRunner
 
 from dlrun.cli import app
 from dlrun.errors import ConfigError
-from dlrun.search_space import (Choice, LogUniform, OneMinusLogUniform, RandInt, SearchSpace,
-                                Uniform)
+from dlrun.sweep.space import (
+    Choice,
+    LogUniform,
+    OneMinusLogUniform,
+    RandInt,
+    SearchSpace,
+    Uniform,
+)
 from dlrun.yamlio import parse
 
 runner = CliRunner()
@@ -157,7 +163,7 @@ def test_train_refuses_a_config_with_distributions_and_points_to_sweep(tmp_path)
 
 
 def test_a_grid_says_when_it_cannot_use_every_trial():
-    from dlrun.search_space import SearchSpace
+    from dlrun.sweep.space import SearchSpace
 
     space = SearchSpace.from_data({"model": {"hidden_layers": {"choice": [[4], [8], [2, 2]]}},
                                    "train": {"learning_rate": {"loguniform": [1e-4, 1e-1]},

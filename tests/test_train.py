@@ -6,8 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlrun import config, runs, train
+from dlrun import config
 from dlrun.errors import ConfigError
+from dlrun.rundir import layout, reader
+from dlrun.training import loop, session
+from dlrun.training.experiment import prepare
 
 
 def metrics_of(run_dir):
@@ -17,7 +20,7 @@ def metrics_of(run_dir):
 def test_training_reduces_the_cost_on_a_separable_problem(tmp_path, make_config):
     cfg = make_config(data={"generator": {"name": "circles", "n_samples": 400, "noise": 0.02}},
                       train={"epochs": 60, "learning_rate": 0.02})
-    run_dir, summary = train.run(cfg, tmp_path)
+    run_dir, summary = session.run(cfg, tmp_path)
     metrics = metrics_of(run_dir)
     assert metrics["train_loss"].iloc[-1] < 0.2 * metrics["train_loss"].iloc[0]
     assert summary["final"]["dev"]["error"] <= 0.02
@@ -26,7 +29,7 @@ def test_training_reduces_the_cost_on_a_separable_problem(tmp_path, make_config)
 
 def test_run_directory_holds_the_contract_files(tmp_path, make_config):
     cfg = make_config()
-    run_dir, summary = train.run(cfg, tmp_path)
+    run_dir, summary = session.run(cfg, tmp_path)
     assert run_dir.parent == tmp_path and run_dir.name.startswith("t-")
     assert config.load(run_dir / "config.yaml") == cfg
     metrics = metrics_of(run_dir)
@@ -40,7 +43,7 @@ def test_run_directory_holds_the_contract_files(tmp_path, make_config):
     assert on_disk["examples"] == {"train": 120, "dev": 40, "test": 40}
     assert set(on_disk["final"]) == {"train", "dev", "test"}
     assert on_disk["versions"]["numpy"] == np.__version__
-    state, meta = runs.load_params(run_dir / "params.npz")
+    state, meta = layout.load_params(run_dir / "params.npz")
     assert {k: v.shape for k, v in state.items()} == {
         "W1": (8, 2), "b1": (8, 1), "W2": (4, 8), "b2": (4, 1), "W3": (1, 4), "b3": (1, 1)}
     assert state["W1"].dtype == np.float32
@@ -50,50 +53,50 @@ def test_run_directory_holds_the_contract_files(tmp_path, make_config):
 
 def test_same_config_and_seed_give_identical_numbers(tmp_path, make_config):
     cfg = make_config(model={"keep_prob": 0.8, "batch_norm": True})
-    first, _ = train.run(cfg, tmp_path)
-    second, _ = train.run(cfg, tmp_path)
+    first, _ = session.run(cfg, tmp_path)
+    second, _ = session.run(cfg, tmp_path)
     columns = lambda frame: frame.drop(columns="seconds")
     pd.testing.assert_frame_equal(columns(metrics_of(first)), columns(metrics_of(second)))
-    a, _ = runs.load_params(first / "params.npz")
-    b, _ = runs.load_params(second / "params.npz")
+    a, _ = layout.load_params(first / "params.npz")
+    b, _ = layout.load_params(second / "params.npz")
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    third, _ = train.run(make_config(seed=1, model={"keep_prob": 0.8, "batch_norm": True}), tmp_path)
+    third, _ = session.run(make_config(seed=1, model={"keep_prob": 0.8, "batch_norm": True}), tmp_path)
     assert not metrics_of(third)["train_loss"].equals(metrics_of(first)["train_loss"])
 
 
 def test_full_batch_gradient_descent_decreases_the_cost_every_step(tmp_path, make_config):
     cfg = make_config(train={"optimizer": "gd", "batch_size": "full", "epochs": 30,
                              "learning_rate": 0.1})
-    run_dir, summary = train.run(cfg, tmp_path)
+    run_dir, summary = session.run(cfg, tmp_path)
     costs = metrics_of(run_dir)["train_cost"]
     assert summary["steps"] == 30
     assert (costs.diff().dropna() < 0).all()
 
 
 def test_batch_size_one_is_one_step_per_example(tmp_path, make_config):
-    _, summary = train.run(make_config(train={"batch_size": 1, "epochs": 2}), tmp_path)
+    _, summary = session.run(make_config(train={"batch_size": 1, "epochs": 2}), tmp_path)
     assert summary["steps"] == 2 * 120
 
 
 def test_last_batch_may_be_smaller(tmp_path, make_config):
-    _, summary = train.run(make_config(train={"batch_size": 50, "epochs": 2}), tmp_path)
+    _, summary = session.run(make_config(train={"batch_size": 50, "epochs": 2}), tmp_path)
     assert summary["steps"] == 2 * 3  # 120 = 50 + 50 + 20
 
 
 def test_learning_rate_column_follows_the_schedule(tmp_path, make_config):
     cfg = make_config(train={"learning_rate": 0.2, "decay": {"name": "inverse_time", "rate": 1}})
-    run_dir, _ = train.run(cfg, tmp_path)
+    run_dir, _ = session.run(cfg, tmp_path)
     assert metrics_of(run_dir)["learning_rate"].tolist() == pytest.approx([0.2, 0.1, 0.2 / 3, 0.05, 0.04])
 
 
 def test_huge_learning_rate_diverges_and_keeps_finite_parameters(tmp_path, make_config):
     cfg = make_config(train={"optimizer": "gd", "learning_rate": 1e30, "epochs": 20})
-    run_dir, summary = train.run(cfg, tmp_path)
+    run_dir, summary = session.run(cfg, tmp_path)
     assert summary["status"] == "diverged"
     detail = summary["divergence"]
     assert detail["learning_rate"] == 1e30 and detail["step"] >= 1
     assert "learning rate" in detail["message"]
-    state, _ = runs.load_params(run_dir / "params.npz")
+    state, _ = layout.load_params(run_dir / "params.npz")
     assert all(np.all(np.isfinite(v)) for v in state.values())
 
 
@@ -101,7 +104,7 @@ def test_early_stopping_restores_the_best_weights(tmp_path, make_config):
     cfg = make_config(data={"generator": {"name": "moons", "n_samples": 60, "noise": 0.4}},
                       model={"hidden_layers": [64, 64]},
                       train={"epochs": 300, "learning_rate": 0.05, "early_stopping": {"patience": 5}})
-    run_dir, summary = train.run(cfg, tmp_path)
+    run_dir, summary = session.run(cfg, tmp_path)
     metrics = metrics_of(run_dir)
     assert summary["epochs_run"] < 300 and "early stopping" in summary["stop_reason"]
     assert summary["epochs_run"] == summary["best_epoch"] + 5
@@ -111,7 +114,7 @@ def test_early_stopping_restores_the_best_weights(tmp_path, make_config):
 
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_was_learned(tmp_path, make_config, monkeypatch):
     cfg = make_config(train={"epochs": 50})
-    experiment = train.prepare(cfg)
+    experiment = prepare(cfg)
     calls = {"n": 0}
     original = type(experiment.optimizer).step
 
@@ -122,7 +125,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_was_learned(tmp_path, m
         original(self, params, grads, lr)
 
     monkeypatch.setattr(type(experiment.optimizer), "step", step)
-    run_dir, summary = train.run(cfg, tmp_path)
+    run_dir, summary = session.run(cfg, tmp_path)
     assert summary["status"] == "interrupted"
     assert summary["steps"] == 9 and summary["epochs_run"] == 2
     assert len(metrics_of(run_dir)) == 2
@@ -133,16 +136,16 @@ def test_an_unexpected_crash_marks_the_run_failed(tmp_path, make_config, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(train, "evaluate", broken)
+    monkeypatch.setattr(loop, "evaluate", broken)
     with pytest.raises(RuntimeError):
-        train.run(make_config(), tmp_path)
+        session.run(make_config(), tmp_path)
     (run_dir,) = tmp_path.iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and "boom" in summary["error"]
 
 
 @pytest.mark.parametrize("extra, module, function, redo", [
-    ("diagnosis", "diagnose", "after_training", "dlrun diagnose"),
+    ("diagnosis", "diagnosis.diagnose", "after_training", "dlrun diagnose"),
     ("figures", "plots", "draw", "dlrun plot"),
 ])
 def test_a_broken_extra_leaves_a_trained_run_completed(tmp_path, make_config, monkeypatch,
@@ -166,54 +169,54 @@ def test_a_broken_extra_leaves_a_trained_run_completed(tmp_path, make_config, mo
                                       str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     (run_dir,) = (tmp_path / "runs").iterdir()
-    summary = runs.read_summary(run_dir)
+    summary = reader.read_summary(run_dir)
     assert summary["status"] == "completed"
     assert summary["problems"] == {extra: "RuntimeError: boom"}
-    runs.load_params(run_dir / runs.PARAMS)
+    layout.load_params(run_dir / layout.PARAMS)
     assert f"could not write the {extra} (RuntimeError: boom)" in result.output
     assert f"{redo} {run_dir}" in result.output
 
 
 def test_warm_start_begins_from_saved_parameters(tmp_path, make_config):
-    first, _ = train.run(make_config(), tmp_path)
-    saved, _ = runs.load_params(first / "params.npz")
+    first, _ = session.run(make_config(), tmp_path)
+    saved, _ = layout.load_params(first / "params.npz")
     warm = make_config(model={"init_from": str(first / "params.npz")})
-    experiment = train.prepare(warm)
+    experiment = prepare(warm)
     assert all(np.array_equal(experiment.network.params[k], saved[k]) for k in experiment.network.params)
     wrong = make_config(model={"hidden_layers": [3], "init_from": str(first / "params.npz")})
     with pytest.raises(ConfigError, match="model.init_from: .*W1 has shape"):
-        train.prepare(wrong)
+        prepare(wrong)
     with pytest.raises(ConfigError, match="model.init_from: .*no such parameter file"):
-        train.prepare(make_config(model={"init_from": str(tmp_path / "missing.npz")}))
+        prepare(make_config(model={"init_from": str(tmp_path / "missing.npz")}))
 
 
 def test_output_that_does_not_fit_the_task_is_refused_before_any_file(tmp_path, make_config):
     with pytest.raises(ConfigError, match="model.output: linear needs real-valued targets"):
-        train.run(make_config(model={"output": "linear"}), tmp_path / "runs")
+        session.run(make_config(model={"output": "linear"}), tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_percentage_for_human_error_is_refused_before_training(tmp_path, make_config):
     with pytest.raises(ConfigError, match=r"diagnose.human_error: 5 is not an error rate: a "
                        r"binary error is the fraction .* \(for 5% write 0.05\)"):
-        train.run(make_config(diagnose={"human_error": 5}), tmp_path / "runs")
+        session.run(make_config(diagnose={"human_error": 5}), tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
     regression = {"generator": {"name": "moons", "n_samples": 200}, "task": "regression"}
-    run_dir, _ = train.run(make_config(data=regression, diagnose={"human_error": 5},
+    run_dir, _ = session.run(make_config(data=regression, diagnose={"human_error": 5},
                                        train={"epochs": 1}), tmp_path / "runs")
-    assert runs.read_summary(run_dir)["status"] == "completed"  # RMSE units: any size is fine
+    assert reader.read_summary(run_dir)["status"] == "completed"  # RMSE units: any size is fine
 
 
 def test_float64_runs_keep_float64_parameters(tmp_path, make_config):
-    run_dir, _ = train.run(make_config(dtype="float64"), tmp_path)
-    state, _ = runs.load_params(run_dir / "params.npz")
+    run_dir, _ = session.run(make_config(dtype="float64"), tmp_path)
+    state, _ = layout.load_params(run_dir / "params.npz")
     assert state["W1"].dtype == np.float64
 
 
 def test_run_files_are_readable_by_others_like_any_new_file(tmp_path, make_config):
     import os
     import stat
-    run_dir, _ = train.run(make_config(train={"epochs": 1}), tmp_path)
+    run_dir, _ = session.run(make_config(train={"epochs": 1}), tmp_path)
     umask = os.umask(0)
     os.umask(umask)
     for name in ("summary.json", "params.npz"):

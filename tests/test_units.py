@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from dlrun.config import DiagnoseConfig
+from dlrun.diagnosis.hidden_units import distinct_columns, measure
 from dlrun.engine.init import INITIALIZERS
 from dlrun.engine.network import Network
-from dlrun.units import distinct_columns, measure
 
 
 def network(activation, init="he", sizes=(2, 6, 4, 1), **options):

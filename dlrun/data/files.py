@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..runs import npz_problem
+from ..rundir.layout import npz_problem
 from .rows import first_non_finite_row, non_finite_rows
 
 SUFFIXES = (".csv", ".npy", ".npz")

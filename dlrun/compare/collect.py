@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import runlock, runs, yamlio
-from .errors import ConfigError, DlrunError, RunDirError
+from .. import yamlio
+from ..errors import ConfigError, DlrunError, RunDirError
+from ..rundir import layout, reader, runlock
 
 RESULTS = ("status", "epochs_run", "best_epoch", "train_error", "dev_error", "train_loss",
            "dev_loss", "test_error", "verdict", "duration")
@@ -37,7 +38,7 @@ class Comparison:
 
     table: pd.DataFrame
     params: list[str]  # config columns shown (those that differ, or all)
-    records: dict[str, runs.RunRecord]  # by path, for the curves
+    records: dict[str, reader.RunRecord]  # by path, for the curves
     grouped: bool = False
     best: object = None  # index label in `table` of the run --optimize picked
     optimize: str | None = None
@@ -53,7 +54,7 @@ def discover(paths: list[str | Path], runs_dir: str | Path = "runs") -> list[Pat
         path = Path(arg)
         if path.is_dir():
             try:
-                found.extend([path] if runs.is_run_dir(path) else _runs_in(path))
+                found.extend([path] if reader.is_run_dir(path) else _runs_in(path))
             except OSError as error:
                 raise RunDirError(f"{path}: cannot list ({error.strerror or error})") from None
         elif path == Path(runs_dir):
@@ -81,12 +82,12 @@ def _runs_in(directory: Path) -> list[Path]:
     for child in sorted(directory.iterdir()):
         if not child.is_dir() or child.name.startswith("."):
             continue
-        if runs.is_run_dir(child):
+        if reader.is_run_dir(child):
             found.append(child)
             continue
         nested = _runs_in(child)
         # A folder of runs is expanded; anything else is a run directory with its files missing.
-        found.extend(nested if any(runs.is_run_dir(p) for p in nested) else [child])
+        found.extend(nested if any(reader.is_run_dir(p) for p in nested) else [child])
     return found
 
 
@@ -100,8 +101,8 @@ def resolve_run(arg: str | Path, runs_dir: str | Path = "runs") -> Path:
     """One run directory from a path or the unique beginning of a run's name in `runs_dir`."""
     path = Path(arg)
     if path.is_dir():
-        if not runs.is_run_dir(path):
-            raise RunDirError(f"{path}: not a run directory (none of {', '.join(runs.RUN_FILES)})")
+        if not reader.is_run_dir(path):
+            raise RunDirError(f"{path}: not a run directory (none of {', '.join(layout.RUN_FILES)})")
         return path
     matches = _by_prefix(str(arg), Path(runs_dir))
     if len(matches) == 1:
@@ -146,7 +147,7 @@ def _dig(mapping, *keys):
     return mapping
 
 
-def results(record: runs.RunRecord) -> tuple[dict, list[str]]:
+def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
     """A run's results (status, epochs, train/dev figures at the best epoch, test error, verdict,
     duration) and notes on whatever had to be guessed or could not be read."""
     summary, metrics = record.summary or {}, record.metrics
@@ -202,7 +203,7 @@ def results(record: runs.RunRecord) -> tuple[dict, list[str]]:
             "duration": duration}, notes
 
 
-def run_row(record: runs.RunRecord) -> dict:
+def run_row(record: reader.RunRecord) -> dict:
     """One run as a flat row: `run`, its dotted config keys, its results, `note` and `path`."""
     row = {"run": record.path.name}
     if record.config is not None:
@@ -216,11 +217,11 @@ def run_row(record: runs.RunRecord) -> dict:
 
 
 def load(paths: list[str | Path], runs_dir: str | Path = "runs"
-         ) -> tuple[pd.DataFrame, list[str], dict[str, runs.RunRecord]]:
+         ) -> tuple[pd.DataFrame, list[str], dict[str, reader.RunRecord]]:
     """(one row per run, the config columns, the records by path) for every run `paths` name."""
     records = {}
     for directory in discover(paths, runs_dir):
-        record = runs.read_run(directory)
+        record = reader.read_run(directory)
         records[str(record.path)] = record
     rows = [run_row(record) for record in records.values()]
     params = list(dict.fromkeys(key for row in rows for key in row
@@ -463,7 +464,7 @@ def compare(paths: list[str | Path], runs_dir: str | Path = "runs", *, filters=(
 
 def diff(run_a: Path, run_b: Path) -> dict:
     """Config keys that changed between two runs (old → new) and their results side by side."""
-    a, b = runs.read_run(run_a), runs.read_run(run_b)
+    a, b = reader.read_run(run_a), reader.read_run(run_b)
     changes = []
     if a.config is not None and b.config is not None:
         flat_a, flat_b = flatten(a.config), flatten(b.config)

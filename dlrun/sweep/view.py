@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from .console import console
-from .sweep import SweepReporter
+from ..console import console
+from .run import SweepReporter
 
 
 class LiveSweep(SweepReporter):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dynamics import check
-from .engine.layers import Activation, Dense
+from ..engine.layers import Activation, Dense
+from .training_checks import check
 
 SAMPLE = 4096  # examples measured: enough to see every unit fire, cheap on any data set
 FLAT = 0.01  # on a flat tail: the derivative is under 1% of its peak (|tanh| > 0.995)

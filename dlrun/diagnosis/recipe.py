@@ -6,7 +6,7 @@ meaningless); then the error gaps, the biggest first. Each action names the conf
 
 from __future__ import annotations
 
-from .dynamics import full_batch
+from .training_checks import full_batch
 
 PROBLEMS = {  # check: the problem it found, in the order they are worth fixing
     "divergence": "divergence", "cost_decrease": "cost not decreasing",

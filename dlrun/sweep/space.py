@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 REFINE_MARGIN = 0.1  # a narrowed range reaches this fraction of the old one beyond the best values
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .error_analysis import ERROR_LABELS, format_error
+from .bias_variance import ERROR_LABELS, format_error
 
 GAP_LABELS = {"avoidable_bias": "avoidable bias", "variance": "variance",
               "data_mismatch": "data mismatch", "dev_overfitting": "dev overfitting"}

@@ -1,7 +1,7 @@
 """`dlrun diagnose`: what is wrong with a run and what to try next, read from its run directory.
 
-A diagnosis joins the error analysis (error_analysis.py), the training dynamics (dynamics.py), the
-health of the hidden units (units.py) and the recipe's advice (recipe.py). It is written beside
+A diagnosis joins the error analysis (bias_variance.py), the training dynamics (training_checks.py), the
+health of the hidden units (hidden_units.py) and the recipe's advice (recipe.py). It is written beside
 the run's other files as diagnosis.json (every figure) and diagnosis.md.
 """
 
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config as config_module
-from . import dynamics, error_analysis, recipe, runlock, runs, units
-from .config import DiagnoseConfig, ExperimentConfig
-from .errors import ConfigError, DlrunError, RunDirError
+from .. import config as config_module
+from ..config import DiagnoseConfig, ExperimentConfig
+from ..errors import ConfigError, DlrunError, RunDirError
+from ..rundir import layout, reader, runlock
+from . import bias_variance, hidden_units, recipe, training_checks
 
 DIAGNOSIS_JSON, DIAGNOSIS_MD = "diagnosis.json", "diagnosis.md"
 REQUIRED_COLUMNS = ("epoch", "train_cost", "train_loss", "train_error", "dev_loss", "dev_error")
@@ -79,8 +80,8 @@ def _is_number(text: str) -> bool:
 def _check_summary(summary, path: Path) -> dict:
     if not isinstance(summary, dict):
         raise RunDirError(f"{path}: expected a JSON object, got {type(summary).__name__}")
-    if summary.get("status") not in runs.STATUSES:
-        raise RunDirError(f"{path}: status: expected one of {', '.join(runs.STATUSES)}, got "
+    if summary.get("status") not in layout.STATUSES:
+        raise RunDirError(f"{path}: status: expected one of {', '.join(layout.STATUSES)}, got "
                           f"{summary.get('status')!r}")
     final = summary.get("final") or {}
     if not isinstance(final, dict) or not all(
@@ -115,12 +116,12 @@ def read_run(run_dir: str | Path, settings: list[str] = ()) -> Run:
     path = Path(run_dir)
     if not path.is_dir():
         raise RunDirError(f"{path}: not a run directory (no such directory)")
-    summary = _check_summary(runs.read_summary(path), path / runs.SUMMARY)
-    if not (path / runs.CONFIG).is_file():
-        raise RunDirError(f"{path / runs.CONFIG}: missing (a run directory keeps its resolved "
+    summary = _check_summary(reader.read_summary(path), path / layout.SUMMARY)
+    if not (path / layout.CONFIG).is_file():
+        raise RunDirError(f"{path / layout.CONFIG}: missing (a run directory keeps its resolved "
                           "config there)")
-    config = apply_settings(config_module.load(path / runs.CONFIG), list(settings))
-    return Run(path, summary, config, read_metrics(path / runs.METRICS))
+    config = apply_settings(config_module.load(path / layout.CONFIG), list(settings))
+    return Run(path, summary, config, read_metrics(path / layout.METRICS))
 
 
 def final_errors(run: Run) -> tuple[dict[str, float | None], str]:
@@ -138,7 +139,7 @@ def final_errors(run: Run) -> tuple[dict[str, float | None], str]:
 
 
 def _unmeasured(reason: str) -> dict:
-    skipped = dynamics.check("skipped", reason)
+    skipped = training_checks.check("skipped", reason)
     return {"source": None, "reason": reason, "split": None, "examples": 0, "layers": [],
             "checks": {name: skipped for name in ("symmetry", "dead_relu", "saturation")}}
 
@@ -153,7 +154,7 @@ def _stored_units(run: Run) -> dict | None:
     if not measured.get("layers"):
         return None
     try:
-        report = units.judge(measured["layers"], run.config.diagnose,
+        report = hidden_units.judge(measured["layers"], run.config.diagnose,
                              measured.get("split") or "dev")
     except (KeyError, TypeError, ZeroDivisionError):
         return None  # a hand-edited file: better unmeasured than misread
@@ -165,24 +166,24 @@ def _stored_units(run: Run) -> dict | None:
 
 def measure_units(run: Run) -> dict:
     """Unit health of the run's kept weights, rebuilt from config.yaml and params.npz."""
-    from . import train  # train imports this module
+    from ..training.experiment import prepare
 
-    params = run.path / runs.PARAMS
+    params = run.path / layout.PARAMS
     if not params.is_file():
-        return _stored_units(run) or _unmeasured(f"no {runs.PARAMS}: the run saved no parameters")
-    state, _ = runs.load_params(params)
+        return _stored_units(run) or _unmeasured(f"no {layout.PARAMS}: the run saved no parameters")
+    state, _ = layout.load_params(params)
     config = run.config.model_copy(
         update={"model": run.config.model.model_copy(update={"init_from": None})})
     try:
-        experiment = train.prepare(config)
+        experiment = prepare(config)
     except DlrunError as error:
         return _stored_units(run) or _unmeasured(f"the data could not be rebuilt: {error}")
     try:
         experiment.network.load_state(state, source=str(params))
     except ValueError as error:
-        raise RunDirError(f"{error} (it does not match {run.path / runs.CONFIG})") from None
+        raise RunDirError(f"{error} (it does not match {run.path / layout.CONFIG})") from None
     report = measure_dataset(experiment.network, experiment.dataset, run.config.diagnose)
-    report["source"] = f"the weights in {runs.PARAMS}, data rebuilt from {runs.CONFIG}"
+    report["source"] = f"the weights in {layout.PARAMS}, data rebuilt from {layout.CONFIG}"
     return report
 
 
@@ -190,7 +191,7 @@ def measure_dataset(network, dataset, settings) -> dict:
     """Units measured over the dev data, or the training data when there is no dev set."""
     X_dev = dataset.splits["dev"][0] if "dev" in dataset.splits else None
     split = "dev" if X_dev is not None and len(X_dev) else "train"
-    return units.measure(network, dataset.splits[split][0], settings, split)
+    return hidden_units.measure(network, dataset.splits[split][0], settings, split)
 
 
 def diagnose(run: Run, unit_report: dict) -> dict:
@@ -198,8 +199,8 @@ def diagnose(run: Run, unit_report: dict) -> dict:
     settings = run.config.diagnose
     task = run.summary.get("task", "binary")
     errors, source = final_errors(run)
-    analysis = error_analysis.analyse({"human": settings.human_error, **errors}, settings, task)
-    checks = dynamics.analyse(run.metrics, run.summary, run.config,
+    analysis = bias_variance.analyse({"human": settings.human_error, **errors}, settings, task)
+    checks = training_checks.analyse(run.metrics, run.summary, run.config,
                               high_bias="avoidable_bias" in analysis["problems"])
     advice = recipe.recommend(analysis, {**checks, **unit_report["checks"]}, run.config,
                               run.summary)
@@ -231,20 +232,20 @@ def plain(value):
 
 def save(run_dir: Path, diagnosis: dict) -> None:
     """diagnosis.json and diagnosis.md into the run directory, each replaced atomically."""
-    from .diagnosis_report import markdown
+    from .report import markdown
 
-    runs.write_json(Path(run_dir) / DIAGNOSIS_JSON, diagnosis)
-    runs.write_atomic(Path(run_dir) / DIAGNOSIS_MD, markdown(diagnosis).encode("utf-8"))
+    layout.write_json(Path(run_dir) / DIAGNOSIS_JSON, diagnosis)
+    layout.write_atomic(Path(run_dir) / DIAGNOSIS_MD, markdown(diagnosis).encode("utf-8"))
 
 
 def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
     """Read a run directory and diagnose it (nothing is written)."""
     run = read_run(run_dir, settings)
-    problem = error_analysis.check_human_error(run.config.diagnose.human_error,
+    problem = bias_variance.check_human_error(run.config.diagnose.human_error,
                                                run.summary.get("task", "binary"))
     if problem:  # before any work
         given = any(_setting_key(setting) == "human_error" for setting in settings)
-        where = "" if given else (f" (set in {run.path / runs.CONFIG}; --human-error overrides "
+        where = "" if given else (f" (set in {run.path / layout.CONFIG}; --human-error overrides "
                                   "it)")
         raise ConfigError(f"diagnose.human_error: {problem}{where}")
     status, stale = runlock.effective_status(run.path, run.summary["status"])
@@ -259,7 +260,7 @@ def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
 def after_training(run_dir: Path, summary: dict, experiment) -> dict | None:
     """Diagnose a run that just ended, measuring units on the network still in memory; writes
     diagnosis.json and .md and returns the short bias/variance verdict for summary.json."""
-    run = Run(Path(run_dir), summary, experiment.config, read_metrics(Path(run_dir) / runs.METRICS))
+    run = Run(Path(run_dir), summary, experiment.config, read_metrics(Path(run_dir) / layout.METRICS))
     unit_report = measure_dataset(experiment.network, experiment.dataset,
                                   experiment.config.diagnose)
     unit_report["source"] = "the trained network at the end of training"

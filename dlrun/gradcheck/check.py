@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .engine.init import INITIALIZERS
-from .engine.layers import ACTIVATIONS, Activation, Dropout
-from .engine.network import Network
-from .engine.optim import Adam
-from .errors import DlrunError
+from ..engine.init import INITIALIZERS
+from ..engine.layers import ACTIVATIONS, Activation, Dropout
+from ..engine.network import Network
+from ..engine.optim import Adam
+from ..errors import DlrunError
 
 EPSILON = 1e-7  # the course's step; in float64 its truncation error (ε²) is negligible
 PASS_BELOW = 1e-7  # the course's "great"
@@ -395,7 +395,7 @@ def check_config(config, epsilon: float = EPSILON, batch: int = 32, samples: int
                  after_steps: int = 5, progress: Progress | None = None) -> Report:
     """Check the network an ExperimentConfig builds, in float64, on a batch of its training data,
     at initialization and after `after_steps` steps of its own optimizer and mini-batches."""
-    from .train import prepare
+    from ..training.experiment import prepare
 
     validate(epsilon, batch, samples, after_steps)
     started = time.perf_counter()

@@ -16,9 +16,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import runs
-from .compare import (AT_BEST, NUMERIC, RESULTS, CompareError, Comparison, resolve,
-                      short_name)
+from ..rundir import layout
+from .collect import (
+    AT_BEST,
+    NUMERIC,
+    RESULTS,
+    CompareError,
+    Comparison,
+    resolve,
+    short_name,
+)
 
 FORMATS = ("table", "csv", "markdown", "json")
 STATUS_STYLES = {"completed": "green", "running": "cyan", "interrupted": "yellow",
@@ -333,7 +340,7 @@ def plot_curves(comparison: Comparison, path: Path) -> list[str]:
         notes.append(f"{drawn} runs drawn: legend left out (use --top to name them)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format=kind, dpi=120)
-    runs.write_atomic(path, buffer.getvalue())
+    layout.write_atomic(path, buffer.getvalue())
     return notes
 
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from . import config as config_module
-from . import runs, yamlio
-from .errors import ConfigError, RunDirError
-from .search_space import Choice, RandInt, SearchSpace, encode
+from .. import config as config_module
+from .. import yamlio
+from ..errors import ConfigError, RunDirError
+from ..rundir import layout
+from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, store
 
 SPACE, INFO, TABLE = "sweep.yaml", "sweep.json", "sweep.csv"
@@ -184,7 +185,7 @@ class Sweep:
     finished: dict[int, Trial] = field(default_factory=dict)
 
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
-        summary = {**summary, "command": runs.command_line(),
+        summary = {**summary, "command": layout.command_line(),
                    "sweep": {"directory": self.directory.name, "trial": trial.index,
                              "values": trial.values}}
         trial.summary = summary
@@ -194,11 +195,11 @@ class Sweep:
 
     def write_table(self) -> None:
         frame = results_frame(self.space, list(self.finished.values()))
-        runs.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
+        layout.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
 
     def write_info(self, **changes) -> None:
         self.info.update(changes)
-        runs.write_json(self.directory / INFO, self.info)
+        layout.write_json(self.directory / INFO, self.info)
 
     def best(self) -> dict | None:
         done = [t for t in self.finished.values() if _finite(_value(t.summary, "dev", "error"))]
@@ -220,22 +221,22 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
         raise ConfigError(f"--trials must be at least 1, got {options.trials}")
     check_space(space)
     trials = plan(space, options)
-    from . import train
+    from ..training.experiment import prepare
     try:  # data errors, and keys that do not fit the data, now
-        train.prepare(config_module.validate(trials[0].config, space.source))
+        prepare(config_module.validate(trials[0].config, space.source))
     except ConfigError as error:
         raise config_module.located(error, space.source, space.overrides, space.lines) from None
-    directory = runs.create(runs_dir, sweep_name(space))
+    directory = layout.create(runs_dir, sweep_name(space))
     header = "# The search space of this sweep: `dlrun sweep` runs it again.\n"
-    runs.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
+    layout.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
     info = {"name": directory.name, "status": "running", "seed": options.seed,
             "mode": "grid" if options.grid else "random", "trials": len(trials),
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
             "prune": ({"factor": options.prune_factor,
                        "rungs": rungs(max(t.epochs for t in trials), options.prune_factor,
                                       options.prune_min_epochs)} if options.prune else None),
-            "where": where, "refined_from": refined_from, "command": runs.command_line(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": runs.environment()}
+            "where": where, "refined_from": refined_from, "command": layout.command_line(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": layout.environment()}
     sweep = Sweep(directory, space, options, trials, info)
     sweep.write_info()
     sweep.write_table()

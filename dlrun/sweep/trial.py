@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import runs
+from ..rundir import layout
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,15 @@ def execute(task: TrialTask) -> TrialResult:
     """Train one trial in a temporary directory, BLAS on one thread; never raises for a bad trial."""
     from threadpoolctl import threadpool_limits
 
-    from . import config as config_module
-    from . import train
+    from .. import config as config_module
+    from ..training import session
 
     # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:
             experiment = config_module.validate(task.config, task.source)
-            _, summary = train.run(experiment, scratch, None, stop_check)
+            _, summary = session.run(experiment, scratch, None, stop_check)
         except Exception as error:  # a failed trial is a result; the sweep goes on
             summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                        "traceback": traceback.format_exc(limit=5)}
@@ -66,8 +66,8 @@ def execute(task: TrialTask) -> TrialResult:
         files = {}
         if run_dirs:
             files = {path.name: path.read_bytes() for path in run_dirs[0].iterdir() if path.is_file()}
-        if summary["status"] == "failed" and runs.SUMMARY in files:  # keep what the run recorded
-            summary = {**json.loads(files[runs.SUMMARY]), **summary}
+        if summary["status"] == "failed" and layout.SUMMARY in files:  # keep what the run recorded
+            summary = {**json.loads(files[layout.SUMMARY]), **summary}
         return TrialResult(task.index, summary, files, task.stop_epoch)
 
 
@@ -80,13 +80,13 @@ def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) ->
     try:
         partial.chmod(0o755)  # mkdtemp's private mode suits the scratch name, not the result
         for file_name, data in files.items():
-            if file_name == runs.SUMMARY:
+            if file_name == layout.SUMMARY:
                 continue
             if Path(file_name).name != file_name or file_name.startswith("."):
                 raise ValueError(f"trial {name}: refusing file name {file_name!r} from a worker")
             _write_synced(partial / file_name, data)
         summary_text = json.dumps(summary, indent=2, sort_keys=True, allow_nan=True) + "\n"
-        _write_synced(partial / runs.SUMMARY, summary_text.encode())
+        _write_synced(partial / layout.SUMMARY, summary_text.encode())
         try:
             os.rename(partial, final)
         except OSError as error:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import checkpoint, runlock, runs, train
-from . import config as config_module
-from .errors import ConfigError, RunDirError
+from .. import config as config_module
+from ..errors import ConfigError, RunDirError
+from ..rundir import checkpoint, layout, reader, runlock
+from . import loop, session
+from .experiment import Experiment, prepare
 
 RESUMABLE = ("interrupted", "diverged", "failed", "running")  # running: only once it is stale
 # Keys a resumed run may change: none of them alters the shapes or meaning of the saved state.
@@ -47,50 +49,50 @@ def _check_status(run_dir: Path, summary: dict) -> str:
         return status
     if status in ("completed", "pruned"):
         raise RunDirError(f"{run_dir}: {status}, nothing to resume; train a new run to go further")
-    raise RunDirError(f"{run_dir / runs.SUMMARY}: status: expected one of "
+    raise RunDirError(f"{run_dir / layout.SUMMARY}: status: expected one of "
                       f"{', '.join(RESUMABLE)} to resume, got {status!r}")
 
 
 def resume(run_dir: str | Path, overrides: list[str] = (),
-           reporter: train.Reporter | None = None) -> tuple[Path, dict]:
+           reporter: loop.Reporter | None = None) -> tuple[Path, dict]:
     """Continue the run in run_dir from its checkpoint (from its first epoch if it has none);
-    returns (run directory, summary) like train.run."""
+    returns (run directory, summary) like session.run."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
-    _check_status(run_dir, runs.read_summary(run_dir))  # before the lock: nothing written in vain
+    _check_status(run_dir, reader.read_summary(run_dir))  # before the lock: nothing written in vain
     lock = runlock.acquire(run_dir, wait=False)
     try:
-        summary = runs.read_summary(run_dir)  # again, now that nobody else can change it
+        summary = reader.read_summary(run_dir)  # again, now that nobody else can change it
         previous = _check_status(run_dir, summary)
         experiment, outcome = _restore(run_dir, list(overrides))
         epoch = outcome.epochs_run if outcome else 0
         if outcome is not None:
-            columns = train.metric_columns(experiment.network, experiment.dataset)
-            _cut(run_dir / runs.METRICS, columns, "epoch", epoch)
+            columns = loop.metric_columns(experiment.network, experiment.dataset)
+            _cut(run_dir / layout.METRICS, columns, "epoch", epoch)
             if experiment.config.train.record_steps:
-                _cut(run_dir / runs.STEPS, runs.STEP_COLUMNS, "step", outcome.steps)
+                _cut(run_dir / layout.STEPS, layout.STEP_COLUMNS, "step", outcome.steps)
         if overrides:
-            runs.write_atomic(run_dir / runs.CONFIG, experiment.config.to_yaml().encode("utf-8"))
+            layout.write_atomic(run_dir / layout.CONFIG, experiment.config.to_yaml().encode("utf-8"))
         for key in OUTCOME_KEYS:
             summary.pop(key, None)
         summary["status"] = "running"
         summary.setdefault("resumed", []).append({
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_epoch": epoch,
             "previous_status": "stale" if previous == "running" else previous,
-            "overrides": list(overrides), "command": runs.command_line(),
-            "versions": runs.environment()})
-        runs.write_json(run_dir / runs.SUMMARY, summary)
+            "overrides": list(overrides), "command": layout.command_line(),
+            "versions": layout.environment()})
+        layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
         lock.release()
         raise
-    return train.train_in(run_dir, experiment, summary, lock, reporter, resumed=outcome)
+    return session.train_in(run_dir, experiment, summary, lock, reporter, resumed=outcome)
 
 
-def _restore(run_dir: Path, overrides: list[str]) -> tuple[train.Experiment, train.Outcome | None]:
+def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outcome | None]:
     """The experiment rebuilt from the run's config, its state put back from checkpoint.npz
     (None for the outcome when there is no checkpoint: training starts again at epoch 1)."""
-    config_path = run_dir / runs.CONFIG
+    config_path = run_dir / layout.CONFIG
     if not config_path.is_file():
         raise RunDirError(f"{config_path}: missing; a run directory keeps its resolved config "
                           "there, and a resumed run needs it")
@@ -100,15 +102,15 @@ def _restore(run_dir: Path, overrides: list[str]) -> tuple[train.Experiment, tra
         _check_same_config(config_module.load(config_path), saved, config_path)
     config = config_module.load(config_path, overrides)
     if saved is None:
-        return train.prepare(config), None
+        return prepare(config), None
     if saved.epoch > config.train.epochs:
         raise ConfigError(f"train.epochs: {config.train.epochs} is fewer than the {saved.epoch} "
                           f"epochs {path} has already trained")
     # The weights come from the checkpoint: a warm-start file need not exist any more.
     model = config.model.model_copy(update={"init_from": None})
-    experiment = train.prepare(config.model_copy(update={"model": model}))
+    experiment = prepare(config.model_copy(update={"model": model}))
     experiment.config = config
-    outcome = train.Outcome()
+    outcome = loop.Outcome()
     try:
         checkpoint.restore(experiment, saved, outcome, str(path))
     except ValueError as error:
@@ -172,4 +174,4 @@ def _cut(path: Path, header: list[str], column: str, count: int) -> None:
     if len(lines) < count + 1:
         raise RunDirError(f"{path}: {len(lines) - 1} rows, but the checkpoint is at {column} "
                           f"{count}; the file lost rows, so the run cannot go on from it")
-    runs.write_atomic(path, ("\n".join(lines[:count + 1]) + "\n").encode("utf-8"))
+    layout.write_atomic(path, ("\n".join(lines[:count + 1]) + "\n").encode("utf-8"))

@@ -8,7 +8,7 @@
                         early-stopping state, the seconds trained and the resolved config
 
 A checkpoint is taken at the end of an epoch, after early stopping has judged it. Written with
-runs.write_atomic (temporary file, fsync, rename); read with allow_pickle=False.
+layout.write_atomic (temporary file, fsync, rename); read with allow_pickle=False.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runs
-from .errors import RunDirError
+from ..errors import RunDirError
+from . import layout
 
 CHECKPOINT = "checkpoint.npz"
 FORMAT = 1
@@ -107,7 +107,7 @@ def save(path: Path, checkpoint: Checkpoint) -> None:
     arrays[META] = np.array(json.dumps(checkpoint.meta, sort_keys=True))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    runs.write_atomic(Path(path), buffer.getvalue())
+    layout.write_atomic(Path(path), buffer.getvalue())
 
 
 def load(path: Path) -> Checkpoint:
@@ -119,7 +119,7 @@ def load(path: Path) -> Checkpoint:
     except FileNotFoundError:
         raise RunDirError(f"{path}: no such checkpoint") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise RunDirError(f"{path}: not a readable checkpoint ({runs.npz_problem(error)}); "
+        raise RunDirError(f"{path}: not a readable checkpoint ({layout.npz_problem(error)}); "
                           "delete it to train the run again from its first epoch") from None
     try:
         meta = json.loads(str(arrays.pop(META)))

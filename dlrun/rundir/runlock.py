@@ -15,8 +15,8 @@ import socket
 import time
 from pathlib import Path
 
-from . import runs
-from .errors import RunDirError
+from ..errors import RunDirError
+from . import reader
 
 try:
     import fcntl
@@ -153,7 +153,7 @@ def effective_status(run_dir: Path, status) -> tuple[object, str | None]:
     if status != "running" or is_held(run_dir) is not False:
         return status, None
     try:  # it may have just finished: the final summary is written before the lock goes
-        status = runs.read_summary(run_dir).get("status")
+        status = reader.read_summary(run_dir).get("status")
     except RunDirError:
         pass
     if status != "running":

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
-from .gradcheck import PASS_BELOW, VERDICTS, WARN_BELOW, WHOLE, Check, Report, Row, Stage
+from .check import PASS_BELOW, VERDICTS, WARN_BELOW, WHOLE, Check, Report, Row, Stage
 
 STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 RESOLUTION = "below float64 resolution"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .trial import TrialResult, TrialTask
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from .errors import DlrunError
+from ..errors import DlrunError
 from .trial import TrialResult, TrialTask, execute
 
 ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
@@ -20,7 +20,7 @@ class ClusterError(DlrunError):
 
 
 def _worker_version() -> str:
-    from . import __version__
+    from .. import __version__
     return __version__
 
 
@@ -44,7 +44,7 @@ class DaskBackend:
         self._check_workers()
 
     def _check_workers(self) -> None:
-        from . import __version__
+        from .. import __version__
         try:
             versions = self.client.run(_worker_version)
         except Exception as error:

@@ -1,0 +1,1 @@
+"""`dlrun compare` and `dlrun diff`: runs collected into one table, and its views."""

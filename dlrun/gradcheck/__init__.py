@@ -1,0 +1,1 @@
+"""`dlrun gradcheck`: two-sided finite differences against backpropagation, and the report."""

@@ -1,0 +1,121 @@
+"""Building an experiment from its config: the data, the network, the optimizer and the schedule,
+seeded so the same config gives the same numbers; and scoring a network on a split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import data, metrics
+from ..config import ExperimentConfig
+from ..data.augment import build_augmenter
+from ..diagnosis.bias_variance import check_human_error
+from ..engine.init import INITIALIZERS
+from ..engine.network import Network
+from ..engine.optim import OPTIMIZERS
+from ..engine.registry import build
+from ..engine.schedules import SCHEDULES
+from ..errors import ConfigError, RunDirError
+from ..rundir import layout
+
+OUTPUT_FOR_TASK = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
+
+
+@dataclass
+class Experiment:
+    """Everything a run needs, built and checked before any file is written."""
+
+    config: ExperimentConfig
+    dataset: data.Dataset
+    network: Network
+    optimizer: object
+    schedule: object
+    shuffle_rng: np.random.Generator
+    augment: object = None  # changes training mini-batches (data.augment), or None
+    dropout_rng: np.random.Generator | None = None  # the dropout layers draw their masks from it
+
+
+def output_for(config: ExperimentConfig, dataset: data.Dataset) -> tuple[str, int]:
+    """The output activation and the number of output units."""
+    output = config.model.output
+    if output == "auto":
+        output = OUTPUT_FOR_TASK[dataset.task]
+    n_classes = len(dataset.classes)
+    if output == "sigmoid" and dataset.task != "binary":
+        raise ConfigError(f"model.output: sigmoid needs two classes; the data is {dataset.task} "
+                          "(use softmax or linear)", key="model.output")
+    if output == "softmax":
+        if dataset.task == "regression":
+            raise ConfigError("model.output: softmax needs class labels; the data is regression",
+                              key="model.output")
+        return output, n_classes
+    if output == "linear" and dataset.task != "regression":
+        raise ConfigError(f"model.output: linear needs real-valued targets; the data is "
+                          f"{dataset.task} (use sigmoid or softmax)", key="model.output")
+    return output, dataset.n_outputs
+
+
+def load_data(config: ExperimentConfig) -> data.Dataset:
+    """The run's data set; the seed's first stream makes the same split every time."""
+    data_seed = np.random.SeedSequence(config.seed).spawn(1)[0]
+    return data.load(config.data, np.random.default_rng(data_seed), np.dtype(config.dtype))
+
+
+def build_network(config: ExperimentConfig, n_features: int, output: str, n_outputs: int,
+                  init_rng: np.random.Generator, dropout_rng: np.random.Generator) -> Network:
+    """The network the config's model and regularization sections describe."""
+    model = config.model
+    return Network.build(
+        [n_features, *model.hidden_layers, n_outputs], model.activation,
+        build(INITIALIZERS, "init", model.init), output, init_rng, dropout_rng,
+        dtype=np.dtype(config.dtype), batch_norm=model.batch_norm, keep_probs=model.keep_probs(),
+        l2=config.regularization.l2, l1=config.regularization.l1)
+
+
+def prepare(config: ExperimentConfig) -> Experiment:
+    """Data, network, optimizer and schedule from the config; seeded, so the same every time."""
+    _, init_seed, shuffle_seed, dropout_seed, augment_seed = \
+        np.random.SeedSequence(config.seed).spawn(5)
+    dataset = load_data(config)
+    output, n_outputs = output_for(config, dataset)
+    model = config.model
+    dropout_rng = np.random.default_rng(dropout_seed)
+    network = build_network(config, dataset.n_features, output, n_outputs,
+                            np.random.default_rng(init_seed), dropout_rng)
+    stopping = config.train.early_stopping
+    problem = stopping and metrics.check_monitored(stopping.metric, dataset.task)
+    if problem:
+        raise ConfigError(f"train.early_stopping.metric: {problem}",
+                          key="train.early_stopping.metric")
+    problem = check_human_error(config.diagnose.human_error, dataset.task)
+    if problem:  # refused before training, not after it when the diagnosis is drawn
+        raise ConfigError(f"diagnose.human_error: {problem}", key="diagnose.human_error")
+    if model.init_from is not None:
+        try:
+            state, _ = layout.load_params(model.init_from)
+            network.load_state(state, source=str(model.init_from))
+        except (RunDirError, ValueError) as error:
+            raise ConfigError(f"model.init_from: {error}", key="model.init_from") from None
+    augment = build_augmenter(config.data.augment, dataset.n_features, dataset.mean, dataset.std,
+                              np.random.default_rng(augment_seed))
+    return Experiment(config, dataset, network,
+                      build(OPTIMIZERS, "optimizer", config.train.optimizer),
+                      build(SCHEDULES, "decay schedule", config.train.decay),
+                      np.random.default_rng(shuffle_seed), augment, dropout_rng)
+
+
+def evaluate(network: Network, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Loss (without the penalty), error (the misclassified fraction, or RMSE) and the task's
+    other metrics (dlrun.metrics)."""
+    if len(X) == 0:
+        return {"loss": float("nan"), "error": float("nan")}
+    Z = network.logits(X)
+    loss = network.loss.value(Z, y)
+    if task == "regression":
+        predicted = network.loss.predict(Z)
+    elif network.output == "sigmoid":
+        predicted = (Z[:, 0] > 0).astype(np.int64)
+    else:
+        predicted = Z.argmax(axis=1)
+    return {"loss": loss, **metrics.score(task, y, predicted, max(Z.shape[1], 2))}
