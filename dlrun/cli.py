@@ -464,6 +464,26 @@ def sweep(
 
 @app.command()
 @user_errors
+def errors(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
+    split: Annotated[str, typer.Option(help="The split to analyse: dev, test, train or train_dev.")
+                     ] = "dev",
+    top: Annotated[int, typer.Option(min=1, help="Worst examples shown (and drawn).")] = 10,
+    tags: Annotated[Optional[Path], typer.Option(
+        metavar="ERRORS_CSV", help="errors.csv with its tag column filled in (several tags: "
+                                   "'blurry; dark'): the share of the errors each tag covers and "
+                                   "the error fixing it could reach.")] = None,
+):
+    """Error analysis: the confusion matrix, per-class figures and the misclassified examples by
+    loss (regression: the largest residuals); writes errors.csv to tag and confusion.png."""
+    from .console import console
+    from .diagnosis import error_table, error_view
+
+    error_view.render(error_table.report(run_dir, split, top, tags), console, top)
+
+
+@app.command()
+@user_errors
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
 ):

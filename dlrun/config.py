@@ -134,6 +134,7 @@ class DataConfig(Strict):
     features: list[str] | None = None  # CSV: the feature columns (default: all but the target)
     split: Split | None = None  # default 60/20/20; not used with a file per split
     train_dev: float = Field(0.0, ge=0, lt=1)  # share of training examples held out, untrained
+    subsample: float = Field(1.0, gt=0, le=1)  # train on this share of the training split only
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"  # auto: from the labels
     normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
     augment: Augment = Field(default_factory=Augment)

@@ -12,7 +12,7 @@ from . import labels
 from .files import Table, feature_names, read
 from .labels import infer_task
 from .rows import MappedRows, moments, normalized
-from .split import carve, split_indices
+from .split import carve, split_indices, subsample
 from .synthetic import GENERATORS
 
 __all__ = ["Dataset", "SPLITS", "TRAIN_DEV", "infer_task", "load"]
@@ -36,6 +36,9 @@ class Dataset:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     features: list[str] = field(default_factory=list)
+    # Where each split's examples come from: row numbers (from 0) in the data file or the
+    # generated set, so an example named in an error analysis can be found again.
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -125,6 +128,10 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
         kept, carved = carve(np.arange(len(rows)), y, config.train_dev, rng, stratify)
         pieces = {"train": (table, rows[kept], y[kept]), TRAIN_DEV: (table, rows[carved], y[carved]),
                   **{name: piece for name, piece in pieces.items() if name != "train"}}
+    if config.subsample < 1:  # drawn last: dev and test stay the examples they are at share 1
+        table, rows, y = pieces["train"]
+        kept = subsample(y, config.subsample, rng, stratify)
+        pieces["train"] = (table, rows[kept], y[kept])
 
     mean = std = None
     if config.normalize:
@@ -141,7 +148,8 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
     n_outputs = len(classes) if task == "multiclass" else 1
     if task == "regression" and first.y.ndim == 2:
         n_outputs = first.y.shape[1]
-    return Dataset(splits, task, n_outputs, classes, mean, std, first.features)
+    return Dataset(splits, task, n_outputs, classes, mean, std, first.features,
+                   {name: rows for name, (_, rows, _) in pieces.items()})
 
 
 def _rows(table: Table, rows: np.ndarray, mean, std, dtype) -> np.ndarray:

@@ -36,3 +36,14 @@ def carve(index: np.ndarray, y: np.ndarray, fraction: float, rng: np.random.Gene
     parts = split_indices(y[index], {"train": 1 - fraction, "train_dev": fraction}, rng, stratify,
                           key="data.{name}")
     return index[parts["train"]], index[parts["train_dev"]]
+
+
+def subsample(y: np.ndarray, share: float, rng: np.random.Generator, stratify: bool) -> np.ndarray:
+    """Indices of `share` of the examples, stratified, in their original order.
+
+    Each class is permuted once and its first round(share·m_c) examples are taken, so for one
+    seed a smaller share is a subset of every larger one: a learning curve adds examples to the
+    same set rather than drawing a new one at each size."""
+    groups = [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(len(y))]
+    kept = [rng.permutation(group)[:max(1, round(share * len(group)))] for group in groups]
+    return np.sort(np.concatenate(kept))
