@@ -153,6 +153,9 @@ def train(
                              for name in ("avoidable_bias", "variance", "data_mismatch")
                              if bv.get(name) is not None)
             console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
+        if "refit" in summary:
+            from .training.refit import describe
+            console.print(describe(summary), highlight=False, soft_wrap=True)
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
             if summary["status"] == "interrupted":
@@ -460,6 +463,23 @@ def sweep(
         console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def refit(
+    run_dir: Annotated[Path, typer.Argument(help="A completed run directory.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Train the final model on train + dev for the epochs the run chose on dev, into RUN/refit,
+    and report its test error (train.refit: true does this after training)."""
+    from .console import ProgressReporter, console
+    from .training import refit as refit_module
+    from .training.signals import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        summary = refit_module.refit(run_dir, None if quiet else ProgressReporter(run_dir.name))
+    console.print(refit_module.describe(summary), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -254,6 +254,10 @@ class TrainConfig(Strict):
     # Epochs between checkpoints (0: only when a run stops early). Ten costs a few milliseconds
     # on small networks and loses at most ten epochs to a killed process.
     checkpoint_every: int = Field(10, ge=0)
+    # After training, train the final model on train + dev for the epochs the dev set chose
+    # (dlrun.training.refit), in the run's refit/ directory; its test error is the one to quote.
+    refit: bool = False
+    refit_scale: Literal["epochs", "steps"] = "epochs"  # keep the passes over the data, or steps
 
     @field_validator("batch_size", mode="before")
     @classmethod

@@ -23,8 +23,19 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
     with status "pruned" and that reason."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
-    network, dataset = experiment.network, experiment.dataset
     run_dir = layout.create(runs_dir, config.name)
+    summary, lock = begin(run_dir, experiment)
+    run_dir, summary = train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+    if config.train.refit and summary["status"] == "completed":
+        from .refit import refit  # the final model on train + dev, in run_dir/refit
+        summary = refit(run_dir, reporter)
+    return run_dir, summary
+
+
+def begin(run_dir: Path, experiment: Experiment, **fields) -> tuple[dict, object]:
+    """Lock a new, empty run directory and write its config and a "running" summary (with
+    `fields` added); (summary, lock)."""
+    config, network, dataset = experiment.config, experiment.network, experiment.dataset
     lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
     try:
         started_at = time.time()
@@ -33,13 +44,13 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    "task": dataset.task, "n_features": dataset.n_features,
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
-                   "versions": layout.environment(), "command": layout.command_line()}
+                   "versions": layout.environment(), "command": layout.command_line(), **fields}
         layout.write_atomic(run_dir / layout.CONFIG, config.to_yaml().encode("utf-8"))
         layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
         lock.release()
         raise
-    return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+    return summary, lock
 
 
 def _extra(summary: dict, what: str, write, *args):
