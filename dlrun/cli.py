@@ -502,6 +502,38 @@ def errors(
     error_view.render(error_table.report(run_dir, split, top, tags), console, top)
 
 
+@app.command("learning-curve")
+@user_errors
+def learning_curve(
+    config: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="Dotted overrides, e.g. train.epochs=300")] = None,
+    sizes: Annotated[str, typer.Option(
+        help="Shares of the training split to train on, comma-separated.")] = "0.1,0.2,0.4,0.7,1.0",
+    seeds: Annotated[int, typer.Option(min=1, help="Runs per size (seeds seed, seed + 1, ...).")
+                     ] = 1,
+    runs_dir: Annotated[Path, typer.Option(help="Where the curve's directory is created.")
+                        ] = Path("runs"),
+):
+    """Train on growing shares of the training split, same dev set, and say whether more data
+    is likely to help; writes learning_curve.csv and .png beside the runs."""
+    from . import config as config_module
+    from .console import console
+    from .strategy import learning_curve as curve_module
+    from .strategy.view import curve_table, run_line
+    from .training.signals import sigterm_as_interrupt
+
+    shares = curve_module.parse_sizes(sizes)
+    experiment = config_module.load(config, list(overrides or []))
+    with sigterm_as_interrupt():
+        curve = curve_module.learning_curve(
+            experiment, runs_dir, shares, seeds,
+            on_run=lambda point, summary: console.print(run_line(point, summary), highlight=False))
+    console.print(curve_table(curve))
+    console.print(f"[bold]{curve.verdict}[/bold]: {curve.reason}", highlight=False)
+    console.print(f"table and figure in {curve.directory}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 @user_errors
 def plot(
