@@ -132,6 +132,8 @@ def train(
             if name is not None:
                 overrides.append(f"name={name}")
             experiment = config_module.load(config, overrides)
+            if experiment.data.folds:
+                return _cross_validate(experiment, config, overrides, runs_dir, quiet)
             reporter = None if quiet else ProgressReporter(experiment.name)
             try:
                 run_dir, summary = session.run(experiment, runs_dir, reporter)
@@ -173,6 +175,30 @@ def train(
         raise typer.Exit(1)
     if summary["status"] == "interrupted":  # as a shell reports a command stopped by Ctrl-C
         raise typer.Exit(130)
+
+
+def _cross_validate(experiment, config: Path, overrides: list[str], runs_dir: Path,
+                    quiet: bool) -> None:
+    """`dlrun train` of a config with data.folds: K runs, then the final model with refit."""
+    from . import config as config_module
+    from .console import ProgressReporter, console
+    from .errors import ConfigError
+    from .strategy import folds
+    from .strategy.view import final_line, folds_table
+
+    try:
+        result = folds.cross_validate(
+            experiment, runs_dir, lambda title: None if quiet else ProgressReporter(title))
+    except ConfigError as error:
+        raise config_module.located(error, config, overrides) from None
+    if quiet:
+        typer.echo(str(result.directory))
+        return
+    console.print(folds_table(result))
+    if result.final:
+        console.print(final_line(result), highlight=False, soft_wrap=True)
+    console.print(f"runs and {folds.SUMMARY} in {result.directory}", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()

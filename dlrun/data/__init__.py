@@ -12,7 +12,7 @@ from . import labels
 from .files import Table, feature_names, read
 from .labels import infer_task
 from .rows import MappedRows, moments, normalized
-from .split import carve, split_indices, subsample
+from .split import carve, folds, split_indices, subsample
 from .synthetic import GENERATORS
 
 __all__ = ["Dataset", "SPLITS", "TRAIN_DEV", "infer_task", "load"]
@@ -123,6 +123,14 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
                 pieces[name] = (empty, np.arange(0), targets(empty))
             else:
                 pieces[name] = (table, np.arange(len(table.X)), targets(table))
+    if config.folds:  # cross-validation: train + dev pooled, fold `config.fold` is the dev set
+        if "all" not in tables:
+            raise DataError("data.folds: cross-validation pools train and dev of one source (a "
+                            "generator or data.path); with a file per split, leave it out")
+        (table, train_rows, train_y), (_, dev_rows, dev_y) = pieces["train"], pieces["dev"]
+        rows, y = np.concatenate([train_rows, dev_rows]), np.concatenate([train_y, dev_y])
+        held = folds(y, config.folds, rng, stratify) == config.fold
+        pieces.update(train=(table, rows[~held], y[~held]), dev=(table, rows[held], y[held]))
     if config.train_dev:
         table, rows, y = pieces["train"]
         kept, carved = carve(np.arange(len(rows)), y, config.train_dev, rng, stratify)

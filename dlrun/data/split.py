@@ -47,3 +47,16 @@ def subsample(y: np.ndarray, share: float, rng: np.random.Generator, stratify: b
     groups = [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(len(y))]
     kept = [rng.permutation(group)[:max(1, round(share * len(group)))] for group in groups]
     return np.sort(np.concatenate(kept))
+
+
+def folds(y: np.ndarray, k: int, rng: np.random.Generator, stratify: bool) -> np.ndarray:
+    """The fold (0 .. k-1) of each example: each class is shuffled and dealt round the folds in
+    turn, so every fold gets its share of every class and the folds differ in size by at most
+    one example per class."""
+    groups = [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(len(y))]
+    fold = np.empty(len(y), dtype=np.int64)
+    dealt = 0
+    for group in groups:
+        fold[rng.permutation(group)] = (dealt + np.arange(len(group))) % k
+        dealt += len(group)  # the next class starts where this one stopped: even totals
+    return fold
