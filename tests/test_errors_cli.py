@@ -70,9 +70,9 @@ def test_examples_are_ranked_by_their_loss_and_carry_their_data_row(spirals_run)
     assert (ranked["probability"] >= 1 / 3).all()
     assert np.all(np.exp(-ranked["loss"]) < ranked["probability"] + 1e-12)
     # `row` finds the example in the generated set again: its features are the ones shown
-    from dlrun.predict import load_model
     from dlrun.data.synthetic import GENERATORS
     from dlrun.engine.registry import build
+    from dlrun.predict import load_model
     from dlrun.training.experiment import load_data
     config = load_model(run_dir).config
     generator = build(GENERATORS, "generator", config.data.generator)

@@ -158,8 +158,8 @@ def judge(points: list[Point], reference: float | None, min_gap: float,
     trend = (f"over the last {len(points[-3:])} sizes each doubling of the data moved the dev "
              f"error by {_signed(dev_slope)} and the gap by {_signed(gap_slope)}")
     if dev_slope < 0 and gap_slope < 0:
-        return ("more data likely helps",
-                f"{trend}; a gap of {_pct(last.gap)} is left to close at {last.examples} examples")
+        return "more data likely helps", (f"{trend}; a gap of {_pct(last.gap)} is left to close "
+                                          f"at {last.examples} examples")
     return "flattened", f"{trend}: more of the same data gains little; regularize instead"
 
 
