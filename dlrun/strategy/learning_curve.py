@@ -146,12 +146,13 @@ def judge(points: list[Point], reference: float | None, min_gap: float,
     train, dev = float(np.mean(last.train)), float(np.mean(last.dev))
     if reference is not None and train - reference > max(min_gap, human_margin * reference):
         return ("more data unlikely to help",
-                f"the train error {_pct(train)} is above the target {_pct(reference)}: the model "
-                "underfits even the examples it has; a bigger network or longer training first")
+                (f"the train error {_pct(train)} is above the target {_pct(reference)}: the "
+                 "model underfits even the examples it has; a bigger network or longer training "
+                 "first"))
     if dev - train <= min_gap:
         return ("more data unlikely to help",
-                f"the train error {_pct(train)} is already at the dev error {_pct(dev)}: there "
-                "is no gap for more examples to close")
+                (f"the train error {_pct(train)} is already at the dev error {_pct(dev)}: "
+                 "there is no gap for more examples to close"))
     if len(points) < 2:
         return "flattened", "one size only: give --sizes with several shares to see a trend"
     dev_slope, gap_slope = per_doubling(points[-3:])
