@@ -6,12 +6,15 @@ splits the rows 60/20/20 (stratified, dlrun's split of `seed: s`). The contender
     dlrun selection  the config below, trained on train, early stopping on dev
     dlrun refit      the same, then train.refit: train + dev for the chosen epochs
                      (train.refit_scale: epochs, the default; and steps)
+    dlrun cv + refit data.folds: 5 over the same train + dev rows, then the final model on
+                     all of them for the folds' mean epoch count
     scikit-learn     StandardScaler + MLPClassifier((64, 32)), its defaults (Adam, lr 1e-3,
                      L2 1e-4) with max_iter=500, trained on the same train + dev rows
 
 all scored on the same test rows. Needs scikit-learn (pip install -e ".[bench]").
 
-    python benchmarks/bench_refit.py [--seeds 5] [--workdir DIR] [--json results.json]
+    python benchmarks/bench_refit.py [--seeds 5] [--only refit,cv,scikit-learn] [--workdir DIR]
+                                     [--json results.json]
 """
 
 from __future__ import annotations
@@ -71,6 +74,14 @@ def dlrun_accuracy(spec: Path, runs: Path) -> tuple[float, float, dict]:
     return 1 - summary["final"]["test"]["error"], 1 - summary["refit"]["test"]["error"], rows
 
 
+def cv_accuracy(spec: Path, runs: Path, folds: int) -> float:
+    """Test accuracy of the final model of a K-fold cross-validation over train + dev."""
+    from dlrun.strategy.folds import cross_validate
+
+    experiment = config_module.load(spec, [f"data.folds={folds}"])
+    return 1 - cross_validate(experiment, runs).final["test"]["error"]
+
+
 def sklearn_accuracy(path: Path, rows: dict, seed: int) -> float:
     import pandas as pd
     from sklearn.exceptions import ConvergenceWarning
@@ -92,35 +103,58 @@ def sklearn_accuracy(path: Path, rows: dict, seed: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--only", default="refit,cv,scikit-learn",
+                        help="contenders: refit (selection and both refit scales), cv, "
+                             "scikit-learn")
+    parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    only = set(args.only.split(","))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-refit-"))
     workdir.mkdir(parents=True, exist_ok=True)
     paths = write_sets(workdir)
     results = {}
     for name, path in paths.items():
-        scores = {"selection": [], "refit (epochs)": [], "refit (steps)": [], "scikit-learn": []}
+        scores = {key: [] for key in ("selection", "refit (epochs)", "refit (steps)")
+                  if "refit" in only}
+        if "cv" in only:
+            scores[f"cv {args.folds} + refit"] = []
+        if "scikit-learn" in only:
+            scores["scikit-learn"] = []
         for seed in range(args.seeds):
-            for scale in ("epochs", "steps"):
-                spec = workdir / f"{name}-{seed}-{scale}.yaml"
-                spec.write_text(CONFIG.format(name=name, seed=seed, path=path, scale=scale))
-                selection, refit, rows = dlrun_accuracy(spec, workdir / "runs")
-                scores[f"refit ({scale})"].append(refit)
-            scores["selection"].append(selection)
-            scores["scikit-learn"].append(sklearn_accuracy(path, rows, seed))
+            spec = workdir / f"{name}-{seed}-epochs.yaml"
+            spec.write_text(CONFIG.format(name=name, seed=seed, path=path, scale="epochs"))
+            rows = load_data(config_module.load(spec)).rows
+            if "refit" in only:
+                for scale in ("epochs", "steps"):
+                    spec = workdir / f"{name}-{seed}-{scale}.yaml"
+                    spec.write_text(CONFIG.format(name=name, seed=seed, path=path, scale=scale))
+                    selection, refit, _ = dlrun_accuracy(spec, workdir / "runs")
+                    scores[f"refit ({scale})"].append(refit)
+                scores["selection"].append(selection)
+            if "cv" in only:
+                scores[f"cv {args.folds} + refit"].append(
+                    cv_accuracy(workdir / f"{name}-{seed}-epochs.yaml", workdir / "runs",
+                                args.folds))
+            if "scikit-learn" in only:
+                scores["scikit-learn"].append(sklearn_accuracy(path, rows, seed))
             print(name, seed, {key: round(values[-1], 4) for key, values in scores.items()},
                   flush=True)
         results[name] = scores
     print()
-    print("| data set | rows | " + " | ".join(next(iter(results.values()))) +
-          " | refit (epochs) − scikit-learn |")
-    print("|---|---|" + "---|" * (len(next(iter(results.values()))) + 1))
+    columns = list(next(iter(results.values())))
+    finals = [key for key in columns if key in ("refit (epochs)", f"cv {args.folds} + refit")]
+    compared = finals if "scikit-learn" in columns else []
+    print("| data set | rows | " + " | ".join(columns) +
+          "".join(f" | {key} − scikit-learn" for key in compared) + " |")
+    print("|---|---|" + "---|" * (len(columns) + len(compared)))
     for name, scores in results.items():
         rows = len(paths[name].read_text().splitlines()) - 1
         cells = [f"{100 * np.mean(v):.2f} ± {100 * np.std(v, ddof=1):.2f}" for v in scores.values()]
-        gap = 100 * (np.mean(scores["refit (epochs)"]) - np.mean(scores["scikit-learn"]))
-        print(f"| {name} | {rows} | " + " | ".join(cells) + f" | {gap:+.2f} |")
+        cells += [f"{100 * (np.mean(scores[key]) - np.mean(scores['scikit-learn'])):+.2f}"
+                  for key in compared]
+        print(f"| {name} | {rows} | " + " | ".join(cells) + " |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

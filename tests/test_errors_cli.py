@@ -190,3 +190,16 @@ def test_image_shaped_inputs_get_a_grid_of_their_worst_examples(make_config, tmp
     assert (run_dir / "errors.png").stat().st_size > 1000
     table = pd.read_csv(run_dir / "errors.csv")
     assert "x1" not in table.columns  # the pixels are drawn, not tabled
+
+
+def test_a_run_whose_data_changed_since_training_is_flagged(make_config, tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2))
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    run_dir, _ = _run(make_config, tmp_path, data={"generator": None,
+                                                   "path": str(tmp_path / "d.npz")})
+    assert error_table.report(run_dir).disagreement is None
+    np.savez(tmp_path / "d.npz", X=X, y=(X[:, 0] <= 0).astype(int))  # labels flipped since
+    result = runner.invoke(app, ["errors", str(run_dir)])
+    assert result.exit_code == 0
+    assert "changed after training" in result.output

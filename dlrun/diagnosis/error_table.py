@@ -307,6 +307,7 @@ class Report:
     written: list[Path]  # files written into the run directory
     kept: Path | None  # errors.csv left alone: it already holds the user's tags
     tags: tuple[list[TagRow], int] | None  # tag_table() of --tags
+    disagreement: str | None = None  # why the counts differ from summary.json's, if they do
 
 
 def report(run_dir: str | Path, split: str = "dev", top: int = 10,
@@ -321,4 +322,20 @@ def report(run_dir: str | Path, split: str = "dev", top: int = 10,
         written.append(draw_confusion(analysis, analysis.run_dir / f"confusion{suffix}.png"))
     if analysis.images is not None and analysis.misclassified:
         written.append(draw_examples(analysis, analysis.run_dir / f"errors{suffix}.png", top))
-    return Report(analysis, written, kept, counted)
+    return Report(analysis, written, kept, counted, disagreement(analysis))
+
+
+def disagreement(analysis: ErrorAnalysis) -> str | None:
+    """A note when the error found here is not the one the run recorded: its data file or its
+    parameters changed after training, so the examples listed are not the ones it scored."""
+    from ..rundir import reader
+
+    try:
+        recorded = (reader.read_summary(analysis.run_dir).get("final") or {}) \
+            .get(analysis.split, {}).get("error")
+    except RunDirError:
+        return None
+    if not isinstance(recorded, (int, float)) or abs(recorded - analysis.error) <= 1e-6:
+        return None
+    return (f"the {analysis.split} error here, {analysis.error:.4g}, is not the {recorded:.4g} in "
+            f"{layout.SUMMARY}: the data or the parameters changed after training")

@@ -98,6 +98,8 @@ def render(report: Report, console, top: int) -> None:
         console.print(examples_table(report, top))
     if report.tags is not None:
         console.print(tags_table(report))
+    if report.disagreement:
+        console.print(f"[yellow]warning:[/yellow] {report.disagreement}", highlight=False)
     for path in report.written:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if report.kept is not None:
