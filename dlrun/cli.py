@@ -546,15 +546,20 @@ def learning_curve(
     from . import config as config_module
     from .console import console
     from .strategy import learning_curve as curve_module
+    from .errors import ConfigError
     from .strategy.view import curve_table, run_line
     from .training.signals import sigterm_as_interrupt
 
     shares = curve_module.parse_sizes(sizes)
     experiment = config_module.load(config, list(overrides or []))
     with sigterm_as_interrupt():
-        curve = curve_module.learning_curve(
-            experiment, runs_dir, shares, seeds,
-            on_run=lambda point, summary: console.print(run_line(point, summary), highlight=False))
+        try:
+            curve = curve_module.learning_curve(
+                experiment, runs_dir, shares, seeds,
+                on_run=lambda point, summary: console.print(run_line(point, summary),
+                                                            highlight=False))
+        except ConfigError as error:  # found once the data is loaded: say where the key is
+            raise config_module.located(error, config, overrides or []) from None
     console.print(curve_table(curve))
     console.print(f"[bold]{curve.verdict}[/bold]: {curve.reason}", highlight=False)
     console.print(f"table and figure in {curve.directory}", highlight=False, soft_wrap=True)

@@ -112,3 +112,13 @@ def test_bad_sizes_and_a_preset_subsample_are_one_line_errors(args, message, tmp
 def test_subsample_is_validated_like_any_share():
     with pytest.raises(config.ConfigError, match="data.subsample"):
         config.validate({"data": {"subsample": 0}}, "spec")
+
+
+def test_a_key_refused_once_the_data_is_loaded_names_its_line_and_leaves_no_directory(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("data: {generator: moons}\ntrain:\n  epochs: 2\n"
+                    "  early_stopping: {metric: rmse}\n")
+    result = runner.invoke(app, ["learning-curve", str(spec), "--runs-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2, result.output
+    assert "spec.yaml:4" in result.output and "rmse is not measured" in result.output
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())

@@ -104,12 +104,14 @@ def learning_curve(config: ExperimentConfig, runs_dir: str | Path = "runs",
     """Train the config at each share of its training split, `seeds` times, in one directory of
     ordinary runs; write learning_curve.csv and .png there. on_run(point, summary) after each."""
     from ..training import session
+    from ..training.experiment import prepare
 
     if config.data.subsample != 1:
         raise ConfigError("data.subsample: a learning curve sets it at each size; leave it at 1",
                           key="data.subsample")
     if seeds < 1:
         raise ConfigError(f"--seeds: must be at least 1, got {seeds}")
+    prepare(at_share(config, sizes[0], config.seed))  # bad input is refused before any file
     directory = layout.create(runs_dir, f"{config.name}-curve")
     layout.write_atomic(directory / "config.yaml", config.to_yaml().encode("utf-8"))
     points, task = [], None
