@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from dlrun.cli import app
 from dlrun.diagnosis import error_table
-from dlrun.training import refit, session
+from dlrun.training import loop, refit, resume, session
 from dlrun.training.experiment import prepare
 
 runner = CliRunner()
@@ -96,3 +96,23 @@ def test_a_run_that_did_not_complete_is_not_refit(make_config, tmp_path):
     result = runner.invoke(app, ["refit", str(run_dir), "-q"])
     assert result.exit_code == 2 and "'interrupted'" in result.output
     assert not (run_dir / "refit").exists()
+
+
+class _InterruptAt(loop.Reporter):
+    def __init__(self, epoch: int):
+        self.at = epoch
+
+    def epoch(self, row):
+        if row["epoch"] == self.at:
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_run_is_refit_once_it_completes_as_an_uninterrupted_one(make_config,
+                                                                         tmp_path):
+    config = make_config(train={**STOPPING, "refit": True, "checkpoint_every": 1})
+    _, whole = session.run(config, tmp_path / "whole")
+    run_dir, stopped = session.run(config, tmp_path / "cut", _InterruptAt(2))
+    assert stopped["status"] == "interrupted" and not (run_dir / "refit").exists()
+    _, resumed = resume.resume(run_dir)
+    assert resumed["refit"]["test"] == whole["refit"]["test"]
+    assert resumed["refit"]["epochs"] == whole["refit"]["epochs"]

@@ -26,10 +26,16 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     run_dir = layout.create(runs_dir, config.name)
     summary, lock = begin(run_dir, experiment)
     run_dir, summary = train_in(run_dir, experiment, summary, lock, reporter, stop_check)
-    if config.train.refit and summary["status"] == "completed":
-        from .refit import refit  # the final model on train + dev, in run_dir/refit
-        summary = refit(run_dir, reporter)
-    return run_dir, summary
+    return run_dir, refit_if_asked(run_dir, summary, config, reporter)
+
+
+def refit_if_asked(run_dir: Path, summary: dict, config: ExperimentConfig, reporter=None) -> dict:
+    """With train.refit, once the run has completed: the final model on train + dev, in
+    run_dir/refit (dlrun.training.refit); the run's summary, with its refit entry."""
+    if not (config.train.refit and summary["status"] == "completed"):
+        return summary
+    from .refit import refit
+    return refit(run_dir, reporter)
 
 
 def begin(run_dir: Path, experiment: Experiment, **fields) -> tuple[dict, object]:
