@@ -1,8 +1,10 @@
 """data.folds: K-fold cross-validation over train + dev, and the final model from the folds."""
 
+import io
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -66,6 +68,12 @@ def test_cross_validation_reports_the_folds_mean_and_trains_the_final_model(make
     plain = load_data(make_config())
     assert final["examples"]["train"] == len(plain.rows["train"]) + len(plain.rows["dev"])
     assert saved["final"]["test"] == final["final"]["test"]
+    # compare lists the folds and the final model, whose dev figures rank nothing
+    listed = runner.invoke(app, ["compare", str(result.directory), "--format", "csv"])
+    table = pd.read_csv(io.StringIO(listed.stdout))
+    assert len(table) == 4 and table["dev_error"].isna().sum() == 1
+    assert table.loc[table["run"] == "final", "dev_error"].isna().all()
+    assert (result.directory / "cv.yaml").is_file()
 
 
 @pytest.mark.parametrize("override, message", [

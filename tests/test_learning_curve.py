@@ -81,6 +81,7 @@ def test_a_learning_curve_on_the_regularization_lesson_shows_the_gap_closing(tmp
     assert table["reference_error"].iloc[0] == pytest.approx(0.18, abs=0.005)  # XOR's Bayes error
     assert len([p for p in directory.iterdir() if p.is_dir()]) == 3  # ordinary run directories
     assert (directory / "learning_curve.png").stat().st_size > 1000
+    assert (directory / "learning_curve.yaml").is_file()  # not config.yaml: not itself a run
     assert "more data likely helps" in result.output
 
 

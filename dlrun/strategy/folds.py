@@ -26,6 +26,7 @@ from ..config import ExperimentConfig
 from ..rundir import layout
 
 SUMMARY, FINAL = "cv.json", "final"
+SPEC = "cv.yaml"  # the experiment; not config.yaml, which would make this a run directory
 
 
 @dataclass
@@ -57,7 +58,7 @@ def cross_validate(config: ExperimentConfig, runs_dir: str | Path = "runs",
     k = config.data.folds
     prepare(_variant(config, data__fold=0, train__refit=False))  # bad input: before any file
     directory = layout.create(runs_dir, f"{config.name}-cv")
-    layout.write_atomic(directory / "config.yaml", config.to_yaml().encode("utf-8"))
+    layout.write_atomic(directory / SPEC, config.to_yaml().encode("utf-8"))
     folds, task = [], ""
     for fold in range(k):
         variant = _variant(config, data__fold=fold, train__refit=False)

@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..rundir import layout
 
 TABLE, FIGURE = "learning_curve.csv", "learning_curve.png"
+SPEC = "learning_curve.yaml"  # the experiment; not config.yaml, which would make this a run
 DEFAULT_SIZES = (0.1, 0.2, 0.4, 0.7, 1.0)
 
 
@@ -113,7 +114,7 @@ def learning_curve(config: ExperimentConfig, runs_dir: str | Path = "runs",
         raise ConfigError(f"--seeds: must be at least 1, got {seeds}")
     prepare(at_share(config, sizes[0], config.seed))  # bad input is refused before any file
     directory = layout.create(runs_dir, f"{config.name}-curve")
-    layout.write_atomic(directory / "config.yaml", config.to_yaml().encode("utf-8"))
+    layout.write_atomic(directory / SPEC, config.to_yaml().encode("utf-8"))
     points, task = [], None
     for share in sizes:
         point, examples = Point(share, 0), []
