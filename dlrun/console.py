@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
+from rich.table import Column
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -17,22 +21,37 @@ err_console = Console(stderr=True)
 
 
 class ProgressReporter:
-    """A live bar over epochs showing the latest train loss and dev error."""
+    """A live bar over epochs showing the latest train loss and dev error, the optimizer steps
+    per second, the time taken and the time left (at the pace of the epochs so far)."""
 
     def __init__(self, title: str):
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  dev error {task.fields[dev_error]}"),
-            TimeElapsedColumn(), console=console, transient=False)
+            # A long run name gives way ("…") to the figures, so the bar fits 80 columns.
+            TextColumn("[bold]{task.description}",
+                       table_column=Column(max_width=28, no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=12), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]} dev error {task.fields[dev_error]} "
+                       "{task.fields[rate]}"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+            transient=False)
         self.title = title
+        self.first: tuple[float, int] | None = None  # (time, steps) at the first epoch seen
 
     def start(self, epochs: int) -> None:
-        self.task = self.progress.add_task(self.title, total=epochs, loss="-", dev_error="-")
+        self.task = self.progress.add_task(self.title, total=epochs, loss="-", dev_error="-",
+                                           rate="")
         self.progress.start()
 
     def epoch(self, row: dict) -> None:
+        now, steps = time.monotonic(), row.get("steps")
+        rate = ""
+        if steps is not None:  # from the first epoch shown: a resumed run counts its own steps
+            if self.first is None:
+                self.first = (now, steps)
+            elif now > self.first[0]:
+                rate = f"{(steps - self.first[1]) / (now - self.first[0]):,.0f} steps/s"
         self.progress.update(self.task, completed=row["epoch"], loss=f"{row['train_loss']:.4f}",
-                             dev_error=f"{row['dev_error']:.4f}")
+                             dev_error=f"{row['dev_error']:.4f}", rate=rate)
 
     def finish(self) -> None:
         self.progress.stop()

@@ -53,7 +53,8 @@ def plain(value):
 
 def output_columns(comparison: Comparison) -> list[str]:
     """Columns for files and scripts: full dotted keys, every result, the spread of each mean."""
-    columns = ["run", *(["runs", "seeds"] if comparison.grouped else []), *comparison.params]
+    columns = ["run", *(["runs", "seeds"] if comparison.grouped else []), "tags",
+               *comparison.params]
     for metric in RESULTS:
         columns.append(metric)
         if comparison.grouped and metric in NUMERIC:
@@ -101,6 +102,8 @@ def display_columns(comparison: Comparison) -> list[tuple[str, str]]:
     columns = [("run", "run")]
     if comparison.grouped:
         columns.append(("seeds", "seeds"))
+    if comparison.table["tags"].notna().any():
+        columns.append(("tags", "tags"))
     columns += [(c, short_name(c, names)) for c in comparison.params]
     return columns + [(metric, metric) for metric in RESULTS]
 
