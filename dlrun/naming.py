@@ -29,10 +29,12 @@ _TEMPLATE_FIELD = re.compile(r"\{([^{}]*)\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def check(name: str, option: str = "--name") -> str:
-    """`name` if it is a valid run name, else a ConfigError naming the option."""
+def check(name: str, option: str = "--name", template: str | None = None) -> str:
+    """`name` if it is a valid run name, else a ConfigError naming the option (and the
+    template `name` was filled in from)."""
     if not re.match(NAME_PATTERN, name):
-        raise ConfigError(f"{option} {name!r}: a run name must start with a letter or digit and "
+        given = f"{template!r} gives {name!r}" if template not in (None, name) else repr(name)
+        raise ConfigError(f"{option} {given}: a run name must start with a letter or digit and "
                           f"use only letters, digits, '.', '_' and '-' (at most {MAX_NAME})")
     return name
 
@@ -42,7 +44,7 @@ def run_name(config: ExperimentConfig, overrides: list[str] = (),
     """The name a run of `config` gets: the filled-in `template`, else the config's name with
     the overrides abbreviated into it."""
     if template is not None:
-        return check(fill(template, config))
+        return check(fill(template, config), template=template)
     parts = [abbreviate(override) for override in overrides]
     parts = [part for part in parts if part]
     if not parts:
