@@ -25,15 +25,17 @@ class ProgressReporter:
     per second, the time taken and the time left (at the pace of the epochs so far)."""
 
     def __init__(self, title: str):
+        # Under 110 columns the bar gives way and a long run name is cut ("…"), so the figures
+        # always fit (80 columns take name, epochs, loss, dev error, steps/s and the time left).
+        wide = console.width >= 110
         self.progress = Progress(
-            # A long run name gives way ("…") to the figures, so the bar fits 80 columns.
-            TextColumn("[bold]{task.description}",
-                       table_column=Column(max_width=28, no_wrap=True, overflow="ellipsis")),
-            BarColumn(bar_width=12), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]} dev error {task.fields[dev_error]} "
-                       "{task.fields[rate]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
-            transient=False)
+            TextColumn("[bold]{task.description}", table_column=Column(
+                max_width=28 if wide else 14, no_wrap=True, overflow="ellipsis")),
+            *([BarColumn(bar_width=20)] if wide else []), MofNCompleteColumn(),
+            TextColumn(("loss {task.fields[loss]} dev error {task.fields[dev_error]}" if wide
+                        else "loss {task.fields[loss]} dev {task.fields[dev_error]}")),
+            TextColumn("{task.fields[rate]}"), *([TimeElapsedColumn()] if wide else []),
+            TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
         self.title = title
         self.first: tuple[float, int] | None = None  # (time, steps) at the first epoch seen
 

@@ -56,9 +56,9 @@ def _started(seconds: float | None, now: datetime) -> str:
 def cells(entry: Entry, now: datetime) -> dict[str, str]:
     name = ("  " + entry.name) if entry.kind == "trial" else entry.name
     verdict = entry.verdict or "-"
-    if entry.kind == "sweep":
+    if entry.kind == "sweep":  # a directory of runs, not one: its status is the sweep's
         verdict = f"sweep, {len(entry.trials)} trials"
-    return {"name": name + ("/" if entry.kind == "sweep" else ""), "status": entry.status,
+    return {"name": name, "status": entry.status,
             "started": _started(entry.started, now), "duration": _duration(entry.duration),
             "dev_error": "-" if entry.dev_error is None else f"{entry.dev_error:.4f}",
             "verdict": verdict, "tags": ",".join(entry.tags) or "-"}
@@ -105,12 +105,12 @@ def table(found: list[Entry], width: int, trials: bool = False) -> tuple[Text, l
 
 
 def _pad(text: str, width: int, right: bool, keep_end: bool = False) -> str:
-    """`text` in `width` characters; a long name loses its middle ('…'), since both its start
-    (the config) and its end (time and id) tell runs apart."""
+    """`text` in `width` characters, shortened with '…'. A run name keeps its start (the config
+    and overrides) and its last six characters (the id that tells two runs apart, and enough to
+    type as a prefix); the time stamp between them is what the started column says anyway."""
     if len(text) > width:
-        if keep_end and width >= 8:
-            tail = text[-(width // 2):]
-            return text[:width - 1 - len(tail)] + "…" + tail
+        if keep_end and width >= 12:
+            return text[:width - 7] + "…" + text[-6:]
         return text[:max(width - 1, 0)] + "…"
     return text.rjust(width) if right else text.ljust(width)
 
@@ -123,7 +123,8 @@ def footer(found: list[Entry], total: int) -> str:
         counts[entry.status] = counts.get(entry.status, 0) + 1
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(),
                                                                     key=lambda i: -i[1]))
-    shown = f"{runs} runs" + (f", {sweeps} sweeps" if sweeps else "")
+    shown = f"{runs} run{'s' * (runs != 1)}" + (f", {sweeps} sweep{'s' * (sweeps != 1)}"
+                                                  if sweeps else "")
     return f"{shown} ({by_status})" + (f"; {total - len(found)} not matching left out"
                                        if total != len(found) else "")
 
