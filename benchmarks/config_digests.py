@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrun import compose, config as config_module
+from dlrun import compose
+from dlrun import config as config_module
 from dlrun.sweep.space import find_distributions
 from dlrun.training import session
 

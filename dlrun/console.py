@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.table import Column
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -14,7 +13,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,8 +31,8 @@ class ProgressReporter:
             TextColumn("[bold]{task.description}", table_column=Column(
                 max_width=28 if wide else 14, no_wrap=True, overflow="ellipsis")),
             *([BarColumn(bar_width=20)] if wide else []), MofNCompleteColumn(),
-            TextColumn(("loss {task.fields[loss]} dev error {task.fields[dev_error]}" if wide
-                        else "loss {task.fields[loss]} dev {task.fields[dev_error]}")),
+            TextColumn("loss {task.fields[loss]} dev error {task.fields[dev_error]}" if wide
+                        else "loss {task.fields[loss]} dev {task.fields[dev_error]}"),
             TextColumn("{task.fields[rate]}"), *([TimeElapsedColumn()] if wide else []),
             TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
         self.title = title

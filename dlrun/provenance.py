@@ -7,6 +7,7 @@ recorded as missing, with the reason.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -83,14 +84,19 @@ def git_state(directory: Path, run_dir: Path) -> dict | None:
     return state
 
 
-def packages() -> dict[str, str]:
-    found = {}
+@functools.cache  # 20 ms of metadata reading, once per process (sweeps)
+def _installed() -> tuple[tuple[str, str], ...]:
+    found = []
     for name in PACKAGES:
         try:
-            found[name] = metadata.version(name)
+            found.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
             continue
-    return found
+    return tuple(found)
+
+
+def packages() -> dict[str, str]:
+    return dict(_installed())
 
 
 def blas() -> list[dict]:

@@ -202,7 +202,8 @@ def test_ls_shows_a_killed_run_as_stale_and_an_unreadable_one_as_corrupt(tmp_pat
     fake_run(runs, "killed", status="running")
     (fake_run(runs, "broken") / "summary.json").write_text("{not json")
     rows = {r["name"]: r for r in json.loads(invoke("ls", runs, "--format", "json").output)}
-    assert rows["killed"]["status"] == "stale" and "dlrun train --resume" in rows["killed"]["problem"]
+    assert rows["killed"]["status"] == "stale"
+    assert "dlrun train --resume" in rows["killed"]["problem"]
     assert rows["broken"]["status"] == "corrupt"
 
 

@@ -1,4 +1,4 @@
-"""What a run records of where it came from, and the help, completion and entry points of the CLI."""
+"""What a run records of where it came from; the help, completion and entry points of the CLI."""
 
 import hashlib
 import json

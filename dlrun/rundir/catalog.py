@@ -39,7 +39,7 @@ class Entry:
     tags: list[str] = field(default_factory=list)
     note: str = ""
     problem: str | None = None  # why the entry reads as stale or corrupt
-    trials: list["Entry"] = field(default_factory=list)
+    trials: list[Entry] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         row = {"name": self.name, "kind": self.kind, "status": self.status,

@@ -37,7 +37,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
                    "versions": layout.environment(), "command": layout.command_line(),
                    "provenance": _provenance(config, source, run_dir)}
-        if labels:
+        if labels and (labels.get("tags") or labels.get("note")):
             tags.write(run_dir, labels.get("tags", []), labels.get("note", ""))
         layout.write_atomic(run_dir / layout.CONFIG, config.to_yaml().encode("utf-8"))
         layout.write_json(run_dir / layout.SUMMARY, summary)
