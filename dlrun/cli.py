@@ -441,7 +441,7 @@ def _stdin_is_terminal() -> bool:
 @user_errors
 def remove_runs(
     runs: Annotated[Optional[list[str]], typer.Argument(
-        metavar="RUN...", show_default=False,
+        metavar="RUN", show_default=False,
         help="Runs or sweeps to remove: names, beginnings of names, or paths inside --runs-dir.")
     ] = None,
     status: Annotated[Optional[list[str]], typer.Option(
@@ -480,7 +480,7 @@ def tag(
     run: Annotated[str, typer.Argument(metavar="RUN", help="A run or sweep: its name, the "
                                                             "beginning of it, or its path.")],
     changes: Annotated[Optional[list[str]], typer.Argument(
-        metavar="[+TAG|-TAG]...", help="+TAG adds a tag, -TAG removes one; none: show the tags.")
+        metavar="+TAG|-TAG", help="+TAG adds a tag, -TAG removes one; none: show the tags.")
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("runs"),
 ):
