@@ -129,20 +129,20 @@ def test_tags_and_a_note_go_to_meta_json_not_to_the_config(tiny, tmp_path):
     (["tag", "tiny", "+bad tag"], "+TAG 'bad tag': a tag starts with a letter or digit"),
     (["note", "nosuch", "hello"], "nosuch: no such run directory"),
     (["train", "TINY", "--tag", "-x"], "--tag '-x': a tag starts"),
+    (["train", "TINY", "--note", "n" * 2001], "--note: 2001 characters; at most 2000"),
 ])
 def test_bad_tags_and_unknown_runs_are_one_line(tiny, tmp_path, args, fragment):
     runs = tmp_path / "runs"
-    train(tiny, runs)
-    train(tiny, runs)  # two runs start with "tiny": a tag needs one
+    fake_run(runs, "tiny-1")
     args = [tiny if a == "TINY" else a for a in args]
     result = invoke(*args, "--runs-dir", runs)
     one_line_error(result, fragment)
 
 
-def test_tag_refuses_a_beginning_that_names_several_runs(tiny, tmp_path):
+def test_tag_refuses_a_beginning_that_names_several_runs(tmp_path):
     runs = tmp_path / "runs"
-    train(tiny, runs)
-    train(tiny, runs)
+    fake_run(runs, "tiny-1")
+    fake_run(runs, "tiny-2")
     one_line_error(invoke("tag", "tiny", "+x", "--runs-dir", runs), "2 runs in", "start with")
 
 
