@@ -102,10 +102,11 @@ def display_columns(comparison: Comparison) -> list[tuple[str, str]]:
     columns = [("run", "run")]
     if comparison.grouped:
         columns.append(("seeds", "seeds"))
-    if comparison.table["tags"].notna().any():
-        columns.append(("tags", "tags"))
     columns += [(c, short_name(c, names)) for c in comparison.params]
-    return columns + [(metric, metric) for metric in RESULTS]
+    columns += [(metric, metric) for metric in RESULTS]
+    if comparison.table["tags"].notna().any():  # last: the first cut when the terminal is narrow
+        columns.append(("tags", "tags"))
+    return columns
 
 
 def cell(comparison: Comparison, row: dict, column: str) -> str:
