@@ -349,16 +349,38 @@ def test_rm_bad_input_is_one_line(tmp_path, args, fragment):
     assert (tmp_path / "runs" / "a").is_dir()
 
 
-def test_rm_removes_a_finished_sweep_whole(tmp_path):
+def test_rm_removes_a_sweep_whole_unless_it_still_runs(tmp_path):
     runs = tmp_path / "runs"
     sweep = runs / "search-1"
     sweep.mkdir(parents=True)
     (sweep / "sweep.json").write_text(json.dumps({"status": "running"}))
     fake_run(sweep, "trial-0000")
-    one_line_error(invoke("rm", "search", "--yes", "--runs-dir", runs), "a sweep still running")
-    (sweep / "sweep.json").write_text(json.dumps({"status": "completed"}))
-    assert invoke("rm", "search", "--yes", "--runs-dir", runs).exit_code == 0
+    one_line_error(invoke("rm", "search", "--yes", "--runs-dir", runs), "holds no lock")
+    lock = runlock.acquire(sweep, wait=True)  # as `dlrun sweep` holds it while it runs
+    try:
+        (row,) = json.loads(invoke("ls", runs, "--format", "json").output)
+        assert row["status"] == "running"
+        one_line_error(invoke("rm", "search", "--yes", "--runs-dir", runs),
+                       "a sweep still running", f"pid {os.getpid()}")
+    finally:
+        lock.release()
+    (sweep / "run.lock").write_text("{}")  # what a killed sweep leaves: a lock nobody holds
+    (row,) = json.loads(invoke("ls", runs, "--format", "json").output)
+    assert row["status"] == "stale" and "killed" in row["problem"]
+    assert invoke("rm", "--status", "stale", "--yes", "--runs-dir", runs).exit_code == 0
     assert not sweep.exists()
+
+
+def test_a_finished_sweep_lists_as_completed_and_leaves_no_lock(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(TINY + "  learning_rate: {loguniform: [0.001, 0.1]}\n")
+    result = invoke("sweep", space, "--trials", 2, "--workers", 1, "-q", "--runs-dir",
+                    tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    sweep = Path(result.output.strip().splitlines()[-1])
+    assert not (sweep / "run.lock").exists()
+    (row,) = json.loads(invoke("ls", tmp_path / "runs", "--format", "json").output)
+    assert (row["kind"], row["status"], row["trials"]) == ("sweep", "completed", 2)
 
 
 # --- the real command line ---------------------------------------------------------------------

@@ -127,8 +127,13 @@ def read_sweep(directory: Path) -> Entry:
                     if reader.is_run_dir(child)]
     errors = [t.dev_error for t in entry.trials if t.dev_error is not None]
     entry.dev_error = min(errors) if errors else None
-    if entry.status == "running" and entry.started is not None:
-        entry.duration = max(time.time() - entry.started, 0.0)
+    if entry.status == "running":
+        if (directory / runlock.LOCK).exists() and runlock.is_held(directory) is False:
+            entry.status = "stale"
+            entry.problem = ("stale: marked running, but no process holds its lock (it was "
+                             "killed); its finished trials are kept")
+        elif entry.started is not None:
+            entry.duration = max(time.time() - entry.started, 0.0)
     return entry
 
 
@@ -283,9 +288,14 @@ def _check_inside(path: Path, runs_dir: Path) -> None:
 
 def _check_not_live(entry: Entry) -> None:
     if entry.kind == "sweep":
+        if entry.status == "running" and not (entry.path / runlock.LOCK).exists():
+            raise RunDirError(f"{entry.path}: sweep.json says running, and the sweep holds no "
+                              "lock to tell whether it still does (an older dlrun made it); "
+                              "delete it yourself once it has stopped")
         if entry.status == "running":
-            raise RunDirError(f"{entry.path}: a sweep still running (sweep.json says so); stop it "
-                              "first (Ctrl-C where it runs)")
+            raise RunDirError(f"{entry.path}: a sweep still running "
+                              f"({runlock.describe(runlock.holder(entry.path))}); stop it first "
+                              "(Ctrl-C where it runs)")
         runs = [t for t in entry.trials if t.status == "running"]
         if runs:
             raise RunDirError(f"{runs[0].path}: still running; stop it first")
@@ -304,8 +314,7 @@ def remove(chosen: list[Entry]) -> list[Path]:
     for entry in chosen:
         locks = []
         try:
-            for directory in [entry.path] if entry.kind != "sweep" else [
-                    t.path for t in entry.trials]:
+            for directory in [entry.path, *(t.path for t in entry.trials)]:
                 try:
                     locks.append(runlock.acquire(directory, wait=False))
                 except RunDirError:
