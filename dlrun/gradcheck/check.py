@@ -216,10 +216,8 @@ class Probe:
 def _sides(activation: Activation) -> np.ndarray:
     """Which side of its kinks each Z of the layer lies on: how many kinks lie below it (for
     ReLU's one kink at 0, whether the unit is on). A change of side means ±ε crossed a kink."""
-    sides = activation.Z > activation.kinks[0]
-    for kink in activation.kinks[1:]:
-        sides = sides + (activation.Z > kink)
-    return sides
+    Z, kinks = activation.Z, activation.kinks
+    return Z > kinks[0] if len(kinks) == 1 else np.searchsorted(sorted(kinks), Z)
 
 
 @dataclass
