@@ -23,17 +23,17 @@ def _hidden(config) -> str:
     return str(config.model.hidden_layers)
 
 
-def first(registry: dict[str, type], test) -> str | None:
+def _first(registry: dict[str, type], test) -> str | None:
     """The name of the first registered entry whose class passes `test`: advice suggests entries
     by their traits, so a new one is suggested where it fits without a list of names here."""
     return next((name for name, cls in registry.items() if test(cls)), None)
 
 
-def init_for(activation: type) -> str | None:
+def _init_for(activation: type) -> str | None:
     """The initializer made for the activation: Var(W) = g/n_in with the activation's gain g (He
     for the ReLU family, Xavier for tanh), else any scaled to the layer's fan."""
-    return (first(INITIALIZERS, lambda cls: cls.fan_in_gain == activation.init_gain)
-            or first(INITIALIZERS, lambda cls: cls.fan_scaled))
+    return (_first(INITIALIZERS, lambda cls: cls.fan_in_gain == activation.init_gain)
+            or _first(INITIALIZERS, lambda cls: cls.fan_scaled))
 
 
 def _titled(registry: dict[str, type], names) -> str:
@@ -45,12 +45,12 @@ def _other_entries(config) -> dict[str, str]:
     config's entry has the trait already or no registered entry offers it."""
     model, train = config.model, config.train
     activation, optimizer = ACTIVATIONS[model.activation], OPTIMIZERS[train.optimizer["name"]]
-    init, fan_in = model.init["name"], init_for(activation)
-    steady = first(ACTIVATIONS, lambda cls: not cls.saturates)  # ReLU
-    alive = first(ACTIVATIONS, lambda cls: not (cls.dies or cls.saturates))  # leaky ReLU
+    init, fan_in = model.init["name"], _init_for(activation)
+    steady = _first(ACTIVATIONS, lambda cls: not cls.saturates)  # ReLU
+    alive = _first(ACTIVATIONS, lambda cls: not (cls.dies or cls.saturates))  # leaky ReLU
     averaging = _titled(OPTIMIZERS, [  # momentum, Adam
-        first(OPTIMIZERS, lambda cls: cls.momentum and not cls.adaptive),
-        first(OPTIMIZERS, lambda cls: cls.momentum and cls.adaptive)])
+        _first(OPTIMIZERS, lambda cls: cls.momentum and not cls.adaptive),
+        _first(OPTIMIZERS, lambda cls: cls.momentum and cls.adaptive)])
     return {
         "random": f"random initialization (model.init: {fan_in}; it is {init}): units that start "
                   "equal get equal gradients and stay copies of each other" if fan_in else "",
@@ -121,7 +121,7 @@ def _bias_actions(config, trend: str | None, summary: dict) -> list[str]:
     else:
         actions = [bigger]
     optimizer = OPTIMIZERS[train.optimizer["name"]]
-    both = first(OPTIMIZERS, lambda cls: cls.momentum and cls.adaptive)  # Adam
+    both = _first(OPTIMIZERS, lambda cls: cls.momentum and cls.adaptive)  # Adam
     if both and not (optimizer.momentum and optimizer.adaptive):
         actions.append(f"{OPTIMIZERS[both].title} (train.optimizer: {both}; it is "
                        f"{train.optimizer['name']})")
