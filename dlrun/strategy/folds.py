@@ -49,8 +49,9 @@ def _variant(config: ExperimentConfig, **changes) -> ExperimentConfig:
 
 
 def cross_validate(config: ExperimentConfig, runs_dir: str | Path = "runs",
-                   reporter_for=lambda title: None) -> CrossValidation:
-    """Train the config's K fold runs (and the final model, with train.refit) in one directory."""
+                   reporter_for=lambda title: None, source=None) -> CrossValidation:
+    """Train the config's K fold runs (and the final model, with train.refit) in one directory;
+    `source`, the config file, goes into each run's provenance."""
     from ..training import session
     from ..training.experiment import prepare
     from ..training.refit import chosen_epochs, merge_dev_into_train
@@ -63,7 +64,8 @@ def cross_validate(config: ExperimentConfig, runs_dir: str | Path = "runs",
     for fold in range(k):
         variant = _variant(config, data__fold=fold, train__refit=False)
         variant.name = f"{config.name}-fold{fold}"[:64]
-        run_dir, summary = session.run(variant, directory, reporter_for(variant.name))
+        run_dir, summary = session.run(variant, directory, reporter_for(variant.name),
+                                       source=source)
         task = summary["task"]
         folds.append({"run": run_dir.name, "status": summary["status"],
                       "epochs": chosen_epochs(summary) if summary["status"] == "completed"
@@ -82,7 +84,8 @@ def cross_validate(config: ExperimentConfig, runs_dir: str | Path = "runs",
         merge_dev_into_train(experiment)
         target = directory / FINAL
         target.mkdir()
-        record, lock = session.begin(target, experiment, held_out={"dev": False, "test": True},
+        record, lock = session.begin(target, experiment, source,
+                                     held_out={"dev": False, "test": True},
                                      cross_validated=str(directory.resolve()))
         _, record = session.train_in(target, experiment, record, lock,
                                      reporter_for(f"{config.name} final"))
