@@ -269,7 +269,9 @@ class DiagnoseConfig(Strict):
     RMSE for regression.
     """
 
-    human_error: float = Field(0.0, ge=0)  # proxy for Bayes error; 0 claims a perfect classifier
+    # Proxy for Bayes error. auto: computed from the generator's densities, or bounded by the
+    # nearest-neighbour error of the training data; a number given here always wins.
+    human_error: Union[float, Literal["auto"]] = "auto"
     min_gap: float = Field(0.01, ge=0)  # one point: less is noise on a few hundred examples
     # The human estimate is itself rough: a train error within a tenth of it is at human level.
     human_margin: float = Field(0.1, ge=0)
@@ -283,6 +285,23 @@ class DiagnoseConfig(Strict):
     dead_share: float = Field(0.5, gt=0, le=1)  # ReLU units that never fire on the dev data
     saturated_share: float = Field(0.5, gt=0, le=1)  # sigmoid/tanh outputs on their flat tails
     dev_rise: float = Field(0.1, ge=0)  # dev loss ending 10% above its minimum: trained too long
+
+    @field_validator("human_error", mode="before")
+    @classmethod
+    def _human_error_is_auto_or_a_number(cls, value):
+        if value == "auto":
+            return value
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise ValueError(f"must be a finite number (got {value})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"must be auto, or a number greater than or equal to 0 (0.02 for "
+                             f"2%) (got {value!r})")
+        return float(value)
 
 
 class ExperimentConfig(Strict):

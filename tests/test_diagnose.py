@@ -180,7 +180,8 @@ def test_the_terminal_report_and_markdown_name_the_verdict_and_what_to_try(tmp_p
     assert "What to try next" in result.output and "bigger network" in result.output
     markdown = (run_dir / DIAGNOSIS_MD).read_text()
     assert "**Verdict: high bias**" in markdown
-    assert "| avoidable bias (train − human-level) |" in markdown
+    assert "| avoidable bias (train − Bayes) |" in markdown  # human_error: auto
+    assert "| Bayes (estimated) | 0.00% ± 0.00% |" in markdown  # noise 0.05: the circles never meet
 
 
 def test_training_from_the_command_line_writes_the_diagnosis(tmp_path):
