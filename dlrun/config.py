@@ -280,8 +280,9 @@ class DiagnoseConfig(Strict):
     blowup_factor: float = Field(100.0, gt=1)  # loss 100x its lowest so far: two orders, diverging
     oscillation_share: float = Field(0.3, gt=0, le=1)  # epochs whose train loss rose by over 1%
     plateau_change: float = Field(0.01, ge=0)  # relative loss change over the last fifth of epochs
-    vanishing_ratio: float = Field(1e-3, gt=0, lt=1)  # ‖dW1‖/‖dWL‖ three decades below one
-    exploding_ratio: float = Field(1e3, gt=1)
+    # ‖dW1‖/‖dWL‖ two decades below one: the first layer learns a hundred times slower.
+    vanishing_ratio: float = Field(1e-2, gt=0, lt=1)
+    exploding_ratio: float = Field(1e3, gt=1)  # that ratio, or the activations' growth with depth
     dead_share: float = Field(0.5, gt=0, le=1)  # ReLU units that never fire on the dev data
     saturated_share: float = Field(0.5, gt=0, le=1)  # sigmoid/tanh outputs on their flat tails
     dev_rise: float = Field(0.1, ge=0)  # dev loss ending 10% above its minimum: trained too long

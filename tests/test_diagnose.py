@@ -81,11 +81,11 @@ def test_a_deep_sigmoid_network_with_large_init_has_vanishing_gradients(tmp_path
     run_dir, _, diagnosis = train_run(tmp_path, DEEP_SIGMOID)
     gradients = diagnosis["dynamics"]["gradients"]
     assert gradients["kind"] == "vanishing"
-    # Independently: ‖dW1‖/‖dW16‖ from metrics.csv, median over the epochs.
+    # Independently: ‖dW1‖/‖dW16‖ from metrics.csv, median over the first half of the epochs.
     with open(run_dir / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
     ratios = [float(row["grad_norm_1"]) / float(row["grad_norm_16"]) for row in rows]
-    assert gradients["ratio_median"] == pytest.approx(np.median(ratios))
+    assert gradients["ratio_median"] == pytest.approx(np.median(ratios[:len(ratios) // 2]))
     assert gradients["ratio_median"] < 1e-3
 
 
