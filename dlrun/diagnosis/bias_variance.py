@@ -139,9 +139,10 @@ def analyse(errors: dict[str, float | None], settings, task: str = "binary",
     largest = max((gap["value"] for gap in significant.values()), default=0.0)
     for name, gap in sorted(judged.items(), key=lambda item: -item[1]["value"]):
         larger, smaller = gap["from"]
+        shown = (f"{100 * errors[smaller]:.2f}%" if smaller == "human" and auto and not bounds
+                 and task != "regression" else fmt(errors[smaller]))  # as format_bayes shows it
         what = (f"{name.replace('_', ' ')} {fmt(gap['value'])} "
-                f"({labels[larger]} {fmt(errors[larger])}"
-                f" − {labels[smaller]} {fmt(errors[smaller])})")
+                f"({labels[larger]} {fmt(errors[larger])} − {labels[smaller]} {shown})")
         if name == "avoidable_bias" and bounds:
             low, high = gap["range"]
             what += f", between {fmt(low)} and {fmt(high)} (Bayes {format_bayes(bayes, task)}),"

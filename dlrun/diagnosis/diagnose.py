@@ -210,14 +210,19 @@ def bayes_estimate(config: ExperimentConfig, dataset=None) -> dict | None:
         return None
     if config.data.generator is not None:
         generator = build(GENERATORS, "generator", config.data.generator)
-        return bayes.bayes_error(generator).to_json()
+        try:
+            return bayes.bayes_error(generator).to_json()
+        except NotImplementedError as error:  # a generator whose densities are not known
+            return {"reason": str(error)}
     if dataset is None:
         from ..training.experiment import load_data
         dataset = load_data(config)
     if dataset.task == "regression":
         return {"reason": "regression targets have no Bayes error rate to estimate"}
     X, y = dataset.splits["train"]
-    return bayes.nearest_neighbour_bounds(X, y).to_json()
+    bounds = bayes.nearest_neighbour_bounds(X, y) if len(y) >= 2 else None
+    return bounds.to_json() if bounds else {"reason": f"{len(y)} training examples: too few "
+                                                      "for nearest-neighbour bounds"}
 
 
 def _stored_bayes(run: Run) -> dict | None:

@@ -198,20 +198,18 @@ def not_checkable(report: Report) -> list[tuple[Check, Stage, Row]]:
 def not_checkable_table(found: list[tuple[Check, Stage, Row]]) -> Table:
     """Arrays whose gradient float64 differences cannot resolve: neither passed nor failed."""
     more = len(found) - MAX_LISTED
-    table = Table(title=f"Not checkable: a gradient this small beside J hides in float64 "
-                        f"rounding at every step up to ε {MAX_EPSILON:g}, or in the step's own "
-                        "error (tolerance ≥ " f"{WARN_BELOW:.0e})", title_justify="left",
+    table = Table(title=f"Not checkable: at no step from ε to {MAX_EPSILON:g} is the tolerance "
+                        f"under {WARN_BELOW:.0e}; rounding of J hides a gradient this small, or "
+                        "the step's own truncation error does", title_justify="left",
                   caption=f"and {more} more: --format json lists every row" if more > 0 else None,
                   caption_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("network", "point", "term", "parameter", "largest entry", "tolerance", "ε",
-                   "why"):
-        table.add_column(column, justify="right" if column in ("tolerance", "ε") else "left")
+    for column in ("network", "point", "array", "largest entry", "tolerance", "hidden by"):
+        table.add_column(column, justify="right" if column == "tolerance" else "left")
     for check, stage, row in found[:MAX_LISTED]:
-        why = (TRUNCATED if TRUNCATED in row.note else RESOLUTION) + (
-            f"; {row.note.split('; ', 1)[1]}" if "; " in row.note else "")
-        table.add_row(_label(check.network), stage.label, row.term, row.name,
+        table.add_row(_label(check.network), stage.label, f"{row.name} ({row.term})",
                       f"{row.worst} = {row.analytic:.2g}",
-                      f"{row.rounding_floor + row.truncation:.1e}", f"{row.epsilon:g}", why)
+                      f"{row.rounding_floor + row.truncation:.1e} at ε {row.epsilon:g}",
+                      "truncation" if TRUNCATED in row.note else "rounding")
     return table
 
 
