@@ -42,3 +42,10 @@ def _bayes_cache(tmp_path_factory):
     patch.setenv("DLRUN_CACHE_DIR", str(tmp_path_factory.mktemp("bayes-cache")))
     yield
     patch.undo()
+
+
+@pytest.fixture
+def unregistered():
+    """A name no entry of a registry has (longer than all of theirs put together), so that a
+    test of an unknown name never pins what is registered today."""
+    return lambda registry: "not_" + "_".join(registry)
