@@ -189,12 +189,16 @@ def train(
                       soft_wrap=True)  # never folded: the path is there to be copied
         console.print(summary_table(summary))
         if "bias_variance" in summary:
-            from .diagnosis.bias_variance import format_error
+            from .diagnosis.bias_variance import format_bayes, format_error
             bv, task = summary["bias_variance"], summary["task"]
             gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
                              for name in ("avoidable_bias", "variance", "data_mismatch")
                              if bv.get(name) is not None)
-            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
+            if "reason" not in summary.get("bayes_error", {"reason": None}):
+                gaps += f"; Bayes error {format_bayes(summary['bayes_error'], task)}"
+            caveat = f"; {bv['caveat']}" if bv.get("caveat") else ""
+            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps}){caveat}",
+                          highlight=False)
         if "refit" in summary:
             from .training.refit import describe
             console.print(describe(summary), highlight=False, soft_wrap=True)
@@ -248,9 +252,10 @@ def diagnose(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
     settings: Annotated[Optional[list[str]], typer.Argument(
         help="Thresholds of the diagnose section, e.g. min_gap=0.02 min_share=0.5")] = None,
-    human_error: Annotated[Optional[float], typer.Option(
-        help="Human-level error, the proxy for Bayes error (0.02 for 2%); "
-             "default: the run's diagnose.human_error.")] = None,
+    human_error: Annotated[Optional[str], typer.Option(
+        help="Human-level error, the proxy for Bayes error (0.02 for 2%), or auto: the Bayes "
+             "error computed from the data's generator, or bounded by the training data's "
+             "nearest neighbours; default: the run's diagnose.human_error.")] = None,
     output_format: Annotated[str, typer.Option(
         "--format", metavar="[text|json]", help="text (tables) or json (for scripts).")
     ] = "text",
@@ -264,7 +269,7 @@ def diagnose(
         raise ConfigError(f"--format: expected text or json, got {output_format!r}")
     settings = list(settings or [])
     if human_error is not None:
-        settings.append(f"human_error={human_error!r}")
+        settings.append(f"human_error={human_error}")
     diagnosis = diagnose_module.diagnose_run_dir(run_dir, settings)
     try:
         diagnose_module.save(run_dir, diagnosis)

@@ -301,7 +301,9 @@ class DiagnoseConfig(Strict):
     RMSE for regression.
     """
 
-    human_error: float = Field(0.0, ge=0)  # proxy for Bayes error; 0 claims a perfect classifier
+    # Proxy for Bayes error. auto: computed from the generator's densities, or bounded by the
+    # nearest-neighbour error of the training data; a number given here always wins.
+    human_error: Union[float, Literal["auto"]] = "auto"
     min_gap: float = Field(0.01, ge=0)  # one point: less is noise on a few hundred examples
     # The human estimate is itself rough: a train error within a tenth of it is at human level.
     human_margin: float = Field(0.1, ge=0)
@@ -310,11 +312,29 @@ class DiagnoseConfig(Strict):
     blowup_factor: float = Field(100.0, gt=1)  # loss 100x its lowest so far: two orders, diverging
     oscillation_share: float = Field(0.3, gt=0, le=1)  # epochs whose train loss rose by over 1%
     plateau_change: float = Field(0.01, ge=0)  # relative loss change over the last fifth of epochs
-    vanishing_ratio: float = Field(1e-3, gt=0, lt=1)  # ‖dW1‖/‖dWL‖ three decades below one
-    exploding_ratio: float = Field(1e3, gt=1)
+    # ‖dW1‖/‖dWL‖ two decades below one: the first layer learns a hundred times slower.
+    vanishing_ratio: float = Field(1e-2, gt=0, lt=1)
+    exploding_ratio: float = Field(1e3, gt=1)  # that ratio, or the activations' growth with depth
     dead_share: float = Field(0.5, gt=0, le=1)  # ReLU units that never fire on the dev data
     saturated_share: float = Field(0.5, gt=0, le=1)  # sigmoid/tanh outputs on their flat tails
     dev_rise: float = Field(0.1, ge=0)  # dev loss ending 10% above its minimum: trained too long
+
+    @field_validator("human_error", mode="before")
+    @classmethod
+    def _human_error_is_auto_or_a_number(cls, value):
+        if value == "auto":
+            return value
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise ValueError(f"must be a finite number (got {value})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"must be auto, or a number greater than or equal to 0 (0.02 for "
+                             f"2%) (got {value!r})")
+        return float(value)
 
 
 class ExperimentConfig(Strict):
