@@ -266,41 +266,50 @@ def compare(
     output_format: Annotated[str, typer.Option(
         "--format", help="table for people; csv, markdown or json for files and scripts.")
     ] = "table",
+    columns: Annotated[Optional[str], typer.Option(
+        help="The table's columns after the run's name, comma-separated: config keys (short or "
+             "dotted) or results, e.g. dev_error,learning_rate,optimizer.")] = None,
+    transpose: Annotated[bool, typer.Option(
+        "--transpose", help="Runs as columns and keys as rows (for a handful of runs).")] = False,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write the dev and train curves of the rows shown to this image (.png, .pdf, .svg).")
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are looked for.")
                         ] = Path("runs"),
 ):
-    """Compare runs side by side: the config keys that differ, and how each run did."""
+    """Compare runs side by side: how each run did, and the config keys that differ."""
     from .compare import collect as compare_module
-    from .compare import view
+    from .compare import terminal, view
+    from .compare.plot import check_plot_path, legend_path, plot_curves
     from .console import console, err_console
 
     view.check_format(output_format, view.FORMATS)
     if plot is not None:
-        view.check_plot_path(plot)
+        check_plot_path(plot)
     comparison = compare_module.compare(
         paths or [runs_dir], runs_dir, filters=filters or (), sort_by=sort, top=top,
         optimize=optimize, satisfy=satisfy or (), group=group_seeds, all_params=all_params)
     if output_format == "table":
         layout_notes = []
+        names = [n.strip() for n in columns.split(",") if n.strip()] if columns else None
         if len(comparison.table):
-            table, layout_notes = view.terminal_table(comparison, console.width)
+            show = terminal.transposed if transpose else terminal.terminal_table
+            table, layout_notes = show(comparison, console.width, names)
             console.print(table, no_wrap=True, overflow="crop")
-        for line in view.footer(comparison, layout_notes):
+        for line in terminal.footer(comparison, layout_notes):
             console.print(line, highlight=False)
     else:
         writer = {"csv": view.to_csv, "markdown": view.to_markdown,
                   "json": view.to_json}[output_format]
         typer.echo(writer(comparison), nl=False)
     if plot is not None:
-        notes = view.plot_curves(comparison, plot)
+        notes = plot_curves(comparison, plot)
         # Keep stdout clean for csv/json; people see the same lines either way.
         out = console if output_format == "table" else err_console
         for note in notes:
             out.print(f"[yellow]*[/yellow] {note}", highlight=False)
-        out.print(f"curves written to {plot}", highlight=False)
+        out.print(f"curves written to {plot}, their labels in full to {legend_path(plot)}",
+                  highlight=False)
 
 
 @app.command()
