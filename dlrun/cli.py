@@ -314,6 +314,29 @@ def compare(
 
 @app.command()
 @user_errors
+def report(
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="RUNS_OR_SWEEPS", show_default=False,
+        help="Run directories, sweep directories, directories of runs, or the beginning of run "
+             "names in --runs-dir (default: --runs-dir).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")
+                      ] = Path("report.html"),
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories are looked for.")
+                        ] = Path("runs"),
+):
+    """Write one self-contained HTML page of runs and sweeps: their table, interactive curves,
+    diagnoses and figures, and for a sweep which hyperparameters matter. Opens from disk, no
+    network (pip install "dlrun\\[report]" for plotly)."""
+    from .console import console
+    from .report import page
+
+    written, comparison = page.write(paths or [runs_dir], output, runs_dir)
+    console.print(f"{len(comparison.table)} runs in {written} "
+                  f"({written.stat().st_size / 1e6:.1f} MB)", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
 def diff(
     run_a: Annotated[Path, typer.Argument(help="The run to compare from.")],
     run_b: Annotated[Path, typer.Argument(help="The run to compare to.")],
@@ -467,6 +490,13 @@ def sweep(
         console.print(best_table(best, [p.key for p in space.parameters],
                                  f"{swept.directory}  best {len(best)} by dev error"))
         console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
+    from .report.page import for_sweep
+
+    written, problem = for_sweep(swept.directory)
+    if problem:
+        err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
+    elif not quiet:
+        console.print(f"report: {written}", highlight=False, soft_wrap=True)
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)
 
