@@ -159,6 +159,9 @@ def test_sweep_trials_are_named_with_their_sweep_and_a_prefix_expands_a_sweep(tm
     assert sorted(r["run"] for r in rows) == ["alpha-20260101-000000-aaaaaa/trial-0000",
                                               "alpha-20260101-000000-aaaaaa/trial-0001"]
     assert all(r["status"] == "completed" for r in rows)
+    # A trial's label is its values, not its name: the sweep numbered its trials by itself.
+    assert plot.labels(collect.compare([runs_dir / "alpha-20260101-000000-aaaaaa"])) == [
+        "1 lr=0.11", "2 lr=0.12"]
     both = invoke("compare", runs_dir, columns=200).stdout
     assert "beta-20260101-000000-bbbbbb/trial-0001" in both
     assert "alpha-20260101-000000-aaaaaa/trial-0001" in both
@@ -210,7 +213,8 @@ def test_plot_labels_are_short_and_the_full_mapping_is_written_beside(tmp_path):
     assert "run-13" in legend and "train.learning_rate=0.14" in legend
     comparison = collect.compare([tmp_path / "runs"])
     labels = plot.labels(comparison)
-    assert labels[0] == "1 lr=0.01" and all(len(label) <= 3 + plot.LABEL_WIDTH for label in labels)
+    assert labels[0] == "1 run-00 lr=0.01"  # the run's name, then what differs
+    assert all(len(label) <= 3 + plot.LABEL_WIDTH for label in labels)
     figure, _ = plot.draw(comparison, "curves.legend.txt")
     entries = [t.get_text() for t in figure.legends[0].get_texts()]
     assert entries == [*labels[:plot.LABELLED], "others, in grey"]

@@ -17,7 +17,7 @@ import pandas as pd
 from ..plots import _spans_decades
 from ..rundir import layout
 from .collect import CompareError, Comparison, short_name
-from .view import _param, cell, display_params, plain
+from .view import _param, by_variety, cell, display_params, plain
 
 LABELLED = 10  # lines a reader can tell apart by colour; the rest are grey
 LABEL_WIDTH = 34  # characters of a legend label
@@ -53,19 +53,23 @@ def abbreviate(key: str) -> str:
 
 
 def labels(comparison: Comparison) -> list[str]:
-    """One short label per row: its number, then its differing values, words as they are and
-    numbers with their abbreviated key (lr=0.01), the keys telling most runs apart first."""
+    """One short label per row: its number, its config's name when the runs' names differ
+    (init-random10; not a sweep trial's, which its values say better), then its differing
+    values, words as they are and numbers to 3 digits with their abbreviated key (lr=0.01), the
+    keys telling most runs apart first."""
     names = list(comparison.table.columns)
-    params = display_params(comparison)
-    variety = {c: comparison.table[c].map(repr).nunique() for c in params}
-    params.sort(key=lambda c: -variety[c])
+    params = by_variety(comparison, display_params(comparison))
+    named = "name" in names and comparison.table["name"].map(repr).nunique() > 1
     found = []
     for number, row in enumerate(comparison.table.to_dict("records"), start=1):
-        parts = []
+        own = plain(row.get("name")) if named and "/" not in row["run"] else None
+        parts = [str(own)] if own is not None else []
         for column in params:
+            value = plain(row[column])
             text = cell(comparison, row, column).replace(" ", "")
-            if isinstance(plain(row[column]), (int, float)):  # a bare number needs its key
-                text = f"{abbreviate(short_name(column, names))}={text}"
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+                text = f"{abbreviate(short_name(column, names))}={shown}"  # needs its key
             parts.append(text)
         label = " ".join(parts) or row["run"]
         if comparison.grouped and row["runs"] > 1:

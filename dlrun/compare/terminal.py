@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.text import Text
 
 from .collect import NUMERIC, RESULTS, Comparison, resolve
-from .view import STATUS_STYLES, _metric, _param, cell, display_columns, plain
+from .view import (
+    STATUS_STYLES,
+    _metric,
+    _param,
+    by_variety,
+    cell,
+    display_columns,
+    plain,
+)
 
 # What a comparison is for, right after the run's name; the other results follow the config.
 HEADLINE = ("status", "dev_error", "test_error", "verdict", "epochs_run")
@@ -35,9 +43,8 @@ def ordered_columns(comparison: Comparison) -> tuple[list, list, list]:
     first += [(c, headers[c]) for c in headline_columns(comparison)]
     taken = {c for c, _ in first}
     config = [p for p in pairs if p[0] in comparison.params and p[0] not in taken]
-    # The keys that tell most runs apart first (learning rate before the split of one lesson).
-    variety = {c: comparison.table[c].map(repr).nunique() for c, _ in config}
-    config.sort(key=lambda p: -variety[p[0]])
+    order = by_variety(comparison, [c for c, _ in config])
+    config.sort(key=lambda p: order.index(p[0]))
     rest = [p for p in pairs if p[0] not in taken and p[0] not in comparison.params]
     return first, config, rest
 

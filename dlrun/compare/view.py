@@ -21,6 +21,7 @@ from .collect import (
     AT_BEST,
     NUMERIC,
     RESULTS,
+    SEED_KEYS,
     CompareError,
     Comparison,
     short_name,
@@ -98,6 +99,13 @@ def display_params(comparison: Comparison) -> list[str]:
               if c.endswith(".name") and _is_registry(c.removesuffix(".name"))}
     return [c for c in comparison.params
             if c.endswith(".name") or c.rpartition(".")[0] not in folded]
+
+
+def by_variety(comparison: Comparison, columns: list[str]) -> list[str]:
+    """Config columns, those telling most rows apart first (learning rate before the split one
+    lesson changes), the seed last: it is rarely what a comparison is about."""
+    variety = {c: comparison.table[c].map(repr).nunique() for c in columns}
+    return sorted(columns, key=lambda c: (c in SEED_KEYS, -variety[c]))
 
 
 def display_columns(comparison: Comparison) -> list[tuple[str, str]]:

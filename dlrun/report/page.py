@@ -77,7 +77,8 @@ def render(comparison: Comparison, script: str, title: str) -> str:
     runs = run_views(comparison)
     sweeps = sweep_views(comparison)
     data = {"curves": figures.curves_figure(runs),
-            "runs": [{"name": r["name"], "curves": r["curves"]} for r in runs],
+            "runs": [{"name": r["name"], "curves": r["curves"],
+                      "log": figures.spans_decades([r["curves"]])} for r in runs],
             "sweeps": [{"params": figures.parameter_figure(s), "parallel":
                         figures.parallel_figure(s), "importance":
                         figures.importance_figure(s["importance"])} for s in sweeps]}

@@ -73,7 +73,8 @@
       });
     });
     return { data: data, layout: { height: 320, margin: { t: 30, r: 10, b: 40, l: 55 },
-      xaxis: { domain: [0, 0.45], title: { text: "epoch" } }, yaxis: { title: { text: "loss" } },
+      xaxis: { domain: [0, 0.45], title: { text: "epoch" } },
+      yaxis: { title: { text: run.log ? "loss (log scale)" : "loss" }, type: run.log ? "log" : "linear" },
       xaxis2: { domain: [0.55, 1], title: { text: "epoch" } },
       yaxis2: { title: { text: "error" }, anchor: "x2" } } };
   }
