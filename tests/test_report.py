@@ -210,3 +210,21 @@ def test_diagnosis_markdown_becomes_escaped_html():
     assert "<p><b>Verdict: high bias</b></p>" in converted
     assert "<th>a</th><th>b</th>" in converted and "<td><code>x</code></td>" in converted
     assert "<ul><li>first</li><li>second</li></ul>" in converted
+
+
+def test_damaged_runs_are_rows_of_the_report_too(runs_dir, tmp_path):
+    import shutil
+
+    source = next(p for p in runs_dir.iterdir() if p.name.startswith("init-he"))
+    damaged = tmp_path / "damaged"
+    for name in ("no-metrics", "bad-summary", "bad-config"):
+        shutil.copytree(source, damaged / name)
+    (damaged / "no-metrics" / "metrics.csv").unlink()
+    (damaged / "bad-summary" / "summary.json").write_text("{garbage")
+    (damaged / "bad-config" / "config.yaml").write_text("a: [")
+    target = tmp_path / "report.html"
+    result = invoke("report", damaged, "-o", target)
+    assert result.exit_code == 0, result.output
+    data = embedded(target)
+    assert [run["curves"] is None for run in data["runs"]].count(True) == 1
+    assert "corrupt" in target.read_text()

@@ -23,6 +23,7 @@ from .view import (
 
 # What a comparison is for, right after the run's name; the other results follow the config.
 HEADLINE = ("status", "dev_error", "test_error", "verdict", "epochs_run")
+BESIDE_NAME = ("seeds", "tags")  # what says which runs a row is, when the table has it
 GAP = 2  # spaces between columns
 RUN_MIN = 16  # a run's name wraps to no fewer characters than this
 TEXT_MIN = 13  # nor does any other column of words ("high variance")
@@ -39,7 +40,7 @@ def ordered_columns(comparison: Comparison) -> tuple[list, list, list]:
     """(name and headline columns, config columns, other results) as (column, header) pairs."""
     pairs = display_columns(comparison)
     headers = dict(pairs)
-    first = [("run", "run"), *(p for p in pairs if p[0] in ("seeds", "tags"))]
+    first = [("run", "run"), *(p for p in pairs if p[0] in BESIDE_NAME)]
     first += [(c, headers[c]) for c in headline_columns(comparison)]
     taken = {c for c, _ in first}
     config = [p for p in pairs if p[0] in comparison.params and p[0] not in taken]

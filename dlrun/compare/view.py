@@ -148,9 +148,7 @@ def choice(row: dict, column: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _option_defaults(parent: str, name) -> dict | None:
-    from .. import (
-        config,  # pydantic and the engine: only once a registry choice is shown
-    )
+    from .. import config  # imported here: pydantic and the engine cost start-up time
 
     return config.option_defaults(parent, name)
 
