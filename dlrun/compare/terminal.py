@@ -115,10 +115,10 @@ def _fit(columns, texts, room: int, params=()) -> list[int] | None:
 
 
 def layout(comparison: Comparison, width: int, names: list[str] | None = None):
-    """(columns, widths, config columns left out) for a terminal `width` wide; widths None when
-    not even the run's name and headline results fit side by side."""
+    """(columns, widths, config columns left out, cell texts) for a terminal `width` wide;
+    widths None when not even the run's name and headline results fit side by side."""
     if names:
-        columns, candidates, hidden = chosen_columns(comparison, names), [], []
+        columns, candidates = chosen_columns(comparison, names), []
     else:
         columns, config, rest = ordered_columns(comparison)
         candidates = config + rest
