@@ -23,7 +23,7 @@ from .view import (
 
 # What a comparison is for, right after the run's name; the other results follow the config.
 HEADLINE = ("status", "dev_error", "test_error", "verdict", "epochs_run")
-BESIDE_NAME = ("seeds", "tags")  # what says which runs a row is, when the table has it
+BESIDE_NAME = ("seeds",)  # which runs a grouped row stands for
 GAP = 2  # spaces between columns
 RUN_MIN = 16  # a run's name wraps to no fewer characters than this
 TEXT_MIN = 13  # nor does any other column of words ("high variance")
@@ -131,7 +131,7 @@ def layout(comparison: Comparison, width: int, names: list[str] | None = None):
         tried = _fit([*columns, pair], texts, width, comparison.params)
         if tried is not None and tried[:len(columns)] == widths:
             columns, widths = [*columns, pair], tried
-        elif pair[0] in comparison.params:
+        elif pair[0] in comparison.params or pair[0] == "tags":
             hidden.append(pair[0])
     return columns, widths, hidden, texts
 
