@@ -42,6 +42,7 @@ def ordered_columns(comparison: Comparison) -> tuple[list, list, list]:
     headers = dict(pairs)
     first = [("run", "run"), *(p for p in pairs if p[0] in BESIDE_NAME)]
     first += [(c, headers[c]) for c in headline_columns(comparison)]
+    first += [p for p in pairs if p[0] == "tags"]  # after the results: a label, kept in view
     taken = {c for c, _ in first}
     config = [p for p in pairs if p[0] in comparison.params and p[0] not in taken]
     order = by_variety(comparison, [c for c, _ in config])
@@ -131,7 +132,7 @@ def layout(comparison: Comparison, width: int, names: list[str] | None = None):
         tried = _fit([*columns, pair], texts, width, comparison.params)
         if tried is not None and tried[:len(columns)] == widths:
             columns, widths = [*columns, pair], tried
-        elif pair[0] in comparison.params or pair[0] == "tags":
+        elif pair[0] in comparison.params:
             hidden.append(pair[0])
     return columns, widths, hidden, texts
 
@@ -160,14 +161,17 @@ def terminal_table(comparison: Comparison, width: int = 200, names: list[str] | 
         best = label == comparison.best
         cells = [wrap(texts[c][i], w) for (c, _), w in zip(columns, widths)]
         for level in range(max(len(lines) for lines in cells)):
-            for j, ((column, _), lines, size) in enumerate(zip(columns, cells, widths)):
+            segments = []
+            for (column, _), lines, size in zip(columns, cells, widths):
                 text = lines[level] if level < len(lines) else ""
                 style = STATUS_STYLES.get(texts[column][i], "") if column == "status" else ""
                 style = f"{style} bold".strip() if best else style or None
-                out.append(_pad(text, size, column in NUMERIC) if j < len(columns) - 1
-                            else text.rjust(size) if column in NUMERIC else text, style=style)
-                if j < len(columns) - 1:
-                    out.append(" " * GAP)
+                segments.append((_pad(text, size, column in NUMERIC), style))
+            while segments and not segments[-1][0].strip():  # a wrapped name's second line
+                segments.pop()
+            for j, (text, style) in enumerate(segments):
+                last = j == len(segments) - 1
+                out.append(text.rstrip() if last else text + " " * GAP, style=style)
             out.append("\n")
     out.rstrip()
     return out, notes
