@@ -7,6 +7,7 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
+import inspect
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -27,7 +28,7 @@ from .data.synthetic import GENERATORS
 from .engine.init import INITIALIZERS
 from .engine.layers import ACTIVATIONS
 from .engine.optim import OPTIMIZERS
-from .engine.registry import build, describe
+from .engine.registry import build, describe, options_of
 from .engine.schedules import SCHEDULES
 from .errors import ConfigError
 from .metrics import MONITORED
@@ -44,13 +45,40 @@ def _build(registry: dict, kind: str, value):
     return build(registry, kind, value)
 
 
+class RegistryField:
+    """Marks a field built from a registry, so that readers of run directories can tell an
+    option left at its default from one that was set."""
+
+    def __init__(self, registry: dict):
+        self.registry = registry
+
+
 def _registry_choice(registry: dict, kind: str):
     """A field holding `name` or `{name: ..., options}`, stored with every option filled in."""
 
     def resolve(value):
         return describe(_build(registry, kind, value))
 
-    return Annotated[dict[str, Any], BeforeValidator(resolve)]
+    return Annotated[dict[str, Any], BeforeValidator(resolve), RegistryField(registry)]
+
+
+def registry_at(dotted: str) -> dict | None:
+    """The registry the field at `dotted` (model.init) chooses from, or None."""
+    *parents, last = dotted.split(".")
+    model = _model_at(tuple(parents))
+    field = model.model_fields.get(last) if model else None
+    marker = next((m for m in getattr(field, "metadata", ()) if isinstance(m, RegistryField)), None)
+    return marker.registry if marker else None
+
+
+def option_defaults(dotted: str, name: str) -> dict[str, Any] | None:
+    """The defaults of the options of registry entry `name` in the field at `dotted` (model.init,
+    random: {scale: 0.01}); None when that field holds no registry choice or knows no `name`."""
+    registry = registry_at(dotted)
+    if registry is None or not isinstance(name, str) or name not in registry:
+        return None
+    return {key: value for key, value in options_of(registry[name]).items()
+            if value is not inspect.Parameter.empty}
 
 
 def _one_of(registry: dict):
