@@ -21,8 +21,9 @@ class ProgressReporter:
 
     def __init__(self, title: str):
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}  dev error {task.fields[dev_error]}"),
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("epoch"),
+            MofNCompleteColumn(),
+            TextColumn("train loss {task.fields[loss]}  dev error {task.fields[dev_error]}"),
             TimeElapsedColumn(), console=console, transient=False)
         self.title = title
 
@@ -52,8 +53,16 @@ def run_heading(run_dir, summary: dict) -> str:
     return f"{run_dir}  {summary['status']}  {task}"
 
 
+def kept_line(summary: dict) -> str:
+    """Which epoch the figures of summary_table are from: the progress bar above ends on the
+    last epoch, which is not the one kept when early stopping restored an earlier one."""
+    from .rundir.result import kept_label
+
+    return f"figures of the kept weights: {kept_label(summary)}"
+
+
 def summary_table(summary: dict) -> Table:
-    """Final metrics of a run, one row per split."""
+    """What the kept parameters score, one row per split."""
     table = Table()
     table.add_column("split")
     table.add_column("examples", justify="right")

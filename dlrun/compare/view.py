@@ -19,6 +19,7 @@ from rich.text import Text
 from ..rundir import layout
 from .collect import (
     AT_BEST,
+    KEPT,
     NUMERIC,
     RESULTS,
     CompareError,
@@ -30,11 +31,11 @@ from .collect import (
 FORMATS = ("table", "csv", "markdown", "json")
 STATUS_STYLES = {"completed": "green", "running": "cyan", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "corrupt": "bold red", "stale": "magenta"}
-LOWER_IS_BETTER = (*AT_BEST, "test_error", "duration")
+LOWER_IS_BETTER = (*KEPT, *AT_BEST, "test_error", "duration")
 MAX_LEGEND = 20  # beyond this a legend hides the curves it names
 # Left out of the terminal table, in this order, while it is wider than the terminal.
-NARROW_DROPS = ("train_loss", "dev_loss", "epochs_run", "best_epoch", "duration", "train_error",
-                "verdict")
+NARROW_DROPS = ("dev_error_at_best", "dev_loss_at_best", "train_loss", "dev_loss", "dev_set",
+                "epochs_run", "best_epoch", "kept_epoch", "duration", "train_error", "verdict")
 
 
 def check_format(name: str, allowed: tuple[str, ...]) -> None:
@@ -63,7 +64,8 @@ def output_columns(comparison: Comparison) -> list[str]:
     return [*columns, "note", "path"]
 
 
-COUNTS = ("epochs_run", "best_epoch")  # whole numbers, though pandas holds them as floats
+# Whole numbers, though pandas holds them as floats.
+COUNTS = ("epochs_run", "kept_epoch", "best_epoch")
 
 
 def records(comparison: Comparison) -> list[dict]:
@@ -122,7 +124,7 @@ def _metric(column: str, value) -> str:
         return "-"
     if column == "duration":
         return _duration(value)
-    if column in ("epochs_run", "best_epoch"):
+    if column in COUNTS:
         return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
     return f"{value:.4f}"
 
@@ -252,8 +254,11 @@ def footer(comparison: Comparison, layout_notes: list[str] = ()) -> list[str]:
     removed = [f"{n} by {option}" for option, n in comparison.excluded.items() if n]
     lines = [f"{len(comparison.table)} {unit} shown of {comparison.total} runs read"
              + (f" ({', '.join(removed)} removed)" if removed else "")
-             + "; train/dev figures at the best epoch" + ("; mean ± std" if comparison.grouped
-                                                          else "")]
+             + "; train/dev/test figures of the kept weights (kept_epoch)"
+             + ("; mean ± std" if comparison.grouped else "")]
+    warning = dev_set_warning(comparison)
+    if warning:
+        lines.append(f"[yellow]warning:[/yellow] {warning}")
     if layout_notes:
         lines.append(f"[dim]{'; '.join(layout_notes)}: widen the terminal or use --format csv"
                      "[/dim]")
@@ -274,6 +279,15 @@ def footer(comparison: Comparison, layout_notes: list[str] = ()) -> list[str]:
         if row["note"]:
             lines.append(f"[yellow]*[/yellow] {escape(row['run'])}: {escape(row['note'])}")
     return lines
+
+
+def dev_set_warning(comparison: Comparison) -> str | None:
+    """Said whenever the runs shown were not all scored on the same dev set."""
+    count = comparison.dev_sets
+    if count < 2:
+        return None
+    return (f"these runs were scored on {count} different dev sets (column dev_set): their dev "
+            "errors do not rank them")
 
 
 def check_plot_path(path: Path) -> str:
