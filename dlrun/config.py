@@ -134,6 +134,9 @@ class DataConfig(Strict):
     features: list[str] | None = None  # CSV: the feature columns (default: all but the target)
     split: Split | None = None  # default 60/20/20; not used with a file per split
     train_dev: float = Field(0.0, ge=0, lt=1)  # share of training examples held out, untrained
+    # Seed of generation, split and train-dev carving; null: the run's seed. A sweep sets it to
+    # its config's seed when trials differ by seed, so every trial is scored on the same data.
+    seed: int | None = None
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"  # auto: from the labels
     normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
     augment: Augment = Field(default_factory=Augment)
