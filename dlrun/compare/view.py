@@ -254,7 +254,7 @@ def footer(comparison: Comparison, layout_notes: list[str] = ()) -> list[str]:
     removed = [f"{n} by {option}" for option, n in comparison.excluded.items() if n]
     lines = [f"{len(comparison.table)} {unit} shown of {comparison.total} runs read"
              + (f" ({', '.join(removed)} removed)" if removed else "")
-             + "; train/dev/test figures of the kept weights (kept_epoch)"
+             + "; figures of the kept weights"
              + ("; mean ± std" if comparison.grouped else "")]
     warning = dev_set_warning(comparison)
     if warning:
