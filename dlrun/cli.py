@@ -251,7 +251,7 @@ def predict(
         shown = ", ".join(f"{name} {value:.4g}" for name, value in result.scores.items())
         kept = kept_label(result.summary) if result.summary else "params.npz"
         (err_console if output is None else console).print(
-            f"against the file's targets ({kept}): {shown}", highlight=False)
+            f"against the file's targets: {shown} (kept weights: {kept})", highlight=False)
 
 
 @app.command()

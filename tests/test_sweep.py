@@ -161,6 +161,32 @@ def test_a_swept_seed_changes_the_model_but_not_the_data(tmp_path):
         assert config_yaml["data"]["seed"] == 0
 
 
+def test_prune_with_seeds_ranks_points_by_the_mean_over_their_seeds(tmp_path):
+    config = write(tmp_path, SPACE.replace("epochs: 4", "epochs: 9"))
+    sweep_dir = run_sweep(tmp_path, "--trials", 3, "--seeds", 2, "--workers", 1, "--prune",
+                          "--prune-min-epochs", 3, "--prune-factor", 3, config=config)
+    frame = table(sweep_dir)
+    first_rung = {point: np.mean([pd.read_csv(sweep_dir / run / "metrics.csv")["dev_loss"][:3].min()
+                                  for run in trials["run"]])
+                  for point, trials in frame.groupby("point")}
+    survivor = min(first_rung, key=first_rung.get)
+    for _, row in frame.iterrows():
+        assert row["status"] == ("completed" if row["point"] == survivor else "pruned")
+    reason = json.loads((sweep_dir / frame[frame.point != survivor]["run"].iloc[0] /
+                         "summary.json").read_text())["stop_reason"]
+    assert "mean best dev loss over its seeds" in reason
+
+
+def test_a_data_seed_in_the_config_is_kept_by_every_trial(tmp_path):
+    config = write(tmp_path, SPACE.replace("data:\n", "data:\n  seed: 7\n"))
+    sweep_dir = run_sweep(tmp_path, "--trials", 1, "--seeds", 2, "--workers", 1, config=config)
+    frame = table(sweep_dir)
+    assert list(frame["seed"]) == [4, 5]
+    for run in frame["run"]:
+        assert yaml.safe_load((sweep_dir / run / "config.yaml").read_text())["data"]["seed"] == 7
+    assert json.loads((sweep_dir / "sweep.json").read_text())["data_seed"] == 7
+
+
 def test_seeds_with_a_swept_seed_is_refused(tmp_path):
     config = write(tmp_path, SPACE.replace("seed: 4", "seed: {choice: [1, 2]}"))
     result = invoke("sweep", config, "--runs-dir", tmp_path / "runs", "--seeds", 2)

@@ -1,6 +1,7 @@
 """Many run directories side by side: one pandas row per run (config keys flattened to dotted
 names, results of the weights each run kept), then the selections `dlrun compare` offers:
-filters, sorting, satisficing constraints and seed groups. Also the two-run comparison behind `dlrun diff`."""
+filters, sorting, satisficing constraints and seed groups. Also the two-run comparison behind
+`dlrun diff`."""
 
 from __future__ import annotations
 

@@ -102,13 +102,18 @@ def check_space(space: SearchSpace) -> None:
                               f"{parameter.distribution!r})") from None
 
 
-def data_seed(space: SearchSpace, options: Options) -> int:
-    """The seed every trial's data is generated and split from: the config's, or, when `seed`
-    is itself swept, the sweep's."""
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def data_seed(space: SearchSpace, options: Options) -> int | None:
+    """The seed every trial's data is generated and split from: the config's data.seed, else its
+    seed, or, when `seed` is itself swept, the sweep's; None when data.seed is swept."""
+    given = (space.template.get("data") or {}).get("seed")
+    if given is not None:
+        return given if _whole(given) else None
     seed = space.template.get("seed", 0)
-    if isinstance(seed, int) and not isinstance(seed, bool):
-        return seed
-    return options.seed
+    return seed if _whole(seed) else options.seed
 
 
 def plan(space: SearchSpace, options: Options) -> list[Trial]:
@@ -127,7 +132,7 @@ def plan(space: SearchSpace, options: Options) -> list[Trial]:
     if options.seeds > 1 and "seed" in keys:
         raise ConfigError("--seeds: the config sweeps seed itself; give one or the other")
     fixed = data_seed(space, options)
-    pin_data = ("seed" in keys or options.seeds > 1) and "data.seed" not in keys and \
+    pin_data = ("seed" in keys or options.seeds > 1) and \
         (space.template.get("data") or {}).get("seed") is None
     base = sweep_name(space)[:58]
     width = max(4, len(str(len(points) * options.seeds - 1)))
@@ -137,7 +142,7 @@ def plan(space: SearchSpace, options: Options) -> list[Trial]:
             index = point * options.seeds + k
             data = space.instantiate(values)
             if options.seeds > 1:
-                data["seed"] = fixed + k
+                data["seed"] = default_seed(space) + k
             if pin_data:
                 data["data"] = {**(data.get("data") or {}), "seed": fixed}
             if "name" not in keys:
