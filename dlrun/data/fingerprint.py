@@ -19,7 +19,8 @@ import hashlib
 
 import numpy as np
 
-BLOCK_ROWS = 65536  # memory-mapped files are hashed a block at a time, never loaded whole
+from .rows import blocks  # memory-mapped files are hashed a block at a time, never loaded whole
+
 SHORT = 12
 
 
@@ -41,11 +42,10 @@ def of_rows(X, rows: np.ndarray, y) -> dict:
     shape = (len(rows), *X.shape[1:])
     dtype = np.dtype(X.dtype)
     sha.update(b"X\0" + dtype.str.encode() + b"\0" + repr(shape).encode())
-    for start in range(0, len(rows), BLOCK_ROWS):
-        block = np.asarray(X[rows[start:start + BLOCK_ROWS]], dtype=dtype)
-        sha.update(np.ascontiguousarray(block).tobytes())
+    for part in blocks(rows, int(np.prod(shape[1:], dtype=np.int64))):
+        sha.update(np.ascontiguousarray(X[part], dtype=dtype))  # one block's copy at a time
     _update(sha, b"y", y)
-    sha.update(y.tobytes())
+    sha.update(y)
     return {"sha256": sha.hexdigest(), "X": {"dtype": dtype.name, "shape": list(shape)},
             "y": {"dtype": y.dtype.name, "shape": list(y.shape)}}
 
