@@ -43,7 +43,7 @@ def test_a_memory_mapped_file_hashed_in_blocks_matches_one_read_whole(tmp_path, 
     path = tmp_path / "x.npy"
     np.save(path, X)
     whole = fingerprint.of_rows(X, ROWS[::2], y[::2])
-    import dlrun.data.rows as rows
+    from dlrun.data import rows
 
     monkeypatch.setattr(rows, "BLOCK_VALUES", 8)  # blocks of 4 rows
     assert fingerprint.of_rows(np.load(path, mmap_mode="r"), ROWS[::2], y[::2]) == whole

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .rows import blocks  # memory-mapped files are hashed a block at a time, never loaded whole
+from .rows import blocks
+
+# Memory-mapped files are hashed a block of rows at a time (rows.blocks), never loaded whole.
 
 CHUNK = 1 << 20
 HASH_LIMIT = 8 << 30  # beyond 8 GiB hashing takes many seconds: size and time must do
