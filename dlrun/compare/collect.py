@@ -221,13 +221,18 @@ def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
         verdict = None
     if verdict is None:
         verdict = _dig(summary, "bias_variance", "verdict")
-    return {"status": status, "epochs_run": epochs,
-            "kept_epoch": _number(result.kept_epoch(summary, bool(stopping))), **kept,
-            "test_error": _number(result.final(summary, "test", "error")),
-            "best_epoch": best, **_at_best(summary, metrics, best, notes),
-            "verdict": verdict if isinstance(verdict, str) else None,
-            "dev_set": fingerprint.short(_dig(summary, "fingerprints", "dev")),
-            "duration": duration}, notes
+    found = {"status": status, "epochs_run": epochs,
+             "kept_epoch": _number(result.kept_epoch(summary, bool(stopping))), **kept,
+             "test_error": _number(result.final(summary, "test", "error")),
+             "best_epoch": best, **_at_best(summary, metrics, best, notes),
+             "verdict": verdict if isinstance(verdict, str) else None,
+             "dev_set": fingerprint.short(_dig(summary, "fingerprints", "dev")),
+             "duration": duration}
+    if isinstance(summary.get("held_out"), dict) and summary["held_out"].get("dev") is False:
+        # A final model trained on its dev set (dlrun refit): its dev figures rank nothing.
+        found.update({key: None for key in found if key.startswith("dev_")})
+        notes.append("a final model trained on train + dev: no held-out dev figures")
+    return found, notes
 
 
 def run_row(record: reader.RunRecord) -> dict:
