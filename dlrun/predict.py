@@ -4,6 +4,8 @@ normalized with the training statistics saved beside the parameters."""
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,8 @@ from .data import labels
 from .data.files import SUFFIXES, Table, check_finite, numeric_matrix
 from .data.rows import MappedRows, normalized
 from .errors import ConfigError, DataError, RunDirError
-from .rundir import layout
+from .rundir import layout, reader
+from .training.experiment import OUTPUT_FOR_TASK, build_network
 
 
 @dataclass
@@ -37,16 +40,11 @@ class Model:
 
 def load_model(run_dir: str | Path) -> Model:
     """The run's network with its trained parameters; RunDirError if the directory cannot serve."""
-    from . import config as config_module
-    from .training.experiment import OUTPUT_FOR_TASK, build_network
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
-    if not (run_dir / layout.CONFIG).is_file():
-        raise RunDirError(f"{run_dir}: not a run directory (no {layout.CONFIG})")
     try:
-        config = config_module.load(run_dir / layout.CONFIG)
+        config = reader.read_config(run_dir)
     except ConfigError as error:
         raise RunDirError(f"{error} (the run's saved config)") from None
     params = run_dir / layout.PARAMS
@@ -219,9 +217,6 @@ def output_file(path: str | Path) -> tuple[Path, bool]:
     """Where `-o path` writes, and whether atomically. A regular file (new, or reached through a
     symlink, which stays) is replaced atomically; a device or pipe such as /dev/null is written
     into, never replaced. DataError for a directory, a missing parent or a binary suffix."""
-    import os
-    import stat
-
     path = Path(path)
     if path.suffix.lower() in (".npy", ".npz"):
         raise DataError(f"{path}: predictions are written as CSV text; name the file .csv")

@@ -7,9 +7,6 @@ the run's other files as diagnosis.json (every figure) and diagnosis.md.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,46 +32,6 @@ class Run:
     summary: dict
     config: ExperimentConfig
     metrics: dict[str, np.ndarray]
-
-
-def read_metrics(path: Path) -> dict[str, np.ndarray]:
-    """metrics.csv as {column: values over the epochs}; RunDirError naming the line if malformed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunDirError(f"{path}: missing (a run directory records one row per epoch "
-                          "there)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise RunDirError(f"{path}: cannot read: {error}") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    header = rows[0] if rows else []
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
-    if missing:
-        raise RunDirError(f"{path}:1: the header has no {missing[0]!r} column; a metrics file "
-                          f"starts with {', '.join(REQUIRED_COLUMNS)}")
-    if not text.endswith("\n"):
-        raise RunDirError(f"{path}:{len(rows)}: the last row is cut short (no line end): the file "
-                          "is truncated")
-    values = []
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise RunDirError(f"{path}:{line}: {len(row)} fields where the header has "
-                              f"{len(header)}: the file is truncated or corrupt")
-        try:
-            values.append([float(value) if value else math.nan for value in row])
-        except ValueError:
-            bad = next(v for v in row if v and not _is_number(v))
-            raise RunDirError(f"{path}:{line}: {bad!r} is not a number") from None
-    table = np.array(values, dtype=float).reshape(len(values), len(header))
-    return {column: table[:, i] for i, column in enumerate(header)}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _check_summary(summary, path: Path) -> dict:
@@ -117,11 +74,8 @@ def read_run(run_dir: str | Path, settings: list[str] = ()) -> Run:
     if not path.is_dir():
         raise RunDirError(f"{path}: not a run directory (no such directory)")
     summary = _check_summary(reader.read_summary(path), path / layout.SUMMARY)
-    if not (path / layout.CONFIG).is_file():
-        raise RunDirError(f"{path / layout.CONFIG}: missing (a run directory keeps its resolved "
-                          "config there)")
-    config = apply_settings(config_module.load(path / layout.CONFIG), list(settings))
-    return Run(path, summary, config, read_metrics(path / layout.METRICS))
+    config = apply_settings(reader.read_config(path), list(settings))
+    return Run(path, summary, config, reader.read_metrics(path / layout.METRICS, REQUIRED_COLUMNS))
 
 
 def final_errors(run: Run) -> tuple[dict[str, float | None], str]:
@@ -147,11 +101,11 @@ def _unmeasured(reason: str) -> dict:
 def _stored_units(run: Run) -> dict | None:
     """Unit figures an earlier diagnosis recorded (at the end of training, from memory)."""
     try:
-        stored = json.loads((run.path / DIAGNOSIS_JSON).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        stored = reader.read_diagnosis(run.path)
+    except RunDirError:
         return None  # nothing usable recorded: the units stay unmeasured
-    measured = (stored.get("units") or {}) if isinstance(stored, dict) else {}
-    if not measured.get("layers"):
+    measured = stored.get("units")
+    if not isinstance(measured, dict) or not measured.get("layers"):
         return None
     try:
         report = hidden_units.judge(measured["layers"], run.config.diagnose,
@@ -260,7 +214,8 @@ def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
 def after_training(run_dir: Path, summary: dict, experiment) -> dict | None:
     """Diagnose a run that just ended, measuring units on the network still in memory; writes
     diagnosis.json and .md and returns the short bias/variance verdict for summary.json."""
-    run = Run(Path(run_dir), summary, experiment.config, read_metrics(Path(run_dir) / layout.METRICS))
+    metrics = reader.read_metrics(Path(run_dir) / layout.METRICS, REQUIRED_COLUMNS)
+    run = Run(Path(run_dir), summary, experiment.config, metrics)
     unit_report = measure_dataset(experiment.network, experiment.dataset,
                                   experiment.config.diagnose)
     unit_report["source"] = "the trained network at the end of training"
