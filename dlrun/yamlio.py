@@ -110,5 +110,18 @@ def scalar(text: str) -> Any:
     return parse(text, "override")[0]
 
 
+def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as {dotted key: value}, e.g. {"train.optimizer.name": "adam"}; lists and
+    empty mappings are values, as the keys of an override or a compare column name them."""
+    flat = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
 def dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)

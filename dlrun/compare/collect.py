@@ -115,18 +115,11 @@ def resolve_run(arg: str | Path, runs_dir: str | Path = "runs") -> Path:
                       "that name")
 
 
-def flatten(config: dict, prefix: str = "") -> dict:
+def flatten(config: dict) -> dict:
     """A nested config as {dotted key: scalar}; lists become readable strings such as "[10, 5]"."""
-    flat = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, dotted + "."))
-        elif isinstance(value, (list, tuple, dict)):
-            flat[dotted] = json.dumps(value)  # hashable, and what a key=value filter compares with
-        else:
-            flat[dotted] = value
-    return flat
+    # json text is hashable, and what a key=value filter compares with
+    return {key: json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
+            for key, value in yamlio.flatten(config).items()}
 
 
 def _number(value) -> float | None:

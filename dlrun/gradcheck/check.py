@@ -23,6 +23,8 @@ from ..engine.layers import ACTIVATIONS, Activation, Dropout
 from ..engine.network import Network
 from ..engine.optim import Adam
 from ..errors import DlrunError
+from ..training.batches import batch_rows
+from ..training.experiment import prepare
 
 EPSILON = 1e-7  # the course's step; in float64 its truncation error (ε²) is negligible
 PASS_BELOW = 1e-7  # the course's "great"
@@ -395,8 +397,6 @@ def check_config(config, epsilon: float = EPSILON, batch: int = 32, samples: int
                  after_steps: int = 5, progress: Progress | None = None) -> Report:
     """Check the network an ExperimentConfig builds, in float64, on a batch of its training data,
     at initialization and after `after_steps` steps of its own optimizer and mini-batches."""
-    from ..training.experiment import prepare
-
     validate(epsilon, batch, samples, after_steps)
     started = time.perf_counter()
     config = config.model_copy(update={"dtype": "float64"})
@@ -428,15 +428,11 @@ def _config_batches(experiment, steps: int) -> Iterator[tuple]:
     """The experiment's own mini-batches and learning rates, for `steps` steps."""
     cfg = experiment.config.train
     X, y = experiment.dataset.splits["train"]
-    m = len(X)
-    size = m if cfg.batch_size == "full" else min(cfg.batch_size, m)
     step = epoch = 0
     while True:
-        order = experiment.shuffle_rng.permutation(m) if cfg.shuffle else np.arange(m)
-        for start in range(0, m, size):
+        for rows in batch_rows(cfg, len(X), experiment.shuffle_rng):
             if step == steps:
                 return
-            rows = order[start:start + size]
             yield X[rows], y[rows], experiment.schedule.lr(cfg.learning_rate, epoch, step)
             step += 1
         epoch += 1

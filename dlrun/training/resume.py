@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .. import config as config_module
+from .. import yamlio
 from ..errors import ConfigError, RunDirError
 from ..rundir import checkpoint, layout, reader, runlock
 from . import loop, session
@@ -115,16 +116,6 @@ def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outc
     return experiment, outcome
 
 
-def _flat(data: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _check_same_config(config: config_module.ExperimentConfig, saved: checkpoint.Checkpoint,
                        config_path: Path) -> None:
     """Refuse a config.yaml that no longer says what the checkpoint was trained with (but for
@@ -136,7 +127,7 @@ def _check_same_config(config: config_module.ExperimentConfig, saved: checkpoint
         trained = config_module.validate(trained, str(config_path)).model_dump(mode="json")
     except ConfigError:
         pass  # compared as recorded: the first key that differs is named
-    now, then = _flat(config.model_dump(mode="json")), _flat(trained)
+    now, then = yamlio.flatten(config.model_dump(mode="json")), yamlio.flatten(trained)
     for key in dict.fromkeys([*now, *then]):
         adjustable = any(key == a or key.startswith(a + ".") for a in ADJUSTABLE)
         if not adjustable and now.get(key) != then.get(key):
