@@ -7,6 +7,7 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -298,7 +299,6 @@ class ExperimentConfig(Strict):
     @field_validator("name", mode="before")
     @classmethod
     def _name_is_one_path_component(cls, value):
-        import re
         if isinstance(value, str) and not re.match(NAME_PATTERN, value):
             raise ValueError("must start with a letter or digit and use only letters, digits, "
                              f"'.', '_' and '-' (at most 64), got {value!r}")

@@ -37,6 +37,7 @@ def ewa(values: np.ndarray, beta: float = EWA_BETA) -> np.ndarray:
 def _figure(width: float, height: float, rows: int, columns: int, top: float = 0.6):
     """A Figure of rows × columns axes with margins in inches (a layout engine would double the
     drawing time)."""
+    # lazy: matplotlib takes over a second to import; train needs it only once the run has ended
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100)
@@ -114,7 +115,7 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
                   features: list[str] | None = None) -> Path:
     """boundary.png: the network's prediction over a grid of the 2-D input plane, with the
     examples of each split (in the data's own units) on top, one panel per split."""
-    from matplotlib.colors import ListedColormap
+    from matplotlib.colors import ListedColormap  # lazy: see _figure
 
     errors = errors or {}
     features = features if features and len(features) == 2 else ["x1", "x2"]

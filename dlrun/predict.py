@@ -100,6 +100,7 @@ def read_inputs(path: str | Path, model: Model) -> Inputs:
 
 
 def _read_csv(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None]:
+    # lazy: pandas takes half a second to import; train and plot use this module's load_model
     import pandas as pd
 
     try:
@@ -158,7 +159,7 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
 def predictions(model: Model, Z: np.ndarray):
     """A pandas DataFrame from the network's logits Z, one row per example: the predicted
     label and each class's probability, or the predicted values."""
-    import pandas as pd
+    import pandas as pd  # lazy: see _read_csv
 
     output = model.network.loss.predict(Z)
     if model.task == "regression":

@@ -278,6 +278,7 @@ def footer(comparison: Comparison, layout_notes: list[str] = ()) -> list[str]:
 
 def check_plot_path(path: Path) -> str:
     """The image format `path` asks for; CompareError if matplotlib cannot write it there."""
+    # lazy: matplotlib takes over a second to import, and only --plot needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -296,6 +297,7 @@ def check_plot_path(path: Path) -> str:
 def plot_curves(comparison: Comparison, path: Path) -> list[str]:
     """Overlay dev (solid) and train (dashed) loss and error per epoch of the rows shown, seed
     groups as their mean with a ±std band; write the figure atomically. Returns notes."""
+    # lazy: matplotlib takes over a second to import, and only --plot needs it
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

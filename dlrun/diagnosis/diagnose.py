@@ -17,7 +17,9 @@ from .. import config as config_module
 from ..config import DiagnoseConfig, ExperimentConfig
 from ..errors import ConfigError, DlrunError, RunDirError
 from ..rundir import layout, reader, runlock
+from ..training.experiment import prepare
 from . import bias_variance, hidden_units, recipe, training_checks
+from .report import markdown
 
 DIAGNOSIS_JSON, DIAGNOSIS_MD = "diagnosis.json", "diagnosis.md"
 REQUIRED_COLUMNS = ("epoch", "train_cost", "train_loss", "train_error", "dev_loss", "dev_error")
@@ -120,8 +122,6 @@ def _stored_units(run: Run) -> dict | None:
 
 def measure_units(run: Run) -> dict:
     """Unit health of the run's kept weights, rebuilt from config.yaml and params.npz."""
-    from ..training.experiment import prepare
-
     params = run.path / layout.PARAMS
     if not params.is_file():
         return _stored_units(run) or _unmeasured(f"no {layout.PARAMS}: the run saved no parameters")
@@ -186,8 +186,6 @@ def plain(value):
 
 def save(run_dir: Path, diagnosis: dict) -> None:
     """diagnosis.json and diagnosis.md into the run directory, each replaced atomically."""
-    from .report import markdown
-
     layout.write_json(Path(run_dir) / DIAGNOSIS_JSON, diagnosis)
     layout.write_atomic(Path(run_dir) / DIAGNOSIS_MD, markdown(diagnosis).encode("utf-8"))
 

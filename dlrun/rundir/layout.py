@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import __version__
 from ..errors import ConfigError, RunDirError
 
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
@@ -111,7 +112,6 @@ def npz_problem(error: Exception) -> str:
 
 
 def environment() -> dict[str, str]:
-    from .. import __version__
     return {"python": platform.python_version(), "numpy": np.__version__, "dlrun": __version__,
             "platform": platform.platform()}
 

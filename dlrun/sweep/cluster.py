@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from .. import __version__
 from ..errors import DlrunError
 from .trial import TrialResult, TrialTask, execute
 
@@ -20,7 +21,6 @@ class ClusterError(DlrunError):
 
 
 def _worker_version() -> str:
-    from .. import __version__
     return __version__
 
 
@@ -32,7 +32,7 @@ class DaskBackend:
             raise ClusterError(f"--cluster {address!r}: expected a scheduler address such as "
                                "tcp://HOST:8786")
         try:
-            from distributed import Client
+            from distributed import Client  # lazy: an optional extra, and slow to import
         except ImportError:
             raise ClusterError("--cluster needs Dask distributed: pip install \"dlrun[cluster]\"") from None
         try:
@@ -63,7 +63,7 @@ class DaskBackend:
         return max(1, sum(self.client.nthreads().values()))
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        from distributed import as_completed
+        from distributed import as_completed  # lazy: an optional extra, and slow to import
         futures = {self.client.submit(execute, task, pure=False): task for task in tasks}
         try:
             for future in as_completed(list(futures), loop=self.client.loop):
