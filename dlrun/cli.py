@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import functools
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
-from .errors import DlrunError
+from . import __version__
+from .errors import ConfigError, DlrunError
+
+try:  # recent typer raises the exceptions of its own copy of click
+    from typer._click import exceptions as click
+except ImportError:
+    from click import exceptions as click
 
 
 class OneLineUsageErrors(typer.core.TyperGroup):
@@ -16,13 +25,6 @@ class OneLineUsageErrors(typer.core.TyperGroup):
     naming the option and what is allowed, exit status 2 (not click's framed usage box)."""
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
-        import sys
-
-        try:  # recent typer raises the exceptions of its own copy of click
-            from typer._click import exceptions as click
-        except ImportError:
-            from click import exceptions as click
-
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
@@ -31,8 +33,9 @@ class OneLineUsageErrors(typer.core.TyperGroup):
             error.show()  # `dlrun` or `dlrun train` alone: the help text
             sys.exit(error.exit_code)
         except click.UsageError as error:
-            from rich.markup import escape
-
+            # lazy: as in every command, each loads only its own modules (numpy, pydantic,
+            # matplotlib, pandas...; rich's progress and tables here), so that --help, --version
+            # and a mistyped option answer at once
             from .console import err_console
             where = error.ctx.command_path if error.ctx else "dlrun"
             err_console.print(f"[red]error:[/red] {escape(one_line(error.format_message()))} "
@@ -57,9 +60,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except DlrunError as error:
-            from rich.markup import escape
-
-            from .console import err_console
+            from .console import err_console  # lazy: see OneLineUsageErrors
             err_console.print(f"[red]error:[/red] {escape(one_line(str(error)))}", markup=True,
                               highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
@@ -77,7 +78,6 @@ def one_line(message: str) -> str:
 
 def _show_version(value: bool):
     if value:
-        from . import __version__
         typer.echo(f"dlrun {__version__}")
         raise typer.Exit()
 
@@ -107,65 +107,19 @@ def train(
 ):
     """Train the network a YAML experiment describes and write a run directory.
     SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
-    from . import config as config_module
-    from .console import (
-        ProgressReporter,
-        console,
-        err_console,
-        run_heading,
-        summary_table,
-    )
-    from .errors import ConfigError
-    from .training import session
+    # lazy: see OneLineUsageErrors
+    from .console import ProgressReporter, show_run, warn_unwritten
+    from .training import start
     from .training.signals import sigterm_as_interrupt
 
-    overrides = list(overrides or [])
     with sigterm_as_interrupt():
-        if resume is not None:
-            from .training import resume as resume_module
-            overrides = resume_module.arguments(config, overrides, name)
-            reporter = None if quiet else ProgressReporter(resume.name)
-            run_dir, summary = resume_module.resume(resume, overrides, reporter)
-        else:
-            if config is None:
-                raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
-            if name is not None:
-                overrides.append(f"name={name}")
-            experiment = config_module.load(config, overrides)
-            reporter = None if quiet else ProgressReporter(experiment.name)
-            try:
-                run_dir, summary = session.run(experiment, runs_dir, reporter)
-            except ConfigError as error:  # found once the data is loaded: say where the key is
-                raise config_module.located(error, config, overrides) from None
-    redo = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}
-    for what, problem in summary.get("problems", {}).items():
-        err_console.print(f"warning: could not write the {what} ({problem}); write it again "
-                          f"with: {redo[what]} {run_dir}", markup=False, highlight=False,
-                          soft_wrap=True)
-    if not quiet:
-        console.print(run_heading(run_dir, summary), markup=False, highlight=False,
-                      soft_wrap=True)  # never folded: the path is there to be copied
-        console.print(summary_table(summary))
-        if "bias_variance" in summary:
-            from .diagnosis.bias_variance import format_error
-            bv, task = summary["bias_variance"], summary["task"]
-            gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
-                             for name in ("avoidable_bias", "variance", "data_mismatch")
-                             if bv.get(name) is not None)
-            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
-        if summary["status"] != "completed":
-            console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
-            if summary["status"] == "interrupted":
-                console.print(f"go on with: dlrun train --resume {run_dir}", highlight=False,
-                              markup=False, soft_wrap=True)
-            elif summary["status"] == "diverged":  # the same step would diverge again
-                from .rundir.layout import CONFIG
-                rate = config_module.load(run_dir / CONFIG).train.learning_rate / 10
-                console.print(f"go on with a smaller step: dlrun train --resume {run_dir} "
-                              f"train.learning_rate={rate:g}", highlight=False, markup=False,
-                              soft_wrap=True)
-    else:
+        run_dir, summary = start.train(config, overrides or [], runs_dir, name, resume,
+                                       None if quiet else ProgressReporter)
+    warn_unwritten(run_dir, summary)
+    if quiet:
         typer.echo(str(run_dir))
+    else:
+        show_run(run_dir, summary, start.next_step(run_dir, summary))
     if summary["status"] == "diverged":
         raise typer.Exit(1)
     if summary["status"] == "interrupted":  # as a shell reports a command stopped by Ctrl-C
@@ -185,9 +139,9 @@ def diagnose(
         "--format", help="text (tables) or json (for scripts).")] = "text",
 ):
     """Say what is wrong with a run and what to try next; writes diagnosis.json and diagnosis.md."""
-    from .console import console, err_console
+    from .console import console, err_console  # lazy: see OneLineUsageErrors
     from .diagnosis import diagnose as diagnose_module
-    from .errors import ConfigError
+    from .diagnosis.report import render
 
     if output_format not in ("text", "json"):
         raise ConfigError(f"--format: expected text or json, got {output_format!r}")
@@ -201,10 +155,8 @@ def diagnose(
         err_console.print(f"[yellow]warning:[/yellow] could not write the diagnosis into "
                           f"{run_dir}: {error}", highlight=False)
     if output_format == "json":
-        import json
         typer.echo(json.dumps(diagnosis, indent=2, sort_keys=True))
     else:
-        from .diagnosis.report import render
         render(diagnosis, console)
 
 
@@ -221,9 +173,7 @@ def predict(
 
     The saved normalization is applied first. When the file also holds the targets (the
     training target column, or y in a .npz), their metrics are reported on standard error."""
-    import sys
-
-    from . import predict as predict_module
+    from . import predict as predict_module  # lazy: see OneLineUsageErrors
     from .console import console, err_console
 
     target = predict_module.output_file(output) if output is not None else None  # before work
@@ -273,7 +223,7 @@ def compare(
                         ] = Path("runs"),
 ):
     """Compare runs side by side: the config keys that differ, and how each run did."""
-    from .compare import collect as compare_module
+    from .compare import collect as compare_module  # lazy: see OneLineUsageErrors
     from .compare import view
     from .console import console, err_console
 
@@ -313,7 +263,7 @@ def diff(
     runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),
 ):
     """Show which config keys changed between two runs (old → new) and how the results moved."""
-    from .compare import collect as compare_module
+    from .compare import collect as compare_module  # lazy: see OneLineUsageErrors
     from .compare import view
     from .console import console
 
@@ -348,7 +298,7 @@ def gradcheck(
 ):
     """Prove backpropagation right: compare every gradient with two-sided differences of the
     cost, in float64. Exit status 0 when nothing fails, 1 when a gradient is wrong."""
-    from . import config as config_module
+    from . import config as config_module  # lazy: see OneLineUsageErrors
     from .console import console, err_console
     from .gradcheck import check as gradcheck_module
     from .gradcheck.report import progress_bar, show, to_json
@@ -402,63 +352,27 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display or table.")] = False,
 ):
     """Train many trials drawn from a search space, in parallel, and rank them by dev error."""
-    from .console import console, err_console
-    from .errors import ConfigError
-    from .sweep import run as sweep_module
-    from .sweep.workers import open_backend
+    from .console import console, err_console  # lazy: see OneLineUsageErrors
+    from .sweep import launch
+    from .sweep.run import Options
+    from .sweep.view import LiveSweep, show_results
 
-    overrides = list(overrides or [])
-    if name is not None:
-        overrides.append(f"name={name}")
-    refined_from = None
-    if refine is not None:
-        if config is not None and "=" in config.name and not config.exists():
-            overrides.insert(0, str(config))  # `--refine DIR train.epochs=100`: no CONFIG here
-        elif config is not None:
-            raise ConfigError("give CONFIG or --refine SWEEP_DIR, not both (the sweep directory "
-                              "holds its space in sweep.yaml; overrides such as train.epochs=100 "
-                              "apply to it)")
-        space, refined_from = sweep_module.refine(refine, top, overrides)
-    elif config is None:
-        raise ConfigError("give a CONFIG to sweep, or --refine SWEEP_DIR")
-    else:
-        space = sweep_module.load_space(config, overrides)
-    if seed is None:
-        seed = sweep_module.default_seed(space, refined_from)
-    options = sweep_module.Options(trials=trials, grid=grid, seed=seed, prune=prune,
-                                   prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
-    from .training.signals import sigterm_as_interrupt
-
-    backend = open_backend(workers, cluster, trials)
-    aborted = True
+    space, refined_from = launch.search_space(config, overrides or [], name, refine, top)
+    options = Options(trials=trials, grid=grid, seed=seed, prune=prune, prune_factor=prune_factor,
+                      prune_min_epochs=prune_min_epochs)
     try:
-        with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
-            swept = sweep_module.create(space, runs_dir, options, backend.description,
-                                        refined_from)
-            note = space.grid_note(trials) if grid else None
-            if note:  # once the space is known to be valid: a refusal stays one line
-                err_console.print(f"note: {note}", markup=False, highlight=False)
-            reporter = None
-            if not quiet:
-                from .sweep.view import LiveSweep
-                reporter = LiveSweep(swept.directory.name)
-            sweep_module.run(swept, backend, reporter)
-            aborted = False
+        swept = launch.sweep(space, options, runs_dir, workers, cluster, refined_from,
+                             None if quiet else LiveSweep,
+                             lambda note: err_console.print(f"note: {note}", markup=False,
+                                                            highlight=False))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished trials are kept")
         raise typer.Exit(130)
-    finally:
-        backend.close(abort=aborted)
-    frame = sweep_module.results_frame(space, list(swept.finished.values()))
     if quiet:
         typer.echo(str(swept.directory))
     else:
-        from .sweep.view import best_table, counts
-        best = sweep_module.best_trials(frame, show)
-        console.print(best_table(best, [p.key for p in space.parameters],
-                                 f"{swept.directory}  best {len(best)} by dev error"))
-        console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
-    if not (frame["status"] == "completed").any():
+        show_results(swept, show)
+    if not any(trial.summary["status"] == "completed" for trial in swept.finished.values()):
         raise typer.Exit(1)
 
 
@@ -468,7 +382,7 @@ def plot(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
 ):
     """Re-draw a run's figures: curves.png, and boundary.png for 2-D inputs."""
-    from . import plots
+    from . import plots  # lazy: see OneLineUsageErrors
     from .console import console, err_console
 
     written, notes = plots.redraw(run_dir)

@@ -12,6 +12,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .diagnosis.bias_variance import format_error
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -63,3 +65,32 @@ def summary_table(summary: dict) -> Table:
         table.add_row(split, str(summary["examples"].get(split, "")), _number(metrics["loss"]),
                       _number(metrics["error"]))
     return table
+
+
+REDO = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}  # what writes each extra again
+
+
+def warn_unwritten(run_dir, summary: dict) -> None:
+    """One warning on stderr per extra (diagnosis, figures) a finished run could not write."""
+    for what, problem in summary.get("problems", {}).items():
+        err_console.print(f"warning: could not write the {what} ({problem}); write it again "
+                          f"with: {REDO[what]} {run_dir}", markup=False, highlight=False,
+                          soft_wrap=True)
+
+
+def show_run(run_dir, summary: dict, next_step: str | None) -> None:
+    """The end of `dlrun train`: the run directory, its final metrics, the bias/variance verdict
+    and, for a run that stopped early, why and the command that goes on with it."""
+    console.print(run_heading(run_dir, summary), markup=False, highlight=False,
+                  soft_wrap=True)  # never folded: the path is there to be copied
+    console.print(summary_table(summary))
+    if "bias_variance" in summary:
+        bv, task = summary["bias_variance"], summary["task"]
+        gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
+                         for name in ("avoidable_bias", "variance", "data_mismatch")
+                         if bv.get(name) is not None)
+        console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
+    if summary["status"] != "completed":
+        console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
+        if next_step:
+            console.print(next_step, highlight=False, markup=False, soft_wrap=True)

@@ -32,7 +32,8 @@ class DaskBackend:
             raise ClusterError(f"--cluster {address!r}: expected a scheduler address such as "
                                "tcp://HOST:8786")
         try:
-            from distributed import Client  # lazy: an optional extra, and slow to import
+            # lazy: Dask is an optional extra, and slow to import
+            from distributed import Client
         except ImportError:
             raise ClusterError("--cluster needs Dask distributed: pip install \"dlrun[cluster]\"") from None
         try:
@@ -44,7 +45,6 @@ class DaskBackend:
         self._check_workers()
 
     def _check_workers(self) -> None:
-        from .. import __version__
         try:
             versions = self.client.run(_worker_version)
         except Exception as error:
@@ -63,7 +63,8 @@ class DaskBackend:
         return max(1, sum(self.client.nthreads().values()))
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        from distributed import as_completed  # lazy: an optional extra, and slow to import
+        from distributed import as_completed  # lazy: see __init__
+
         futures = {self.client.submit(execute, task, pure=False): task for task in tasks}
         try:
             for future in as_completed(list(futures), loop=self.client.loop):

@@ -37,7 +37,7 @@ RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_
 class Options:
     trials: int = 20
     grid: bool = False
-    seed: int = 0
+    seed: int | None = 0  # None: the space's default (default_seed)
     prune: bool = False
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs

@@ -13,7 +13,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..console import console
-from .run import SweepReporter
+from .run import TABLE, Sweep, SweepReporter, best_trials, results_frame
 
 
 class LiveSweep(SweepReporter):
@@ -75,3 +75,12 @@ def counts(frame) -> str:
     by_status = frame["status"].value_counts()
     parts = [f"{count} {status}" for status, count in by_status.items()]
     return f"{len(frame)} trials: {', '.join(parts)}"
+
+
+def show_results(swept: Sweep, show: int) -> None:
+    """The end of `dlrun sweep`: the `show` best trials, then how many ended how, and where."""
+    frame = results_frame(swept.space, list(swept.finished.values()))
+    best = best_trials(frame, show)
+    console.print(best_table(best, [p.key for p in swept.space.parameters],
+                             f"{swept.directory}  best {len(best)} by dev error"))
+    console.print(f"{counts(frame)}; every trial in {swept.directory / TABLE}")

@@ -93,11 +93,12 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
 def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outcome | None]:
     """The experiment rebuilt from the run's config, its state put back from checkpoint.npz
     (None for the outcome when there is no checkpoint: training starts again at epoch 1)."""
+    config_path = run_dir / layout.CONFIG
     recorded = reader.read_config(run_dir)  # missing or invalid: said before anything else
     path = run_dir / checkpoint.CHECKPOINT
     saved = checkpoint.load(path) if path.exists() else None
     if saved is not None:
-        _check_same_config(recorded, saved, run_dir / layout.CONFIG)
+        _check_same_config(recorded, saved, config_path)
     config = reader.read_config(run_dir, overrides)
     if saved is None:
         return prepare(config), None
