@@ -301,14 +301,14 @@ def gradcheck(
     from . import config as config_module  # lazy: see OneLineUsageErrors
     from .console import console, err_console
     from .gradcheck import check as gradcheck_module
+    from .gradcheck.engine_sweep import check_engine
     from .gradcheck.report import progress_bar, show, to_json
 
     gradcheck_module.validate(epsilon, batch, samples, after_steps, output_format)
     experiment = config_module.load(config, list(overrides or [])) if config is not None else None
     with progress_bar(err_console) as advance:
         if experiment is None:
-            report = gradcheck_module.check_engine(epsilon, batch, samples, after_steps, seed,
-                                                   progress=advance)
+            report = check_engine(epsilon, batch, samples, after_steps, seed, progress=advance)
         else:
             report = gradcheck_module.check_config(experiment, epsilon, batch, samples,
                                                    after_steps, progress=advance)

@@ -23,6 +23,7 @@ from dlrun.engine.losses import (
 )
 from dlrun.engine.network import Network
 from dlrun.gradcheck import check
+from dlrun.gradcheck import engine_sweep as engine_check
 from dlrun.gradcheck.report import show
 
 runner = CliRunner()
@@ -433,9 +434,9 @@ def test_cli_engine_sweep_fails_exactly_the_batch_norm_networks_when_it_is_broke
 
 def test_engine_tables_show_counts_by_factor_and_what_did_not_pass():
     checks = []
-    for n, combination in enumerate(check.combinations()[::97]):
+    for n, combination in enumerate(engine_check.combinations()[::97]):
         rng = np.random.default_rng(n)
-        network, X, y = check.sweep_network(combination, 8, rng)
+        network, X, y = engine_check.sweep_network(combination, 8, rng)
         stage = check.Stage("at initialization", 0, check.check_network(network, X, y))
         checks.append(check.Check(dataclasses.asdict(combination), [stage]))
     checks[1].stages[0].rows[0].verdict = "fail"  # as a broken engine would have it
