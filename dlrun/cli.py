@@ -263,13 +263,13 @@ def diff(
     runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),
 ):
     """Show which config keys changed between two runs (old → new) and how the results moved."""
-    from .compare import collect as compare_module  # lazy: see OneLineUsageErrors
-    from .compare import view
+    from .compare import view  # lazy: see OneLineUsageErrors
+    from .compare.diff import diff as compare_runs
+    from .compare.find import resolve_run
     from .console import console
 
     view.check_format(output_format, ("table", "json"))
-    result = compare_module.diff(compare_module.resolve_run(run_a, runs_dir),
-                                 compare_module.resolve_run(run_b, runs_dir))
+    result = compare_runs(resolve_run(run_a, runs_dir), resolve_run(run_b, runs_dir))
     if output_format == "json":
         typer.echo(view.diff_json(result), nl=False)
         return
