@@ -37,18 +37,23 @@ _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
 
 Lines = dict[tuple, int]
 MAX_VALUES = 100_000  # far beyond any experiment; bounds what aliases (*name) can expand to
+MAX_DEPTH = 100  # a config nests four deep; this keeps every reader of the data off the stack limit
 
 
 def _index(node: yaml.Node, path: tuple, lines: Lines, source: str,
            enclosing: tuple = ()) -> None:
     """Record the line of every key path; refuse a key that appears twice in one mapping, an
-    alias that contains itself, and aliases that expand to more than MAX_VALUES values."""
+    alias that contains itself, aliases that expand to more than MAX_VALUES values and nesting
+    deeper than MAX_DEPTH."""
     if any(node is outer for outer in enclosing):
         raise ConfigError(f"{source}:{node.start_mark.line + 1}: "
                           f"{'.'.join(map(str, path)) or 'the document'}: an alias that "
                           "contains itself; write the value out")
     if len(lines) > MAX_VALUES:
         raise ConfigError(f"{source}: more than {MAX_VALUES} values once aliases are expanded")
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(f"{source}:{node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} "
+                          "levels")
     enclosing = (*enclosing, node)
     if isinstance(node, yaml.MappingNode):
         seen: set = set()

@@ -135,6 +135,7 @@ def test_the_fast_yaml_parser_reads_the_same_data_and_lines(text):
     ("? [a]\n: 1\n", "f:1: the document: a key must be a name, not a list"),
     ("a: [1, 2\n", "f:2: invalid YAML: "),
     ("x: \x07\n", "f:1: invalid YAML: unacceptable character #x0007"),
+    ("a: " + "[" * 101 + "]" * 101 + "\n", "f:1: nested deeper than 100 levels"),
 ])
 def test_the_fast_yaml_parser_refuses_what_the_careful_one_does(text, expected):
     for fast in (False, True):
