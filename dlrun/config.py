@@ -54,6 +54,21 @@ def _registry_choice(registry: dict, kind: str):
     return Annotated[dict[str, Any], BeforeValidator(resolve)]
 
 
+def _one_of(registry: dict):
+    """A field holding one of the registry's names, read when a config is validated (so an
+    entry registered after import is allowed too)."""
+
+    def check_name(value):
+        if isinstance(value, str) and value in registry:
+            return value
+        names = [repr(name) for name in registry]
+        choices = " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+        got = f" (got {value!r})" if isinstance(value, (int, float, str)) else ""
+        raise ValueError(f"must be {choices}{got}")
+
+    return Annotated[str, BeforeValidator(check_name)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
@@ -195,7 +210,7 @@ SOURCES = ("generator", "path", "train", "dev", "test")
 
 class ModelConfig(Strict):
     hidden_layers: list[PositiveInt] = [10, 5]  # the course's [n0, 10, 5, 1] network
-    activation: Literal[ACTIVATIONS] = "relu"
+    activation: _one_of(ACTIVATIONS) = "relu"
     output: Literal["auto", "sigmoid", "softmax", "linear"] = "auto"  # auto: from the task
     init: _registry_choice(INITIALIZERS, "init") = "he"  # He suits ReLU, the default activation
     batch_norm: bool = False
