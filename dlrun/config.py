@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import yamlio
+from . import compose, yamlio
 from .data.synthetic import GENERATORS
 from .engine.init import INITIALIZERS
 from .engine.layers import ACTIVATIONS
@@ -377,7 +377,7 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
                           f"...), got {type(data).__name__}")
     for path, node in find_distributions(data):
         line = _locate(path, lines or {})
-        raise ConfigError(f"{f'{source}:{line}' if line else source}: {'.'.join(map(str, path))}: "
+        raise ConfigError(f"{compose.at(source, line)}: {'.'.join(map(str, path))}: "
                           f"{next(iter(node))} is a search-space distribution, not a value; "
                           f"sample it with `dlrun sweep {source}`")
     try:
@@ -393,8 +393,7 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
 
 def _where(loc: tuple, source: str, lines: yamlio.Lines | None, overrides: list[str]) -> str:
     """`file:line` of the key at `loc`, or the override that set it."""
-    line = _locate(loc, lines or {})
-    where = f"{source}:{line}" if line else source
+    where = compose.at(source, _locate(loc, lines or {}))
     for override in overrides:
         path = tuple(override.partition("=")[0].strip().split("."))
         if [str(p) for p in loc[:len(path)]] == list(path[:len(loc)]):
@@ -438,15 +437,9 @@ def apply_override(data: dict, override: str) -> None:
 
 
 def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines]:
-    """(data, key lines) of a spec file with dotted overrides applied; errors are ConfigErrors."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    data, lines = yamlio.parse(text, str(path))
+    """(data, key lines) of a spec file, the files it extends merged in (dlrun.compose), with
+    dotted overrides applied; errors are ConfigErrors."""
+    data, lines = compose.compose(path)
     if data is None:
         data = {}
     if isinstance(data, dict):

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
+from .. import naming
 from ..errors import ConfigError
 from ..training.signals import sigterm_as_interrupt
 from . import run as sweep_run
@@ -20,7 +21,7 @@ def search_space(config: Path | None, overrides: list[str], name: str | None = N
     lands in CONFIG's place on the command line: `--refine DIR train.epochs=100`."""
     overrides = list(overrides)
     if name is not None:
-        overrides.append(f"name={name}")
+        overrides.append(f"name={naming.check(name)}")
     if refine is not None:
         if config is not None and "=" in config.name and not config.exists():
             overrides.insert(0, str(config))
