@@ -110,6 +110,10 @@ def show_run(run_dir, summary: dict, next_step: str | None) -> None:
                          for name in ("avoidable_bias", "variance", "data_mismatch")
                          if bv.get(name) is not None)
         console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
+    if "refit" in summary:
+        # lazy: training code (numpy, pydantic) that every command importing console would load
+        from .training.refit import describe
+        console.print(describe(summary), highlight=False, soft_wrap=True)
     if summary["status"] != "completed":
         console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
         if next_step:

@@ -15,7 +15,7 @@ from .. import config as config_module
 from .. import yamlio
 from ..errors import ConfigError, RunDirError
 from ..rundir import checkpoint, layout, reader, runlock
-from . import loop, session
+from . import loop, record, session
 from .experiment import Experiment, prepare
 
 RESUMABLE = ("interrupted", "diverged", "failed", "running")  # running: only once it is stale
@@ -87,7 +87,9 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
     except BaseException:
         lock.release()
         raise
-    return session.train_in(run_dir, experiment, summary, lock, reporter, resumed=outcome)
+    run_dir, summary = record.train_in(run_dir, experiment, summary, lock, reporter,
+                                        resumed=outcome)
+    return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
 
 def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outcome | None]:

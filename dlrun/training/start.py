@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..naming import run_name
 from ..rundir import reader
 from ..rundir import tags as tags_module
+from ..strategy import folds
 from . import resume as resume_module
 from . import session
 from .experiment import prepare
@@ -22,8 +23,9 @@ from .loop import Reporter
 def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "runs",
           name: str | None = None, resume: Path | None = None,
           reporter_for: Callable[[str], Reporter] | None = None, tags: list[str] = (),
-          note: str | None = None) -> tuple[Path, dict]:
-    """Train into a new run directory, or go on in `resume`'s; returns (run directory, summary).
+          note: str | None = None) -> tuple[Path, dict] | folds.CrossValidation:
+    """Train into a new run directory, or go on in `resume`'s; returns (run directory, summary),
+    or for a config with data.folds the cross-validation's K runs (and final model).
     `name` is a run name or a template of config keys (naming.py); reporter_for(title), if given,
     makes the progress reporter once the run's name is known."""
     overrides = list(overrides)
@@ -40,8 +42,11 @@ def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "run
               "note": tags_module.check_note(note or "")}
     experiment = config_module.load(config, overrides)
     experiment = experiment.model_copy(update={"name": run_name(experiment, overrides, name)})
-    reporter = reporter_for(experiment.name) if reporter_for else None
     try:
+        if experiment.data.folds:  # K runs in one directory, then the final model
+            return folds.cross_validate(experiment, runs_dir, reporter_for or (lambda title: None),
+                                        source=config)
+        reporter = reporter_for(experiment.name) if reporter_for else None
         return session.run(experiment, runs_dir, reporter, source=config, labels=labels)
     except ConfigError as error:  # found once the data is loaded: say where the key is
         raise config_module.located(error, config, overrides) from None
