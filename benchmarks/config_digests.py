@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrun import compose
 from dlrun import config as config_module
 from dlrun.sweep.space import find_distributions
-from dlrun.training import session
+from dlrun.training import session, start
 
 
 def digests(configs: Path, runs: Path) -> dict:
@@ -38,7 +37,7 @@ def digests(configs: Path, runs: Path) -> dict:
         if list(find_distributions(data)):
             entry["space"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         else:
-            entry["config"] = hashlib.sha256(compose.resolved_text(path).encode()).hexdigest()
+            entry["config"] = hashlib.sha256(start.resolved_text(path).encode()).hexdigest()
             experiment = config_module.load(path, ["dtype=float64"])
             run_dir, _ = session.run(experiment, runs)
             with np.load(run_dir / "params.npz", allow_pickle=False) as archive:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import functools
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
+from typer.core import TyperArgument, TyperOption
 
-from .errors import DlrunError
+from . import __version__
+from .errors import ConfigError, DlrunError
+
+try:  # recent typer raises the exceptions of its own copy of click
+    from typer._click import exceptions as click
+except ImportError:
+    from click import exceptions as click
 
 
 class OneLineUsageErrors(typer.core.TyperGroup):
@@ -16,13 +26,6 @@ class OneLineUsageErrors(typer.core.TyperGroup):
     naming the option and what is allowed, exit status 2 (not click's framed usage box)."""
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
-        import sys
-
-        try:  # recent typer raises the exceptions of its own copy of click
-            from typer._click import exceptions as click
-        except ImportError:
-            from click import exceptions as click
-
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
@@ -31,8 +34,9 @@ class OneLineUsageErrors(typer.core.TyperGroup):
             error.show()  # `dlrun` or `dlrun train` alone: the help text
             sys.exit(error.exit_code)
         except click.UsageError as error:
-            from rich.markup import escape
-
+            # lazy: as in every command, each loads only its own modules (numpy, pydantic,
+            # matplotlib, pandas...; rich's progress and tables here), so that --help, --version
+            # and a mistyped option answer at once
             from .console import err_console
             where = error.ctx.command_path if error.ctx else "dlrun"
             err_console.print(f"[red]error:[/red] {escape(one_line(error.format_message()))} "
@@ -48,8 +52,6 @@ def _help_without_type_tags() -> None:
     """Typer prints a type tag (<str>, <bool>, <list[Path]>) beside every parameter in --help.
     Show what click always showed instead: nothing for a flag or an argument (its name says it),
     the metavar where one is given (choices such as [table|csv|json]), else the kind of value."""
-    from typer.core import TyperArgument, TyperOption
-
     original = TyperOption.display_type
 
     def option_type(self, ctx):
@@ -81,9 +83,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except DlrunError as error:
-            from rich.markup import escape
-
-            from .console import err_console
+            from .console import err_console  # lazy: see OneLineUsageErrors
             err_console.print(f"[red]error:[/red] {escape(one_line(str(error)))}", markup=True,
                               highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
@@ -101,7 +101,6 @@ def one_line(message: str) -> str:
 
 def _show_version(value: bool):
     if value:
-        from . import __version__
         typer.echo(f"dlrun {__version__}")
         raise typer.Exit()
 
@@ -139,105 +138,35 @@ def train(
 ):
     """Train the network a YAML experiment describes and write a run directory.
     SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
-    from . import config as config_module
-    from .console import (
-        ProgressReporter,
-        console,
-        err_console,
-        kept_line,
-        run_heading,
-        summary_table,
-    )
-    from .errors import ConfigError
-    from .training import session
+    # lazy: see OneLineUsageErrors
+    from .console import ProgressReporter, show_run, warn_unwritten
+    from .strategy import folds
+    from .training import start
     from .training.signals import sigterm_as_interrupt
 
-    overrides = list(overrides or [])
     with sigterm_as_interrupt():
-        if resume is not None:
-            from .training import resume as resume_module
-            if tag or note:
-                raise ConfigError("--tag, --note: a resumed run keeps its tags and note; change "
-                                  "them with dlrun tag and dlrun note")
-            overrides = resume_module.arguments(config, overrides, name)
-            reporter = None if quiet else ProgressReporter(resume.name)
-            run_dir, summary = resume_module.resume(resume, overrides, reporter)
-        else:
-            if config is None:
-                raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
-            from .naming import run_name
-            from .rundir import tags as tags_module
-            labels = {"tags": [tags_module.check_tag(t) for t in tag or []],
-                      "note": tags_module.check_note(note or "")}
-            experiment = config_module.load(config, overrides)
-            experiment = experiment.model_copy(
-                update={"name": run_name(experiment, overrides, name)})
-            if experiment.data.folds:
-                return _cross_validate(experiment, config, overrides, runs_dir, quiet)
-            reporter = None if quiet else ProgressReporter(experiment.name)
-            try:
-                run_dir, summary = session.run(experiment, runs_dir, reporter, source=config,
-                                               labels=labels)
-            except ConfigError as error:  # found once the data is loaded: say where the key is
-                raise config_module.located(error, config, overrides) from None
-    redo = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}
-    for what, problem in summary.get("problems", {}).items():
-        err_console.print(f"warning: could not write the {what} ({problem}); write it again "
-                          f"with: {redo[what]} {run_dir}", markup=False, highlight=False,
-                          soft_wrap=True)
-    if not quiet:
-        console.print(run_heading(run_dir, summary), markup=False, highlight=False,
-                      soft_wrap=True)  # never folded: the path is there to be copied
-        console.print(kept_line(summary), highlight=False)
-        console.print(summary_table(summary))
-        if "bias_variance" in summary:
-            from .diagnosis.bias_variance import format_bayes, format_error
-            bv, task = summary["bias_variance"], summary["task"]
-            gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
-                             for name in ("avoidable_bias", "variance", "data_mismatch")
-                             if bv.get(name) is not None)
-            if "reason" not in summary.get("bayes_error", {"reason": None}):
-                gaps += f"; Bayes error {format_bayes(summary['bayes_error'], task)}"
-            caveat = f"; {bv['caveat']}" if bv.get("caveat") else ""
-            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps}){caveat}",
-                          highlight=False)
-        if "refit" in summary:
-            from .training.refit import describe
-            console.print(describe(summary), highlight=False, soft_wrap=True)
-        if summary["status"] != "completed":
-            console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
-            if summary["status"] == "interrupted":
-                console.print(f"go on with: dlrun train --resume {run_dir}", highlight=False,
-                              markup=False, soft_wrap=True)
-            elif summary["status"] == "diverged":  # the same step would diverge again
-                from .rundir.layout import CONFIG
-                rate = config_module.load(run_dir / CONFIG).train.learning_rate / 10
-                console.print(f"go on with a smaller step: dlrun train --resume {run_dir} "
-                              f"train.learning_rate={rate:g}", highlight=False, markup=False,
-                              soft_wrap=True)
-    else:
+        trained = start.train(config, overrides or [], runs_dir, name, resume,
+                              None if quiet else ProgressReporter, tag or [], note)
+    if isinstance(trained, folds.CrossValidation):
+        return _show_folds(trained, quiet)
+    run_dir, summary = trained
+    warn_unwritten(run_dir, summary)
+    if quiet:
         typer.echo(str(run_dir))
+    else:
+        show_run(run_dir, summary, start.next_step(run_dir, summary))
     if summary["status"] == "diverged":
         raise typer.Exit(1)
     if summary["status"] == "interrupted":  # as a shell reports a command stopped by Ctrl-C
         raise typer.Exit(130)
 
 
-def _cross_validate(experiment, config: Path, overrides: list[str], runs_dir: Path,
-                    quiet: bool) -> None:
-    """`dlrun train` of a config with data.folds: K runs, then the final model with refit."""
-    from . import config as config_module
-    from .console import ProgressReporter, console
-    from .errors import ConfigError
+def _show_folds(result, quiet: bool) -> None:
+    """The end of `dlrun train` with data.folds: the K runs, then the final model with refit."""
+    from .console import console  # lazy: see OneLineUsageErrors
     from .strategy import folds
     from .strategy.view import final_line, folds_table
 
-    try:
-        result = folds.cross_validate(
-            experiment, runs_dir, lambda title: None if quiet else ProgressReporter(title),
-            source=config)
-    except ConfigError as error:
-        raise config_module.located(error, config, overrides) from None
     if quiet:
         typer.echo(str(result.directory))
         return
@@ -268,9 +197,9 @@ def diagnose(
 ):
     """Say what is wrong with a run and what to try next. With the run's own thresholds it
     (re)writes diagnosis.json and diagnosis.md; with others it only prints, unless --save."""
-    from .console import console, err_console
+    from .console import console, err_console  # lazy: see OneLineUsageErrors
     from .diagnosis import diagnose as diagnose_module
-    from .errors import ConfigError
+    from .diagnosis.report import render
 
     if output_format not in ("text", "json"):
         raise ConfigError(f"--format: expected text or json, got {output_format!r}")
@@ -288,10 +217,8 @@ def diagnose(
         err_console.print("note: not saved (thresholds other than the run's); add --save to "
                           "make them the run's own", highlight=False)
     if output_format == "json":
-        import json
         typer.echo(json.dumps(diagnosis, indent=2, sort_keys=True))
     else:
-        from .diagnosis.report import render
         render(diagnosis, console)
 
 
@@ -308,9 +235,7 @@ def predict(
 
     The saved normalization is applied first. When the file also holds the targets (the
     training target column, or y in a .npz), their metrics are reported on standard error."""
-    import sys
-
-    from . import predict as predict_module
+    from . import predict as predict_module  # lazy: see OneLineUsageErrors
     from .console import console, err_console
 
     target = predict_module.output_file(output) if output is not None else None  # before work
@@ -322,7 +247,7 @@ def predict(
         predict_module.write_output(*target, text)
         console.print(f"wrote {len(result.frame)} predictions to {output}")
     if result.scores:
-        from .rundir.result import kept_label
+        from .rundir.result import kept_label  # lazy: see OneLineUsageErrors
 
         shown = ", ".join(f"{name} {value:.4g}" for name, value in result.scores.items())
         kept = kept_label(result.summary) if result.summary else "params.npz"
@@ -371,7 +296,7 @@ def compare(
                         ] = Path("runs"),
 ):
     """Compare runs side by side: how each run did, and the config keys that differ."""
-    from .compare import collect as compare_module
+    from .compare import collect as compare_module  # lazy: see OneLineUsageErrors
     from .compare import terminal, view
     from .compare.plot import check_plot_path, legend_path, plot_curves
     from .console import console, err_console
@@ -424,7 +349,7 @@ def report(
     """Write one self-contained HTML page of runs and sweeps: their table, interactive curves,
     diagnoses and figures, and for a sweep which hyperparameters matter. Opens from disk, no
     network (pip install "dlrun\\[report]" for plotly)."""
-    from .console import console
+    from .console import console  # lazy: see OneLineUsageErrors
     from .report import page
 
     written, comparison = page.write(paths or [runs_dir], output, runs_dir)
@@ -443,13 +368,13 @@ def diff(
     runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),
 ):
     """Show which config keys changed between two runs (old → new) and how the results moved."""
-    from .compare import collect as compare_module
-    from .compare import view
+    from .compare import view  # lazy: see OneLineUsageErrors
+    from .compare.diff import diff as compare_runs
+    from .compare.find import resolve_run
     from .console import console
 
     view.check_format(output_format, ("table", "json"))
-    result = compare_module.diff(compare_module.resolve_run(run_a, runs_dir),
-                                 compare_module.resolve_run(run_b, runs_dir))
+    result = compare_runs(resolve_run(run_a, runs_dir), resolve_run(run_b, runs_dir))
     if output_format == "json":
         typer.echo(view.diff_json(result), nl=False)
         return
@@ -469,7 +394,7 @@ def show_config(
 ):
     """Print the resolved config (the files it extends merged, every default filled in), as
     dlrun train would save it, and check it against its data without training."""
-    from .compose import resolved_text
+    from .training.start import resolved_text  # lazy: see OneLineUsageErrors
 
     typer.echo(resolved_text(config, list(overrides or []), origin), nl=False)
 
@@ -496,7 +421,7 @@ def list_runs(
     ] = "table",
 ):
     """List runs and sweeps, newest first: status, start, duration, dev error, verdict, tags."""
-    from .errors import ConfigError
+    from .console import console  # lazy: see OneLineUsageErrors
     from .rundir import catalog, listview
 
     if output_format not in listview.FORMATS:
@@ -507,7 +432,6 @@ def list_runs(
         writer = listview.to_json if output_format == "json" else listview.to_csv
         typer.echo(writer(found, trials), nl=False)
         return
-    from .console import console
     if found:
         text, notes = listview.table(found, console.width, trials)
         console.print(text, no_wrap=True, overflow="crop", end="")
@@ -517,7 +441,6 @@ def list_runs(
 
 
 def _stdin_is_terminal() -> bool:
-    import sys
     return sys.stdin.isatty()
 
 
@@ -536,8 +459,7 @@ def remove_runs(
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("runs"),
 ):
     """Remove run (and sweep) directories; asks first, and never touches a run still training."""
-    from .console import console
-    from .errors import ConfigError
+    from .console import console  # lazy: see OneLineUsageErrors
     from .rundir import catalog
 
     chosen = catalog.removal(runs_dir, runs or (), status or (), older_than)
@@ -569,7 +491,7 @@ def tag(
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("runs"),
 ):
     """Add or remove tags of a run (kept in its meta.json, apart from its config)."""
-    from .rundir import catalog
+    from .rundir import catalog  # lazy: see OneLineUsageErrors
     from .rundir import tags as tags_module
 
     added, removed = tags_module.parse_changes(list(changes or []))
@@ -590,7 +512,7 @@ def note(
     runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("runs"),
 ):
     """Write (or show) the note of a run, kept in its meta.json."""
-    from .rundir import catalog
+    from .rundir import catalog  # lazy: see OneLineUsageErrors
     from .rundir import tags as tags_module
 
     directory = catalog.find(runs_dir, run)
@@ -621,17 +543,17 @@ def gradcheck(
 ):
     """Prove backpropagation right: compare every gradient with two-sided differences of the
     cost, in float64. Exit status 0 when nothing fails, 1 when a gradient is wrong."""
-    from . import config as config_module
+    from . import config as config_module  # lazy: see OneLineUsageErrors
     from .console import console, err_console
     from .gradcheck import check as gradcheck_module
+    from .gradcheck.engine_sweep import check_engine
     from .gradcheck.report import progress_bar, show, to_json
 
     gradcheck_module.validate(epsilon, batch, samples, after_steps, output_format)
     experiment = config_module.load(config, list(overrides or [])) if config is not None else None
     with progress_bar(err_console) as advance:
         if experiment is None:
-            report = gradcheck_module.check_engine(epsilon, batch, samples, after_steps, seed,
-                                                   progress=advance)
+            report = check_engine(epsilon, batch, samples, after_steps, seed, progress=advance)
         else:
             report = gradcheck_module.check_config(experiment, epsilon, batch, samples,
                                                    after_steps, progress=advance)
@@ -678,79 +600,28 @@ def sweep(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display or table.")] = False,
 ):
     """Train many trials drawn from a search space, in parallel, and rank them by dev error."""
-    from .console import console, err_console
-    from .errors import ConfigError
-    from .sweep import run as sweep_module
-    from .sweep.workers import open_backend
+    from .console import console, err_console  # lazy: see OneLineUsageErrors
+    from .sweep import launch
+    from .sweep.run import Options
+    from .sweep.view import LiveSweep, show_afterword, show_results
 
-    overrides = list(overrides or [])
-    if name is not None:
-        from .naming import check
-        overrides.append(f"name={check(name)}")
-    refined_from = None
-    if refine is not None:
-        if config is not None and "=" in config.name and not config.exists():
-            overrides.insert(0, str(config))  # `--refine DIR train.epochs=100`: no CONFIG here
-        elif config is not None:
-            raise ConfigError("give CONFIG or --refine SWEEP_DIR, not both (the sweep directory "
-                              "holds its space in sweep.yaml; overrides such as train.epochs=100 "
-                              "apply to it)")
-        space, refined_from = sweep_module.refine(refine, top, overrides)
-    elif config is None:
-        raise ConfigError("give a CONFIG to sweep, or --refine SWEEP_DIR")
-    else:
-        space = sweep_module.load_space(config, overrides)
-    if seed is None:
-        seed = sweep_module.default_seed(space, refined_from)
-    options = sweep_module.Options(trials=trials, grid=grid, seed=seed, prune=prune,
-                                   prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
-                                   seeds=seeds)
-    from .training.signals import sigterm_as_interrupt
-
-    backend = open_backend(workers, cluster, trials * seeds)
-    aborted = True
+    space, refined_from = launch.search_space(config, overrides or [], name, refine, top)
+    options = Options(trials=trials, grid=grid, seed=seed, prune=prune, prune_factor=prune_factor,
+                      prune_min_epochs=prune_min_epochs, seeds=seeds)
     try:
-        with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
-            swept = sweep_module.create(space, runs_dir, options, backend.description,
-                                        refined_from)
-            note = space.grid_note(trials) if grid else None
-            if note:  # once the space is known to be valid: a refusal stays one line
-                err_console.print(f"note: {note}", markup=False, highlight=False)
-            reporter = None
-            if not quiet:
-                from .sweep.view import LiveSweep
-                reporter = LiveSweep(swept.directory.name)
-            sweep_module.run(swept, backend, reporter)
-            aborted = False
+        swept = launch.sweep(space, options, runs_dir, workers, cluster, refined_from,
+                             None if quiet else LiveSweep,
+                             lambda note: err_console.print(f"note: {note}", markup=False,
+                                                            highlight=False))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished trials are kept")
         raise typer.Exit(130)
-    finally:
-        backend.close(abort=aborted)
-    frame = sweep_module.results_frame(space, list(swept.finished.values()), seeds)
-    dev_sets = sweep_module.dev_sets(swept.finished.values())
     if quiet:
         typer.echo(str(swept.directory))
     else:
-        from .sweep.view import best_table, counts
-        best = sweep_module.best_trials(frame, show)
-        ranked = "mean dev error over the seeds" if seeds > 1 else "dev error"
-        console.print(best_table(best, [p.key for p in space.parameters],
-                                 f"{swept.directory}  best {len(best)} by {ranked}",
-                                 dev_set=dev_sets > 1))
-        console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
-    if dev_sets > 1:
-        err_console.print(f"[yellow]warning:[/yellow] the trials were scored on {dev_sets} "
-                          "different dev sets (column dev_set): their dev errors do not rank "
-                          "them", highlight=False)
-    from .report.page import for_sweep
-
-    written, problem = for_sweep(swept.directory)
-    if problem:
-        err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
-    elif not quiet:
-        console.print(f"report: {written}", highlight=False, soft_wrap=True)
-    if not (frame["status"] == "completed").any():
+        show_results(swept, show)
+    show_afterword(swept, quiet)
+    if not any(trial.summary["status"] == "completed" for trial in swept.finished.values()):
         raise typer.Exit(1)
 
 
@@ -762,7 +633,7 @@ def refit(
 ):
     """Train the final model on train + dev for the epochs the run chose on dev, into RUN/refit,
     and report its test error (train.refit: true does this after training)."""
-    from .console import ProgressReporter, console
+    from .console import ProgressReporter, console  # lazy: see OneLineUsageErrors
     from .training import refit as refit_module
     from .training.signals import sigterm_as_interrupt
 
@@ -785,7 +656,7 @@ def errors(
 ):
     """Error analysis: the confusion matrix, per-class figures and the misclassified examples by
     loss (regression: the largest residuals); writes errors.csv to tag and confusion.png."""
-    from .console import console
+    from .console import console  # lazy: see OneLineUsageErrors
     from .diagnosis import error_table, error_view
 
     error_view.render(error_table.report(run_dir, split, top, tags), console, top)
@@ -806,10 +677,9 @@ def learning_curve(
 ):
     """Train on growing shares of the training split, same dev set, and say whether more data
     is likely to help; writes learning_curve.csv and .png beside the runs."""
-    from . import config as config_module
+    from . import config as config_module  # lazy: see OneLineUsageErrors
     from .console import console
     from .strategy import learning_curve as curve_module
-    from .errors import ConfigError
     from .strategy.view import curve_table, run_line
     from .training.signals import sigterm_as_interrupt
 
@@ -834,7 +704,7 @@ def plot(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
 ):
     """Re-draw a run's figures: curves.png, and boundary.png for 2-D inputs."""
-    from . import plots
+    from . import plots  # lazy: see OneLineUsageErrors
     from .console import console, err_console
 
     written, notes = plots.redraw(run_dir)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import yamlio
 from .errors import ConfigError
 
@@ -160,25 +162,5 @@ def annotated_yaml(resolved: dict, where: dict[tuple, str]) -> str:
 
 def _flow(value) -> str:
     """One value as YAML on one line: 0.01, [10, 5], null, 'text'."""
-    import yaml
     text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), allow_unicode=True)
     return text.removesuffix("\n").removesuffix("\n...").strip()
-
-
-def resolved_text(path: str | Path, overrides: list[str] = (), origin: bool = False) -> str:
-    """What `dlrun config` prints: the config as `dlrun train` would save it (every default
-    filled in), checked against its data without training; with `origin`, where each value
-    comes from."""
-    from . import config as config_module
-    from .training.experiment import prepare
-
-    data, lines = config_module.read(path, overrides)
-    experiment = config_module.validate(data, str(path), lines, overrides)
-    try:  # what only the data can tell: labels that do not fit the output, a missing file
-        prepare(experiment)
-    except ConfigError as error:
-        raise config_module.located(error, path, overrides, lines) from None
-    if not origin:
-        return experiment.to_yaml()
-    resolved = experiment.model_dump(mode="json")
-    return annotated_yaml(resolved, origins(resolved, lines, str(path), overrides))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -381,7 +382,6 @@ class ExperimentConfig(Strict):
     @field_validator("name", mode="before")
     @classmethod
     def _name_is_one_path_component(cls, value):
-        import re
         if isinstance(value, str) and not re.match(NAME_PATTERN, value):
             raise ValueError("must start with a letter or digit and use only letters, digits, "
                              f"'.', '_' and '-' (at most 64), got {value!r}")

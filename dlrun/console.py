@@ -15,6 +15,9 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from .diagnosis.bias_variance import format_bayes, format_error
+from .rundir.result import kept_label
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -76,8 +79,6 @@ def run_heading(run_dir, summary: dict) -> str:
 def kept_line(summary: dict) -> str:
     """Which epoch the figures of summary_table are from: the progress bar above ends on the
     last epoch, which is not the one kept when early stopping restored an earlier one."""
-    from .rundir.result import kept_label
-
     return f"figures of the kept weights: {kept_label(summary)}"
 
 
@@ -92,3 +93,41 @@ def summary_table(summary: dict) -> Table:
         table.add_row(split, str(summary["examples"].get(split, "")), _number(metrics["loss"]),
                       _number(metrics["error"]))
     return table
+
+
+REDO = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}  # what writes each extra again
+
+
+def warn_unwritten(run_dir, summary: dict) -> None:
+    """One warning on stderr per extra (diagnosis, figures) a finished run could not write."""
+    for what, problem in summary.get("problems", {}).items():
+        err_console.print(f"warning: could not write the {what} ({problem}); write it again "
+                          f"with: {REDO[what]} {run_dir}", markup=False, highlight=False,
+                          soft_wrap=True)
+
+
+def show_run(run_dir, summary: dict, next_step: str | None) -> None:
+    """The end of `dlrun train`: the run directory, its final metrics, the bias/variance verdict
+    and, for a run that stopped early, why and the command that goes on with it."""
+    console.print(run_heading(run_dir, summary), markup=False, highlight=False,
+                  soft_wrap=True)  # never folded: the path is there to be copied
+    console.print(kept_line(summary), highlight=False)
+    console.print(summary_table(summary))
+    if "bias_variance" in summary:
+        bv, task = summary["bias_variance"], summary["task"]
+        gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
+                         for name in ("avoidable_bias", "variance", "data_mismatch")
+                         if bv.get(name) is not None)
+        if "reason" not in summary.get("bayes_error", {"reason": None}):
+            gaps += f"; Bayes error {format_bayes(summary['bayes_error'], task)}"
+        caveat = f"; {bv['caveat']}" if bv.get("caveat") else ""
+        console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps}){caveat}",
+                      highlight=False)
+    if "refit" in summary:
+        # lazy: training code (numpy, pydantic) that every command importing console would load
+        from .training.refit import describe
+        console.print(describe(summary), highlight=False, soft_wrap=True)
+    if summary["status"] != "completed":
+        console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
+        if next_step:
+            console.print(next_step, highlight=False, markup=False, soft_wrap=True)

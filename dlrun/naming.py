@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import re
 
+from . import yamlio
 from .config import NAME_PATTERN, ExperimentConfig
 from .errors import ConfigError
 
@@ -114,7 +115,6 @@ def abbreviate(override: str) -> str:
 
 
 def _value_text(text: str) -> str:
-    from . import yamlio
     try:
         value = yamlio.scalar(text)
     except ConfigError:

@@ -7,13 +7,15 @@ pyplot state), so importing dlrun stays fast and plotting never needs a display.
 
 from __future__ import annotations
 
-import csv
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, RunDirError
+from .errors import DataError
+from .predict import load_model
 from .rundir import layout, reader
+from .training.experiment import load_data
 
 EWA_BETA = 0.9  # the course's β: an average over about the last 1/(1 − β) = 10 mini-batches
 GRID = 250  # points per side of the boundary grid
@@ -33,33 +35,10 @@ def ewa(values: np.ndarray, beta: float = EWA_BETA) -> np.ndarray:
     return averaged
 
 
-def read_table(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """A CSV of numbers as {column: float array}; empty cells are NaN."""
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except FileNotFoundError:
-        raise RunDirError(f"{path}: missing; the run directory has no metrics to plot") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise RunDirError(f"{path}: cannot read ({error})") from None
-    if not rows:
-        raise RunDirError(f"{path}: empty; expected a header line")
-    header, body = rows[0], [row for row in rows[1:] if len(row) == len(rows[0])]
-    missing = [column for column in required if column not in header]
-    if missing:
-        raise RunDirError(f"{path}:1: the header has no {missing[0]!r} column; expected "
-                          f"{', '.join(required)}")
-    try:
-        values = np.array([[float(cell) if cell else np.nan for cell in row] for row in body])
-    except ValueError as error:
-        raise RunDirError(f"{path}: not a table of numbers ({error})") from None
-    values = values.reshape(len(body), len(header))
-    return {name: values[:, j] for j, name in enumerate(header)}
-
-
 def _figure(width: float, height: float, rows: int, columns: int, top: float = 0.6):
     """A Figure of rows × columns axes with margins in inches (a layout engine would double the
     drawing time)."""
+    # lazy: matplotlib takes over a second to import; train needs it only once the run has ended
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100)
@@ -151,14 +130,14 @@ def no_epoch_message(summary: dict, steps: bool = False) -> str:
 def _draw_no_epoch(summary: dict, path: Path, steps: dict[str, np.ndarray] | None) -> Path:
     """curves.png of a run that ended before its first epoch did: the reason in words, and the
     cost of each mini-batch it took when those were recorded."""
-    import textwrap
-
     has_steps = bool(steps) and len(steps.get("step", ())) > 0
     fig, (axis,) = _figure(10, 4.2, 1, 1, top=1.6 if has_steps else 0.6)
     message = "\n".join(textwrap.fill(line, 90)
                         for line in no_epoch_message(summary, has_steps).split("\n"))
     if has_steps:
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import (
+            MaxNLocator,  # lazy: matplotlib only where it draws
+        )
 
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.plot(steps["step"], steps["cost"], color="tab:blue", marker="o", lw=1,
@@ -183,7 +162,7 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
                   features: list[str] | None = None) -> Path:
     """boundary.png: the network's prediction over a grid of the 2-D input plane, with the
     examples of each split (in the data's own units) on top, one panel per split."""
-    from matplotlib.colors import ListedColormap
+    from matplotlib.colors import ListedColormap  # lazy: see _figure
 
     errors = errors or {}
     features = features if features and len(features) == 2 else ["x1", "x2"]
@@ -241,9 +220,11 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
     return path
 
 
-def draw(run_dir: Path, network, dataset, summary: dict | None = None) -> list[Path]:
+def draw(run_dir: Path, network, dataset, summary: dict | None = None,
+         notes: list[str] | None = None) -> list[Path]:
     """Write the run's figures from the network and data in hand (the end of `dlrun train`,
-    which passes the summary it is about to write); else summary.json is read."""
+    which passes the summary it is about to write); else summary.json is read. The tables are
+    read strictly unless given a list `notes` for the rows that had to be skipped."""
     points = {}
     if dataset.n_features == 2:  # only then are examples drawn: at most MAX_POINTS of each split
         for split in ("train", "dev"):
@@ -254,16 +235,17 @@ def draw(run_dir: Path, network, dataset, summary: dict | None = None) -> list[P
             if len(rows):
                 points[split] = (dataset.raw(np.asarray(X[rows], dtype=float)), y[rows])
     return _draw_all(Path(run_dir), network, points, dataset.mean, dataset.std, dataset.features,
-                     summary)
+                     summary, notes)
 
 
-def _draw_all(run_dir: Path, network, points, mean, std, features,
-              summary: dict | None = None) -> list[Path]:
+def _draw_all(run_dir: Path, network, points, mean, std, features, summary: dict | None = None,
+              notes: list[str] | None = None) -> list[Path]:
     summary = summary if summary is not None else reader.read_summary(run_dir)
     steps_path = run_dir / layout.STEPS
-    steps = read_table(steps_path, ("step", "cost")) if steps_path.exists() else None
-    written = [draw_curves(read_table(run_dir / layout.METRICS), summary, run_dir / layout.CURVES,
-                           steps)]
+    steps = (reader.read_metrics(steps_path, ("step", "cost"), notes) if steps_path.exists()
+             else None)
+    metrics = reader.read_metrics(run_dir / layout.METRICS, (), notes)
+    written = [draw_curves(metrics, summary, run_dir / layout.CURVES, steps)]
     if network.dense[0].W.shape[1] == 2:
         errors = {split: values["error"] for split, values in summary.get("final", {}).items()}
         written.append(draw_boundary(network, mean, std, summary.get("task", "binary"),
@@ -274,17 +256,17 @@ def _draw_all(run_dir: Path, network, points, mean, std, features,
 
 def redraw(run_dir: str | Path) -> tuple[list[Path], list[str]]:
     """`dlrun plot`: rebuild the network from the run directory, reload its data (same seed, same
-    split) and draw again. Returns (files written, notes on what could not be drawn)."""
-    from .predict import load_model
-    from .training.experiment import load_data
-
+    split) and draw again. Returns (files written, notes on what could not be drawn or read): a
+    run still training, or killed, may have left half a row at the end of its tables."""
     run_dir = Path(run_dir)
     model = load_model(run_dir)
+    notes: list[str] = []
     if model.network.dense[0].W.shape[1] == 2:
         try:
-            return draw(run_dir, model.network, load_data(model.config)), []
+            dataset = load_data(model.config)
         except DataError as error:
-            note = f"boundary drawn without the examples: {error}"
-            return _draw_all(run_dir, model.network, {}, model.mean, model.std,
-                             model.features), [note]
-    return _draw_all(run_dir, model.network, {}, model.mean, model.std, model.features), []
+            notes.append(f"boundary drawn without the examples: {error}")
+        else:
+            return draw(run_dir, model.network, dataset, notes=notes), notes
+    return _draw_all(run_dir, model.network, {}, model.mean, model.std, model.features,
+                     notes=notes), notes

@@ -4,6 +4,8 @@ normalized with the training statistics saved beside the parameters."""
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from .data.files import SUFFIXES, Table, check_finite, numeric_matrix
 from .data.rows import MappedRows, normalized
 from .errors import ConfigError, DataError, RunDirError
 from .rundir import layout, reader
+from .training.experiment import OUTPUT_FOR_TASK, build_network
 
 
 @dataclass
@@ -37,16 +40,11 @@ class Model:
 
 def load_model(run_dir: str | Path) -> Model:
     """The run's network with its trained parameters; RunDirError if the directory cannot serve."""
-    from . import config as config_module
-    from .training.experiment import OUTPUT_FOR_TASK, build_network
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
-    if not (run_dir / layout.CONFIG).is_file():
-        raise RunDirError(f"{run_dir}: not a run directory (no {layout.CONFIG})")
     try:
-        config = config_module.load(run_dir / layout.CONFIG)
+        config = reader.read_config(run_dir)
     except ConfigError as error:
         raise RunDirError(f"{error} (the run's saved config)") from None
     params = run_dir / layout.PARAMS
@@ -102,6 +100,7 @@ def read_inputs(path: str | Path, model: Model) -> Inputs:
 
 
 def _read_csv(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None]:
+    # lazy: pandas takes half a second to import; train and plot use this module's load_model
     import pandas as pd
 
     try:
@@ -160,7 +159,7 @@ def _read_array(path: Path, model: Model) -> tuple[np.ndarray, np.ndarray | None
 def predictions(model: Model, Z: np.ndarray):
     """A pandas DataFrame from the network's logits Z, one row per example: the predicted
     label and each class's probability, or the predicted values."""
-    import pandas as pd
+    import pandas as pd  # lazy: see _read_csv
 
     output = model.network.loss.predict(Z)
     if model.task == "regression":
@@ -227,9 +226,6 @@ def output_file(path: str | Path) -> tuple[Path, bool]:
     """Where `-o path` writes, and whether atomically. A regular file (new, or reached through a
     symlink, which stays) is replaced atomically; a device or pipe such as /dev/null is written
     into, never replaced. DataError for a directory, a missing parent or a binary suffix."""
-    import os
-    import stat
-
     path = Path(path)
     if path.suffix.lower() in (".npy", ".npz"):
         raise DataError(f"{path}: predictions are written as CSV text; name the file .csv")

@@ -14,7 +14,10 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from threadpoolctl import threadpool_info
+
 from .data.fingerprint import file_fingerprint
+from .rundir.layout import write_atomic
 
 CODE_DIFF = "code.diff"  # `git diff HEAD` of a working tree with uncommitted changes
 GIT_TIMEOUT = 3.0  # seconds per git command: a slow network filesystem must not hold a run up
@@ -74,7 +77,6 @@ def git_state(directory: Path, run_dir: Path) -> dict | None:
             if len(diff.encode()) > MAX_DIFF:
                 state["diff"] = f"not saved: over {MAX_DIFF >> 20} MiB"
             elif diff:
-                from .rundir.layout import write_atomic
                 write_atomic(run_dir / CODE_DIFF, diff.encode("utf-8"))
                 state["diff"] = CODE_DIFF
     except subprocess.TimeoutExpired:
@@ -102,7 +104,6 @@ def packages() -> dict[str, str]:
 def blas() -> list[dict]:
     """The BLAS (and OpenMP) libraries NumPy uses, their versions and thread counts."""
     try:
-        from threadpoolctl import threadpool_info
         return [{key: info.get(key) for key in ("user_api", "internal_api", "version",
                                                 "num_threads", "architecture")}
                 for info in threadpool_info()]

@@ -1,8 +1,10 @@
 """The experiment spec: defaults, YAML quirks, overrides and every error path."""
 
+from pathlib import Path
+
 import pytest
 
-from dlrun import config
+from dlrun import config, yamlio
 from dlrun.engine.init import INITIALIZERS
 from dlrun.engine.layers import ACTIVATIONS
 from dlrun.errors import ConfigError
@@ -58,6 +60,7 @@ def test_resolved_config_round_trips(tmp_path):
     ("train:\n  decay: {name: inverse_time, interval: 0}\n", "train.decay: Argument `interval`"),
     ("train:\n  epochs: 3\n  epochs: 4\n", "exp.yaml:3: duplicate key 'train.epochs'"),
     ("train: [1\n", "exp.yaml:2: invalid YAML"),
+    ("train:\n  ? [epochs]\n  : 3\n", "exp.yaml:2: train: a key must be a name, not a list"),
     ("model:\n  keep_prob: [0.5]\n", "exp.yaml:2: model.keep_prob: has 1 values for 2 hidden layers"),
     ("model:\n  keep_prob: 0\n", "model.keep_prob: must be a number in (0, 1]"),
     ("model:\n  keep_prob: 1.5\n", "model.keep_prob: must be a number in (0, 1]"),
@@ -118,3 +121,29 @@ def test_override_of_a_registry_option_left_at_default_keeps_the_default_name(tm
 ])
 def test_bad_overrides_are_named(tmp_path, override, expected):
     assert expected in error_of(tmp_path, "train:\n  epochs: 2\n", [override])
+
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("text", [path.read_text() for path in CONFIGS] + [
+    "train: {learning_rate: 1e-3, epochs: 2}\n", "a: &x [1, 2]\nb: *x\n", "", "- 1\n- 2\n"])
+def test_the_fast_yaml_parser_reads_the_same_data_and_lines(text):
+    """Run directories are read with libyaml (compare reads hundreds), configs with the Python
+    parser (its messages name more): both give the same data, 1e-3 a number in either."""
+    assert yamlio.parse(text, "f", fast=True) == yamlio.parse(text, "f")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a: 1\na: 2\n", "f:2: duplicate key 'a'"),
+    ("a: &x [*x]\n", "f:1: a.0: an alias that contains itself"),
+    ("? [a]\n: 1\n", "f:1: the document: a key must be a name, not a list"),
+    ("a: [1, 2\n", "f:2: invalid YAML: "),
+    ("x: \x07\n", "f:1: invalid YAML: unacceptable character #x0007"),
+    ("a: " + "[" * 101 + "]" * 101 + "\n", "f:1: nested deeper than 100 levels"),
+])
+def test_the_fast_yaml_parser_refuses_what_the_careful_one_does(text, expected):
+    for fast in (False, True):
+        with pytest.raises(ConfigError) as caught:
+            yamlio.parse(text, "f", fast=fast)
+        assert str(caught.value).startswith(expected) and "\n" not in str(caught.value)

@@ -76,11 +76,11 @@ def test_a_human_error_given_on_the_command_line_replaces_the_estimate(tmp_path)
     run_dir, _, _, _ = train(tmp_path, {"train": {"epochs": 3}})
     result = runner.invoke(app, ["diagnose", str(run_dir), "--human-error", "0.1",
                                  "--format", "json"])
-    diagnosis = json.loads(result.output)
+    diagnosis = json.loads(result.stdout)
     assert diagnosis["human_error"] == 0.1 and diagnosis["bayes_error"] is None
     assert diagnosis["errors"]["human"] == 0.1
     again = json.loads(runner.invoke(app, ["diagnose", str(run_dir), "--human-error", "auto",
-                                           "--format", "json"]).output)
+                                           "--format", "json"]).stdout)
     assert again["bayes_error"]["value"] == again["errors"]["human"] != 0.1
 
 

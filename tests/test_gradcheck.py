@@ -23,6 +23,7 @@ from dlrun.engine.losses import (
 )
 from dlrun.engine.network import Network
 from dlrun.gradcheck import check
+from dlrun.gradcheck import engine_sweep as engine_check
 from dlrun.gradcheck.report import show
 
 runner = CliRunner()
@@ -100,9 +101,9 @@ def test_truncation_estimate_is_the_third_derivative_term_of_a_known_cost():
 
 def _sweep(combination, epsilon=check.EPSILON, after_steps=0):
     """One network of the engine sweep, seeded as check_engine seeds it, checked at ε."""
-    n = check.combinations().index(combination)
+    n = engine_check.combinations().index(combination)
     rng = np.random.default_rng([0, n])
-    network, X, y = check.sweep_network(combination, 32, rng)
+    network, X, y = engine_check.sweep_network(combination, 32, rng)
     return check.check_network(network, X, y, epsilon, None, rng)
 
 
@@ -112,7 +113,7 @@ def test_a_large_epsilon_is_not_held_against_a_correct_network(output, penalty, 
     """tanh + batch norm + random 0.01: batch norm divides tiny pre-activations by their tiny
     spread, so J curves sharply and D(1e-5) is off by more than 1e-5 from truncation alone. The
     array is judged at the step that resolves it, and passes."""
-    rows = _sweep(check.Combination("tanh", output, "random", penalty, True, dropout), 1e-5)
+    rows = _sweep(engine_check.Combination("tanh", output, "random", penalty, True, dropout), 1e-5)
     assert {row.verdict for row in rows} == {"pass"}, [r for r in rows if r.verdict != "pass"]
     narrowed = [row for row in rows if row.epsilon < 1e-5]
     assert narrowed and all("ε 1e-06" in row.note or "ε 1e-07" in row.note for row in narrowed)
@@ -121,14 +122,14 @@ def test_a_large_epsilon_is_not_held_against_a_correct_network(output, penalty, 
 def test_a_gradient_rounding_hides_is_checked_again_with_a_larger_step():
     """sigmoid + random 0.01 at ε = 1e-7: ‖dW1‖ about 1e-6 beside J = 0.69, so rounding of J
     over 2ε hides differences of 1e-5; at a larger step it does not."""
-    rows = _sweep(check.Combination("sigmoid", "softmax", "random", "none", False, False))
+    rows = _sweep(engine_check.Combination("sigmoid", "softmax", "random", "none", False, False))
     w1 = next(row for row in rows if row.name == "W1")
     assert w1.verdict == "pass" and w1.epsilon > check.EPSILON
     assert w1.rounding_floor + w1.truncation < check.WARN_BELOW
 
 
 def test_a_gradient_too_small_for_float64_at_any_step_is_not_checkable():
-    rows = _sweep(check.Combination("sigmoid", "sigmoid", "random", "none", False, False))
+    rows = _sweep(engine_check.Combination("sigmoid", "sigmoid", "random", "none", False, False))
     b1 = next(row for row in rows if row.name == "b1")
     assert b1.verdict == "uncheckable" and abs(b1.analytic) < 1e-7
     assert "steps tried: 1e-07, 1e-06, 1e-05, 0.0001, 0.001, 0.01" in b1.note
@@ -142,7 +143,7 @@ def test_a_gradient_too_small_for_float64_at_any_step_is_not_checkable():
 @pytest.mark.slow
 def test_the_bare_self_check_passes_every_network_or_says_why_it_cannot_check_it():
     """`dlrun gradcheck` with no config: none warns for resolution alone, none fails."""
-    report = check.check_engine()
+    report = engine_check.check_engine()
     counts = Counter(c.verdict for c in report.checks)
     assert counts["fail"] == counts["warn"] == 0 and counts["pass"] > 0.99 * len(report.checks)
     for item in report.checks:
@@ -511,9 +512,9 @@ def test_cli_engine_sweep_fails_exactly_the_batch_norm_networks_when_it_is_broke
 
 def test_engine_tables_show_counts_by_factor_and_what_did_not_pass():
     checks = []
-    for n, combination in enumerate(check.combinations()[::97]):
+    for n, combination in enumerate(engine_check.combinations()[::97]):
         rng = np.random.default_rng(n)
-        network, X, y = check.sweep_network(combination, 8, rng)
+        network, X, y = engine_check.sweep_network(combination, 8, rng)
         stage = check.Stage("at initialization", 0, check.check_network(network, X, y))
         checks.append(check.Check(dataclasses.asdict(combination), [stage]))
     checks[1].stages[0].rows[0].verdict = "fail"  # as a broken engine would have it

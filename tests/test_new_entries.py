@@ -23,6 +23,7 @@ from dlrun.engine.optim import OPTIMIZERS, Adam
 from dlrun.engine.registry import check
 from dlrun.engine.schedules import SCHEDULES, Schedule
 from dlrun.gradcheck import check as gradcheck
+from dlrun.gradcheck import engine_sweep
 from dlrun.rundir import layout
 from dlrun.training import session
 
@@ -232,14 +233,14 @@ def test_gradcheck_steps_around_the_kinks_the_new_activation_declares(registered
 
 
 def test_the_engine_sweep_takes_in_the_new_entries(registered):
-    combinations = gradcheck.combinations()
+    combinations = engine_sweep.combinations()
     new = [c for c in combinations if c.activation in (Softsign.name, HardTanh.name)
            and c.init == LeCun.name and not c.batch_norm and c.penalty in ("none", "l2+l1")]
     assert len(combinations) == len(ACTIVATIONS) * len(INITIALIZERS) * 3 * 4 * 2 * 2
     assert len(new) == 2 * 3 * 2 * 2
     for n, combination in enumerate(new):
         rng = np.random.default_rng(n)
-        network, X, y = gradcheck.sweep_network(combination, 8, rng)
+        network, X, y = engine_sweep.sweep_network(combination, 8, rng)
         rows = gradcheck.check_network(network, X, y)
         assert "fail" not in {row.verdict for row in rows}
 

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from dlrun import config, plots
 from dlrun.cli import app
+from dlrun.rundir import reader
 from dlrun.training import session
 
 runner = CliRunner()
@@ -106,14 +107,27 @@ def test_plot_of_a_broken_run_directory_is_a_one_line_error(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_a_truncated_last_row_is_ignored(tmp_path):
+def test_rows_a_kill_cut_short_or_garbled_are_left_out_of_the_plot_and_said(tmp_path):
+    run_dir = _run(tmp_path, "moons")
+    metrics = run_dir / "metrics.csv"
+    rows = metrics.read_text().splitlines(keepends=True)
+    metrics.write_text("".join(rows[:4]) + "x,y\n" + "".join(rows[4:]) + rows[5][:7])
+    result = runner.invoke(app, ["plot", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "note: metrics.csv:23: last row incomplete (ignored)" in result.output
+    assert "note: metrics.csv: 1 malformed row(s) ignored (first at line 5)" in result.output
+    assert (run_dir / "curves.png").exists()
+
+
+def test_a_row_cut_short_at_the_end_is_one_plot_reads_without(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,train_loss\n1,0.5\n2,0.4\n3,")
-    table = plots.read_table(path)
-    assert table["epoch"].tolist() == [1.0, 2.0, 3.0]
-    assert np.isnan(table["train_loss"][2])
-    path.write_text("epoch,train_loss\n1,0.5\n2,0.4\n3")
-    assert plots.read_table(path)["epoch"].tolist() == [1.0, 2.0]
+    notes = []
+    table = reader.read_metrics(path, notes=notes)
+    assert table["epoch"].tolist() == [1.0, 2.0]  # "3," may be "3,0.37" cut short: not a NaN
+    assert notes == ["metrics.csv:4: last row incomplete (ignored)"]
+    path.write_text("epoch,train_loss\n1,0.5\n2,\n")
+    assert np.isnan(reader.read_metrics(path)["train_loss"][1])  # an empty cell is a gap
 
 
 @pytest.mark.parametrize("first_loss, scale", [(1413.0, "log"), (0.9, "linear")])

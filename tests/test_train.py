@@ -302,3 +302,29 @@ def test_run_files_are_readable_by_others_like_any_new_file(tmp_path, make_confi
     os.umask(umask)
     for name in ("summary.json", "params.npz"):
         assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("batch_size, shuffle, sizes", [
+    (4, True, [4, 4, 2]), (4, False, [4, 4, 2]), ("full", True, [10]), (64, False, [10])])
+def test_an_epoch_of_mini_batches_takes_every_row_once(batch_size, shuffle, sizes):
+    from dlrun.training.batches import batch_rows
+
+    train = config.validate({"train": {"batch_size": batch_size, "shuffle": shuffle}}, "t").train
+    batches = list(batch_rows(train, 10, np.random.default_rng(3)))
+    assert [len(rows) for rows in batches] == sizes
+    order = np.random.default_rng(3).permutation(10) if shuffle else np.arange(10)
+    assert np.concatenate(batches).tolist() == order.tolist()
+
+
+def test_gradcheck_trains_on_the_mini_batches_training_takes(make_config):
+    """gradcheck's steps before its second check are the run's own first steps."""
+    from dlrun.gradcheck import check
+
+    cfg = make_config(dtype="float64", train={"epochs": 1, "batch_size": 16, "shuffle": True})
+    trained = prepare(cfg)
+    steps = []
+    loop.fit(trained, lambda row: None, steps.append)
+    checked = prepare(cfg)
+    check.train_steps(checked.network, checked.optimizer, check._config_batches(checked, len(steps)))
+    for name, array in trained.network.params.items():
+        np.testing.assert_array_equal(checked.network.params[name], array)

@@ -1,7 +1,6 @@
 """Many run directories side by side: one pandas row per run (config keys flattened to dotted
 names, results of the weights each run kept), then the selections `dlrun compare` offers:
-filters, sorting, satisficing constraints and seed groups. Also the two-run comparison behind
-`dlrun diff`."""
+filters, sorting, satisficing constraints and seed groups."""
 
 from __future__ import annotations
 
@@ -18,8 +17,9 @@ import pandas as pd
 
 from .. import yamlio
 from ..data import fingerprint
-from ..errors import ConfigError, DlrunError, RunDirError
-from ..rundir import layout, reader, result, runlock, tags
+from ..errors import ConfigError, DlrunError
+from ..rundir import reader, result, runlock, tags
+from .find import discover
 
 RESULTS = ("status", "epochs_run", "kept_epoch", "train_error", "dev_error", "train_loss",
            "dev_loss", "test_error", "best_epoch", "dev_loss_at_best", "dev_error_at_best",
@@ -57,89 +57,11 @@ class Comparison:
         return len(fingerprint.distinct(_dig(r.summary, "fingerprints", "dev") for r in shown))
 
 
-def discover(paths: list[str | Path], runs_dir: str | Path = "runs") -> list[Path]:
-    """Run directories named by `paths`: a run directory, a directory of runs (groups such as a
-    sweep's are searched too), or the beginning of a run's name inside `runs_dir`."""
-    found: list[Path] = []
-    for arg in paths:
-        path = Path(arg)
-        if path.is_dir():
-            try:
-                found.extend([path] if reader.is_run_dir(path) else _runs_in(path))
-            except OSError as error:
-                raise RunDirError(f"{path}: cannot list ({error.strerror or error})") from None
-        elif path == Path(runs_dir):
-            raise RunDirError(f"{path}: no such directory; train a run first (dlrun train "
-                              "CONFIG) or name run directories to compare")
-        elif path.exists():
-            raise RunDirError(f"{path}: not a directory; give run directories or directories "
-                              "of runs")
-        else:
-            matches = _by_prefix(str(arg), Path(runs_dir))
-            if not matches:
-                raise RunDirError(f"{arg}: no such run directory, and no run in {runs_dir} "
-                                  "starts with that name")
-            for match in matches:  # a sweep's directory stands for its trials
-                nested = [] if reader.is_run_dir(match) else _runs_in(match)
-                found.extend(nested if any(reader.is_run_dir(p) for p in nested) else [match])
-    unique = list(dict.fromkeys(found))
-    if not unique:
-        shown = ", ".join(str(p) for p in paths)
-        raise RunDirError(f"{shown}: no run directories found (make one with "
-                          "`dlrun train CONFIG`)")
-    return unique
-
-
-def _runs_in(directory: Path) -> list[Path]:
-    found = []
-    for child in sorted(directory.iterdir()):
-        if not child.is_dir() or child.name.startswith("."):
-            continue
-        if reader.is_run_dir(child):
-            found.append(child)
-            continue
-        nested = _runs_in(child)
-        # A folder of runs is expanded; anything else is a run directory with its files missing.
-        found.extend(nested if any(reader.is_run_dir(p) for p in nested) else [child])
-    return found
-
-
-def _by_prefix(prefix: str, runs_dir: Path) -> list[Path]:
-    if "/" in prefix or not runs_dir.is_dir():
-        return []
-    return [p for p in sorted(runs_dir.iterdir()) if p.is_dir() and p.name.startswith(prefix)]
-
-
-def resolve_run(arg: str | Path, runs_dir: str | Path = "runs") -> Path:
-    """One run directory from a path or the unique beginning of a run's name in `runs_dir`."""
-    path = Path(arg)
-    if path.is_dir():
-        if not reader.is_run_dir(path):
-            raise RunDirError(f"{path}: not a run directory (none of {', '.join(layout.RUN_FILES)})")
-        return path
-    matches = _by_prefix(str(arg), Path(runs_dir))
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        names = ", ".join(p.name for p in matches[:5]) + (", ..." if len(matches) > 5 else "")
-        raise RunDirError(f"{arg}: {len(matches)} runs in {runs_dir} start with that name "
-                          f"({names}); give more of it")
-    raise RunDirError(f"{arg}: no such run directory, and no run in {runs_dir} starts with "
-                      "that name")
-
-
-def flatten(config: dict, prefix: str = "") -> dict:
+def flatten(config: dict) -> dict:
     """A nested config as {dotted key: scalar}; lists become readable strings such as "[10, 5]"."""
-    flat = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, dotted + "."))
-        elif isinstance(value, (list, tuple, dict)):
-            flat[dotted] = json.dumps(value)  # hashable, and what a key=value filter compares with
-        else:
-            flat[dotted] = value
-    return flat
+    # json text is hashable, and what a key=value filter compares with
+    return {key: json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
+            for key, value in yamlio.flatten(config).items()}
 
 
 def _number(value) -> float | None:
@@ -513,41 +435,3 @@ def compare(paths: list[str | Path], runs_dir: str | Path = "runs", *, filters=(
         table = table.head(top)
     shown = list(params) if all_params else differing(table, params)
     return Comparison(table, shown, records, group, best, picked_by, excluded, total)
-
-
-def diff(run_a: Path, run_b: Path) -> dict:
-    """Config keys that changed between two runs (old → new) and their results side by side."""
-    a, b = reader.read_run(run_a), reader.read_run(run_b)
-    changes = []
-    if a.config is not None and b.config is not None:
-        flat_a, flat_b = flatten(a.config), flatten(b.config)
-        for key in _merged_order(list(flat_a), list(flat_b)):
-            old, new = flat_a.get(key, _ABSENT), flat_b.get(key, _ABSENT)
-            if old is _ABSENT or new is _ABSENT or old != new or type(old) is not type(new):
-                change = "added" if old is _ABSENT else "removed" if new is _ABSENT else "changed"
-                changes.append({"key": key, "change": change,
-                                "a": None if old is _ABSENT else old,
-                                "b": None if new is _ABSENT else new})
-    (found_a, notes_a), (found_b, notes_b) = results(a), results(b)
-    metrics = []
-    for metric in RESULTS:
-        old, new = found_a[metric], found_b[metric]
-        delta = new - old if metric in NUMERIC and None not in (old, new) else None
-        metrics.append({"metric": metric, "a": old, "b": new, "delta": delta})
-    return {"a": str(a.path), "b": str(b.path), "config": changes,
-            "config_readable": a.config is not None and b.config is not None,
-            "metrics": metrics, "notes": {"a": notes_a, "b": notes_b}}
-
-
-def _merged_order(first: list[str], second: list[str]) -> list[str]:
-    """Keys of both, in `first`'s order, each key only in `second` placed after its predecessor
-    there (so momentum's beta lands beside adam's beta1, not at the end)."""
-    order = list(first)
-    for i, key in enumerate(second):
-        if key not in order:
-            previous = second[i - 1] if i else None
-            order.insert(order.index(previous) + 1 if previous in order else len(order), key)
-    return order
-
-
-_ABSENT = object()

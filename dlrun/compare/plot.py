@@ -27,6 +27,7 @@ GREY = "0.72"
 
 def check_plot_path(path: Path) -> str:
     """The image format `path` asks for; CompareError if matplotlib cannot write it there."""
+    # lazy: matplotlib takes a quarter of a second to import, and only --plot needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -104,6 +105,7 @@ def plot_curves(comparison: Comparison, path: Path) -> list[str]:
 def draw(comparison: Comparison, legend_file: str):
     """(Figure, notes): dev (solid) and train (dashed) loss and error per epoch of the rows
     shown, seed groups as their mean with a ±std band."""
+    # lazy: matplotlib takes a quarter of a second to import, and only --plot needs it
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

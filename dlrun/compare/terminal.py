@@ -15,9 +15,9 @@ from .view import (
     STATUS_STYLES,
     _metric,
     _param,
-    dev_set_warning,
     by_variety,
     cell,
+    dev_set_warning,
     display_columns,
     plain,
 )

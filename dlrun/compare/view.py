@@ -154,14 +154,14 @@ def choice(row: dict, column: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _option_defaults(parent: str, name) -> dict | None:
-    from .. import config  # imported here: pydantic and the engine cost start-up time
+    from .. import config  # lazy: pydantic and the engine cost compare's start-up time
 
     return config.option_defaults(parent, name)
 
 
 @functools.lru_cache(maxsize=None)
 def _is_registry(parent: str) -> bool:
-    from .. import config
+    from .. import config  # lazy: pydantic and the engine cost compare's start-up time
 
     return config.registry_at(parent) is not None
 

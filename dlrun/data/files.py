@@ -62,7 +62,7 @@ def read(path: Path, target: str | None, features: list[str] | None, key: str) -
 
 
 def read_csv(path: Path, target: str | None, features: list[str] | None) -> Table:
-    import pandas as pd
+    import pandas as pd  # lazy: half a second to import, and only CSV files need it
 
     if not target:
         raise DataError(f"{path}: name the label column with data.target")
@@ -113,7 +113,7 @@ def _is_row_index(frame) -> bool:
     """Whether the first column is unnamed and holds distinct whole numbers: the index pandas'
     to_csv writes, of a frame that may have been shuffled or split (each part keeps its rows'
     numbers, so one file's need not be 0 to m-1)."""
-    import pandas as pd
+    import pandas as pd  # lazy: only CSV files need it (loaded already when a frame exists)
 
     first = frame.iloc[:, 0]
     return (str(frame.columns[0]) == "Unnamed: 0" and frame.shape[1] > 1
@@ -122,7 +122,7 @@ def _is_row_index(frame) -> bool:
 
 def numeric_matrix(frame, columns: list[str], path: Path) -> np.ndarray:
     """The columns of a pandas frame as float64 (m, n); DataError naming a non-numeric one."""
-    import pandas as pd
+    import pandas as pd  # lazy: only CSV files need it (loaded already when a frame exists)
 
     matrix = np.empty((len(frame), len(columns)))
     for j, column in enumerate(columns):

@@ -7,9 +7,6 @@ the run's other files as diagnosis.json (every figure) and diagnosis.md.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +15,14 @@ import numpy as np
 
 from .. import config as config_module
 from ..config import DiagnoseConfig, ExperimentConfig
+from ..data import bayes
+from ..data.synthetic import GENERATORS
+from ..engine.registry import build
 from ..errors import ConfigError, DlrunError, RunDirError
 from ..rundir import layout, reader, result, runlock
+from ..training.experiment import load_data, prepare
 from . import bias_variance, hidden_units, recipe, training_checks
+from .report import markdown
 
 DIAGNOSIS_JSON, DIAGNOSIS_MD = "diagnosis.json", "diagnosis.md"
 REQUIRED_COLUMNS = ("epoch", "train_cost", "train_loss", "train_error", "dev_loss", "dev_error")
@@ -35,46 +37,6 @@ class Run:
     summary: dict
     config: ExperimentConfig
     metrics: dict[str, np.ndarray]
-
-
-def read_metrics(path: Path) -> dict[str, np.ndarray]:
-    """metrics.csv as {column: values over the epochs}; RunDirError naming the line if malformed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunDirError(f"{path}: missing (a run directory records one row per epoch "
-                          "there)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise RunDirError(f"{path}: cannot read: {error}") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    header = rows[0] if rows else []
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
-    if missing:
-        raise RunDirError(f"{path}:1: the header has no {missing[0]!r} column; a metrics file "
-                          f"starts with {', '.join(REQUIRED_COLUMNS)}")
-    if not text.endswith("\n"):
-        raise RunDirError(f"{path}:{len(rows)}: the last row is cut short (no line end): the file "
-                          "is truncated")
-    values = []
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise RunDirError(f"{path}:{line}: {len(row)} fields where the header has "
-                              f"{len(header)}: the file is truncated or corrupt")
-        try:
-            values.append([float(value) if value else math.nan for value in row])
-        except ValueError:
-            bad = next(v for v in row if v and not _is_number(v))
-            raise RunDirError(f"{path}:{line}: {bad!r} is not a number") from None
-    table = np.array(values, dtype=float).reshape(len(values), len(header))
-    return {column: table[:, i] for i, column in enumerate(header)}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _check_summary(summary, path: Path) -> dict:
@@ -117,11 +79,8 @@ def read_run(run_dir: str | Path, settings: list[str] = ()) -> Run:
     if not path.is_dir():
         raise RunDirError(f"{path}: not a run directory (no such directory)")
     summary = _check_summary(reader.read_summary(path), path / layout.SUMMARY)
-    if not (path / layout.CONFIG).is_file():
-        raise RunDirError(f"{path / layout.CONFIG}: missing (a run directory keeps its resolved "
-                          "config there)")
-    config = apply_settings(config_module.load(path / layout.CONFIG), list(settings))
-    return Run(path, summary, config, read_metrics(path / layout.METRICS))
+    config = apply_settings(reader.read_config(path), list(settings))
+    return Run(path, summary, config, reader.read_metrics(path / layout.METRICS, REQUIRED_COLUMNS))
 
 
 def final_errors(run: Run) -> tuple[dict[str, float | None], str]:
@@ -148,11 +107,11 @@ def _unmeasured(reason: str) -> dict:
 def _stored_units(run: Run) -> dict | None:
     """Unit figures an earlier diagnosis recorded (at the end of training, from memory)."""
     try:
-        stored = json.loads((run.path / DIAGNOSIS_JSON).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        stored = reader.read_diagnosis(run.path)
+    except RunDirError:
         return None  # nothing usable recorded: the units stay unmeasured
-    measured = (stored.get("units") or {}) if isinstance(stored, dict) else {}
-    if not measured.get("layers"):
+    measured = stored.get("units")
+    if not isinstance(measured, dict) or not measured.get("layers"):
         return None
     try:
         report = hidden_units.judge(measured["layers"], run.config.diagnose,
@@ -167,8 +126,6 @@ def _stored_units(run: Run) -> dict | None:
 
 def measure_units(run: Run) -> dict:
     """Unit health of the run's kept weights, rebuilt from config.yaml and params.npz."""
-    from ..training.experiment import prepare
-
     params = run.path / layout.PARAMS
     if not params.is_file():
         return _stored_units(run) or _unmeasured(f"no {layout.PARAMS}: the run saved no parameters")
@@ -203,10 +160,6 @@ def bayes_estimate(config: ExperimentConfig, dataset=None) -> dict | None:
     of the training split, read from `dataset` (loaded from the config when not given).
     Regression: {reason} alone, as there is no error rate to bound.
     """
-    from ..data import bayes
-    from ..data.synthetic import GENERATORS
-    from ..engine.registry import build
-
     if config.diagnose.human_error != "auto":
         return None
     if config.data.generator is not None:
@@ -216,7 +169,6 @@ def bayes_estimate(config: ExperimentConfig, dataset=None) -> dict | None:
         except NotImplementedError as error:  # a generator whose densities are not known
             return {"reason": str(error)}
     if dataset is None:
-        from ..training.experiment import load_data
         dataset = load_data(config)
     if dataset.task == "regression":
         return {"reason": "regression targets have no Bayes error rate to estimate"}
@@ -278,8 +230,6 @@ def plain(value):
 
 def save(run_dir: Path, diagnosis: dict) -> None:
     """diagnosis.json and diagnosis.md into the run directory, each replaced atomically."""
-    from .report import markdown
-
     layout.write_json(Path(run_dir) / DIAGNOSIS_JSON, diagnosis)
     layout.write_atomic(Path(run_dir) / DIAGNOSIS_MD, markdown(diagnosis).encode("utf-8"))
 
@@ -333,7 +283,8 @@ def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
 def after_training(run_dir: Path, summary: dict, experiment) -> dict | None:
     """Diagnose a run that just ended, measuring units on the network still in memory; writes
     diagnosis.json and .md and returns the short bias/variance verdict for summary.json."""
-    run = Run(Path(run_dir), summary, experiment.config, read_metrics(Path(run_dir) / layout.METRICS))
+    metrics = reader.read_metrics(Path(run_dir) / layout.METRICS, REQUIRED_COLUMNS)
+    run = Run(Path(run_dir), summary, experiment.config, metrics)
     unit_report = measure_dataset(experiment.network, experiment.dataset,
                                   experiment.config.diagnose)
     unit_report["source"] = "the trained network at the end of training"

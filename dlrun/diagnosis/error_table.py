@@ -24,7 +24,9 @@ import numpy as np
 
 from .. import metrics
 from ..errors import DataError, RunDirError
-from ..rundir import layout
+from ..predict import load_model
+from ..rundir import layout, reader
+from ..training.experiment import load_data
 
 TABLE = "errors.csv"
 TAG_SEPARATORS = ";|"  # a row's tags: "blurry; dark" (a comma would need CSV quoting)
@@ -55,9 +57,6 @@ class ErrorAnalysis:
 
 def analyse(run_dir: str | Path, split: str = "dev") -> ErrorAnalysis:
     """The error analysis of a finished run on `split` (train, train_dev, dev or test)."""
-    from ..predict import load_model
-    from ..training.experiment import load_data
-
     model = load_model(run_dir)
     dataset = load_data(model.config)
     if split not in dataset.splits:
@@ -118,7 +117,7 @@ def _regression(run_dir, split, Z, y, rows, features, dataset) -> ErrorAnalysis:
 
 
 def _frame(columns: dict, features, order, names):
-    import pandas as pd
+    import pandas as pd  # lazy: half a second to import; only these tables need it
 
     frame = pd.DataFrame(columns)
     if features is not None:
@@ -128,7 +127,7 @@ def _frame(columns: dict, features, order, names):
 
 
 def _per_class(counts: np.ndarray, classes: list[str]):
-    import pandas as pd
+    import pandas as pd  # lazy: half a second to import; only these tables need it
 
     precision, recall, f1 = metrics.f1_scores(counts)
     actual = counts.sum(axis=1)
@@ -158,7 +157,7 @@ def save_table(analysis: ErrorAnalysis) -> tuple[Path, bool]:
 
 
 def read_tags_column(path: Path):
-    import pandas as pd
+    import pandas as pd  # lazy: half a second to import; only these tables need it
 
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -194,7 +193,7 @@ def split_tags(cell: str) -> list[str]:
 def tag_table(analysis: ErrorAnalysis, path: str | Path) -> tuple[list[TagRow], int]:
     """(one row per tag, largest share first; the number of untagged misclassified examples)
     from a tags file, which must be this analysis's errors.csv with its tag column filled in."""
-    import pandas as pd
+    import pandas as pd  # lazy: half a second to import; only these tables need it
 
     path = Path(path)
     if analysis.task == "regression":
@@ -242,7 +241,7 @@ def tag_table(analysis: ErrorAnalysis, path: str | Path) -> tuple[list[TagRow], 
 
 def draw_confusion(analysis: ErrorAnalysis, path: Path) -> Path:
     """The confusion matrix, each cell with its count and its share of the true class (the row)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: over a second to import
 
     counts = analysis.confusion
     k = len(counts)
@@ -269,7 +268,7 @@ def draw_confusion(analysis: ErrorAnalysis, path: Path) -> Path:
 
 def draw_examples(analysis: ErrorAnalysis, path: Path, top: int) -> Path:
     """The `top` worst examples as images (features reshaped to data.augment.image_shape)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: over a second to import
 
     shown = min(top, len(analysis.ranked))
     columns = min(shown, 8)
@@ -328,8 +327,6 @@ def report(run_dir: str | Path, split: str = "dev", top: int = 10,
 def disagreement(analysis: ErrorAnalysis) -> str | None:
     """A note when the error found here is not the one the run recorded: its data file or its
     parameters changed after training, so the examples listed are not the ones it scored."""
-    from ..rundir import reader
-
     try:
         recorded = (reader.read_summary(analysis.run_dir).get("final") or {}) \
             .get(analysis.split, {}).get("error")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+from rich.table import Table
+
 from .bias_variance import ERROR_LABELS, format_bayes, format_error
 
 GAP_LABELS = {"avoidable_bias": "avoidable bias", "variance": "variance",
@@ -135,8 +138,6 @@ def markdown(diagnosis: dict) -> str:
 
 def render(diagnosis: dict, console) -> None:
     """The diagnosis as rich tables on `console`."""
-    from rich.markup import escape
-    from rich.table import Table
 
     def table(title, header, rows, styles=None):
         grid = Table(title=escape(title), title_justify="left")

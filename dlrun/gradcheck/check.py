@@ -27,7 +27,6 @@ term keeps the step that judges it best, and the row says which step that was.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -36,11 +35,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..engine.init import INITIALIZERS
-from ..engine.layers import ACTIVATIONS, Activation, Dropout
+from ..engine.layers import Activation, Dropout
 from ..engine.network import Network
-from ..engine.optim import Adam
 from ..errors import DlrunError
+from ..training.batches import batch_rows
+from ..training.experiment import prepare
 
 EPSILON = 1e-7  # the course's step; in float64 its truncation error (ε²) is negligible
 MAX_EPSILON = 1e-2  # the largest step an array that rounding hides is checked again with
@@ -498,7 +497,7 @@ def validate(epsilon: float, batch: int, samples: int | None, after_steps: int,
                              f"got {after_steps}")
 
 
-def _stage_label(steps: int) -> str:
+def stage_label(steps: int) -> str:
     return "at initialization" if steps == 0 else f"after {steps} training step{'s' * (steps > 1)}"
 
 
@@ -506,8 +505,6 @@ def check_config(config, epsilon: float = EPSILON, batch: int = 32, samples: int
                  after_steps: int = 5, progress: Progress | None = None) -> Report:
     """Check the network an ExperimentConfig builds, in float64, on a batch of its training data,
     at initialization and after `after_steps` steps of its own optimizer and mini-batches."""
-    from ..training.experiment import prepare
-
     validate(epsilon, batch, samples, after_steps)
     started = time.perf_counter()
     config = config.model_copy(update={"dtype": "float64"})
@@ -528,7 +525,7 @@ def check_config(config, epsilon: float = EPSILON, batch: int = 32, samples: int
             train_steps(network, experiment.optimizer, _config_batches(experiment, steps))
         report = None if progress is None else (
             lambda done, _, offset=n * per_point: progress(offset + done, per_point * len(points)))
-        check.stages.append(Stage(_stage_label(steps), steps, check_network(
+        check.stages.append(Stage(stage_label(steps), steps, check_network(
             network, X[picked], y[picked], epsilon, samples, rng, report)))
     settings = {"epsilon": epsilon, "batch": len(picked), "samples": samples,
                 "after_steps": after_steps, "dtype": "float64", "seed": config.seed}
@@ -539,97 +536,11 @@ def _config_batches(experiment, steps: int) -> Iterator[tuple]:
     """The experiment's own mini-batches and learning rates, for `steps` steps."""
     cfg = experiment.config.train
     X, y = experiment.dataset.splits["train"]
-    m = len(X)
-    size = m if cfg.batch_size == "full" else min(cfg.batch_size, m)
     step = epoch = 0
     while True:
-        order = experiment.shuffle_rng.permutation(m) if cfg.shuffle else np.arange(m)
-        for start in range(0, m, size):
+        for rows in batch_rows(cfg, len(X), experiment.shuffle_rng):
             if step == steps:
                 return
-            rows = order[start:start + size]
             yield X[rows], y[rows], experiment.schedule.lr(cfg.learning_rate, epoch, step)
             step += 1
         epoch += 1
-
-
-SWEEP_SIZES = [2, 3, 2]  # inputs and two hidden layers: a gradient crosses a hidden layer
-SWEEP_OUTPUTS = {"sigmoid": 1, "softmax": 3, "linear": 2}
-SWEEP_PENALTIES = {"none": (0.0, 0.0), "l2": (0.7, 0.0), "l1": (0.0, 0.3), "l2+l1": (0.7, 0.3)}
-SWEEP_KEEP_PROBS = [0.8, 0.6]
-SWEEP_LEARNING_RATE = 0.1  # Adam moves each parameter by about this much per step
-
-
-@dataclass(frozen=True)
-class Combination:
-    """One small network of the engine sweep."""
-
-    activation: str
-    output: str
-    init: str
-    penalty: str
-    batch_norm: bool
-    dropout: bool
-
-
-def combinations() -> list[Combination]:
-    """Every activation × output/loss × initialization × penalty × batch norm × dropout."""
-    return [Combination(*values) for values in itertools.product(
-        ACTIVATIONS, SWEEP_OUTPUTS, INITIALIZERS, SWEEP_PENALTIES, (False, True), (False, True))]
-
-
-def sweep_network(combination: Combination, batch: int,
-                  rng: np.random.Generator) -> tuple[Network, np.ndarray, np.ndarray]:
-    """A float64 network of the combination and a random batch (X (batch, n0), y) for it."""
-    l2, l1 = SWEEP_PENALTIES[combination.penalty]
-    n_outputs = SWEEP_OUTPUTS[combination.output]
-    network = Network.build(
-        [*SWEEP_SIZES, n_outputs], combination.activation, INITIALIZERS[combination.init](),
-        combination.output, rng, rng, dtype=np.float64, batch_norm=combination.batch_norm,
-        keep_probs=SWEEP_KEEP_PROBS if combination.dropout else None, l2=l2, l1=l1)
-    # Biases at 0 and γ at 1 would hide a missing bias term or a missing factor γ.
-    for name, array in network.params.items():
-        if name.startswith("gamma"):
-            array[...] = rng.uniform(0.5, 1.5, array.shape)
-        elif name.startswith("b"):  # b1 and beta1 alike
-            array[...] = rng.normal(0.0, 0.5, array.shape)
-    return (network, *_sweep_batch(combination, batch, rng))
-
-
-def _sweep_batch(combination: Combination, batch: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    X = rng.standard_normal((batch, SWEEP_SIZES[0]))
-    n_outputs = SWEEP_OUTPUTS[combination.output]
-    if combination.output == "linear":
-        return X, rng.standard_normal((batch, n_outputs))
-    return X, rng.integers(0, max(n_outputs, 2), batch)
-
-
-def check_engine(epsilon: float = EPSILON, batch: int = 32, samples: int | None = None,
-                 after_steps: int = 5, seed: int = 0,
-                 progress: Progress | None = None) -> Report:
-    """Check every combination of the engine's pieces on small random networks."""
-    validate(epsilon, batch, samples, after_steps)
-    started = time.perf_counter()
-    every = combinations()
-    checks = []
-    for n, combination in enumerate(every):
-        rng = np.random.default_rng([seed, n])
-        network, X, y = sweep_network(combination, batch, rng)
-        check = Check(asdict(combination))
-        check.stages.append(Stage(_stage_label(0), 0, check_network(network, X, y, epsilon,
-                                                                     samples, rng)))
-        if after_steps:
-            # Fresh batches: fitting the checked batch itself would shrink its gradient to noise.
-            batches = (_sweep_batch(combination, batch, rng) + (SWEEP_LEARNING_RATE,)
-                       for _ in range(after_steps))
-            train_steps(network, Adam(), batches)
-            check.stages.append(Stage(_stage_label(after_steps), after_steps,
-                                      check_network(network, X, y, epsilon, samples, rng)))
-        checks.append(check)
-        if progress:
-            progress(n + 1, len(every))
-    settings = {"epsilon": epsilon, "batch": batch, "samples": samples,
-                "after_steps": after_steps, "dtype": "float64", "seed": seed,
-                "hidden_layers": SWEEP_SIZES[1:], "n_features": SWEEP_SIZES[0]}
-    return Report("engine", settings, checks, time.perf_counter() - started)

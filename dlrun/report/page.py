@@ -20,6 +20,7 @@ from ..compare.plot import labels
 from ..compare.view import cell, plain
 from ..errors import DlrunError
 from ..rundir import layout
+from ..sweep.run import SPACE, load_space  # the sweep's own scales: log for loguniform
 from . import figures, importance, markdown
 
 DEV_METRIC = "dev_error"  # what a sweep ranks its trials by
@@ -34,7 +35,7 @@ class ReportError(DlrunError):
 
 def plotly_js() -> str:
     try:
-        from plotly.offline import get_plotlyjs
+        from plotly.offline import get_plotlyjs  # lazy: plotly is an optional extra
     except ImportError:
         raise ReportError('dlrun report needs plotly: pip install "dlrun[report]"') from None
     return get_plotlyjs()
@@ -171,11 +172,6 @@ def _sweep(directory: Path, trials: list) -> dict:
 
 
 def _distributions(directory: Path) -> dict:
-    from ..sweep.run import (  # the sweep's own scales: log for loguniform
-        SPACE,
-        load_space,
-    )
-
     try:
         space = load_space(directory / SPACE)
     except DlrunError:

@@ -102,8 +102,10 @@ def read_run(directory: Path, kind: str = "run") -> Entry:
     final = summary.get("final")
     dev = final.get("dev") if isinstance(final, dict) else None
     entry.dev_error = _number(dev.get("error")) if isinstance(dev, dict) else None
-    diagnosis = _json(directory / layout.DIAGNOSIS) or {}
-    verdict = diagnosis.get("verdict")
+    try:
+        verdict = reader.read_diagnosis(directory).get("verdict")
+    except RunDirError:  # none, or unreadable: the summary's verdict stands in
+        verdict = None
     if not isinstance(verdict, str):
         bias_variance = summary.get("bias_variance")
         verdict = bias_variance.get("verdict") if isinstance(bias_variance, dict) else None

@@ -1,4 +1,5 @@
-"""Run directories: the contract between `train` and every command that reads its results.
+"""Run directories: the contract between `train` and every command that reads its results
+(reader.py reads them, for all of those commands).
 
     runs/<name>-<YYYYmmdd-HHMMSS>-<id>/
         config.yaml    the resolved config, every default filled in
@@ -7,8 +8,9 @@
         params.npz     parameters by course names, plus normalization and labels for predicting
         steps.csv      every mini-batch's cost, when train.record_steps is on
         curves.png     cost, error and learning rate against epochs (boundary.png for 2-D inputs)
-        checkpoint.npz the state to resume from (dlrun.checkpoint), kept unless the run completed
-        run.lock       names the process training the run, while it does (dlrun.runlock)
+        diagnosis.json the diagnosis (diagnosis.md to read), rewritten by `dlrun diagnose`
+        checkpoint.npz the state to resume from (checkpoint.py), kept unless the run completed
+        run.lock       names the process training the run, while it does (runlock.py)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import __version__
 from ..errors import ConfigError, RunDirError
 
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
@@ -111,7 +114,6 @@ def npz_problem(error: Exception) -> str:
 
 
 def environment() -> dict[str, str]:
-    from .. import __version__
     return {"python": platform.python_version(), "numpy": np.__version__, "dlrun": __version__,
             "platform": platform.platform()}
 

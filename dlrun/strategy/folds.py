@@ -24,6 +24,10 @@ import numpy as np
 from .. import config as config_module
 from ..config import ExperimentConfig
 from ..rundir import layout
+from ..training import session
+from ..training.experiment import prepare
+from ..training.record import begin, train_in
+from ..training.refit import chosen_epochs, merge_dev_into_train
 
 SUMMARY, FINAL = "cv.json", "final"
 SPEC = "cv.yaml"  # the experiment; not config.yaml, which would make this a run directory
@@ -52,10 +56,6 @@ def cross_validate(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    reporter_for=lambda title: None, source=None) -> CrossValidation:
     """Train the config's K fold runs (and the final model, with train.refit) in one directory;
     `source`, the config file, goes into each run's provenance."""
-    from ..training import session
-    from ..training.experiment import prepare
-    from ..training.refit import chosen_epochs, merge_dev_into_train
-
     k = config.data.folds
     prepare(_variant(config, data__fold=0, train__refit=False))  # bad input: before any file
     directory = layout.create(runs_dir, f"{config.name}-cv")
@@ -84,10 +84,10 @@ def cross_validate(config: ExperimentConfig, runs_dir: str | Path = "runs",
         merge_dev_into_train(experiment)
         target = directory / FINAL
         target.mkdir()
-        record, lock = session.begin(target, experiment, source,
+        record, lock = begin(target, experiment, source,
                                      held_out={"dev": False, "test": True},
                                      cross_validated=str(directory.resolve()))
-        _, record = session.train_in(target, experiment, record, lock,
+        _, record = train_in(target, experiment, record, lock,
                                      reporter_for(f"{config.name} final"))
         final = {"directory": FINAL, "status": record["status"], "epochs": epochs,
                  "examples": record["examples"]["train"], "test": record["final"].get("test"),

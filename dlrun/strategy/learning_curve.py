@@ -26,9 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import ExperimentConfig
+from ..config import ExperimentConfig, validate
+from ..data.bayes import bayes_error
+from ..data.synthetic import GENERATORS
+from ..engine.registry import build
 from ..errors import ConfigError
 from ..rundir import layout
+from ..training import session
+from ..training.experiment import prepare
 
 TABLE, FIGURE = "learning_curve.csv", "learning_curve.png"
 SPEC = "learning_curve.yaml"  # the experiment; not config.yaml, which would make this a run
@@ -77,9 +82,6 @@ def reference_error(config: ExperimentConfig) -> tuple[float | None, str]:
     """(the error no model can beat, its name): the generator's Bayes error when the data are
     generated and it can be computed, else diagnose.human_error when it is a number."""
     if config.data.generator is not None:
-        from ..data.bayes import bayes_error
-        from ..data.synthetic import GENERATORS
-        from ..engine.registry import build
         try:
             return bayes_error(build(GENERATORS, "generator", config.data.generator)).value, \
                 "Bayes error"
@@ -96,7 +98,6 @@ def at_share(config: ExperimentConfig, share: float, seed: int) -> ExperimentCon
     data["seed"] = seed
     data["data"]["subsample"] = share
     data["name"] = f"{config.name}-{round(100 * share)}pct-s{seed}"[:64]
-    from ..config import validate
     return validate(data, "the learning-curve config")
 
 
@@ -104,9 +105,6 @@ def learning_curve(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    sizes=DEFAULT_SIZES, seeds: int = 1, on_run=None) -> Curve:
     """Train the config at each share of its training split, `seeds` times, in one directory of
     ordinary runs; write learning_curve.csv and .png there. on_run(point, summary) after each."""
-    from ..training import session
-    from ..training.experiment import prepare
-
     if config.data.subsample != 1:
         raise ConfigError("data.subsample: a learning curve sets it at each size; leave it at 1",
                           key="data.subsample")
@@ -186,7 +184,7 @@ def _pct(value: float) -> str:
 
 
 def table_csv(curve: Curve) -> str:
-    import pandas as pd
+    import pandas as pd  # lazy: half a second to import; only these tables need it
 
     frame = pd.DataFrame({
         "share": [p.share for p in curve.points],
@@ -205,7 +203,7 @@ def table_csv(curve: Curve) -> str:
 
 
 def draw(curve: Curve, path: Path) -> Path:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: over a second to import
 
     fig = Figure(figsize=(7, 4.6), dpi=100)
     axis = fig.add_subplot()

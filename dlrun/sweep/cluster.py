@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from .. import __version__
 from ..errors import DlrunError
 from .trial import TrialResult, TrialTask, execute
 
@@ -20,7 +21,6 @@ class ClusterError(DlrunError):
 
 
 def _worker_version() -> str:
-    from .. import __version__
     return __version__
 
 
@@ -32,6 +32,7 @@ class DaskBackend:
             raise ClusterError(f"--cluster {address!r}: expected a scheduler address such as "
                                "tcp://HOST:8786")
         try:
+            # lazy: Dask is an optional extra, and slow to import
             from distributed import Client
         except ImportError:
             raise ClusterError("--cluster needs Dask distributed: pip install \"dlrun[cluster]\"") from None
@@ -44,7 +45,6 @@ class DaskBackend:
         self._check_workers()
 
     def _check_workers(self) -> None:
-        from .. import __version__
         try:
             versions = self.client.run(_worker_version)
         except Exception as error:
@@ -63,7 +63,8 @@ class DaskBackend:
         return max(1, sum(self.client.nthreads().values()))
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        from distributed import as_completed
+        from distributed import as_completed  # lazy: see __init__
+
         futures = {self.client.submit(execute, task, pure=False): task for task in tasks}
         try:
             for future in as_completed(list(futures), loop=self.client.loop):

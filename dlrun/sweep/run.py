@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .. import config as config_module
 from .. import yamlio
 from ..data import fingerprint
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout, runlock
+from ..training.experiment import prepare
 from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, store
 
@@ -36,7 +40,7 @@ RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_
 class Options:
     trials: int = 20
     grid: bool = False
-    seed: int = 0
+    seed: int | None = 0  # None: the space's default (default_seed)
     prune: bool = False
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
@@ -183,8 +187,6 @@ def _cell(value) -> Any:
 def results_frame(space: SearchSpace, trials: list[Trial], seeds: int = 1):
     """One row per finished trial, in trial order; with several seeds per point, `point` says
     which trials share their values."""
-    import pandas as pd
-
     rows = []
     for trial in sorted(trials, key=lambda t: t.index):
         summary = trial.summary
@@ -293,7 +295,6 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
         raise ConfigError(f"--trials must be at least 1, got {options.trials}")
     check_space(space)
     trials = plan(space, options)
-    from ..training.experiment import prepare
     try:  # data errors, and keys that do not fit the data, now
         prepare(config_module.validate(trials[0].config, space.source))
     except ConfigError as error:
@@ -415,10 +416,6 @@ def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
 def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:
     """The sweep's space narrowed around its `top` best completed trials, then given the dotted
     overrides (more epochs, a new name...), and what it came from."""
-    import json
-
-    import pandas as pd
-
     sweep_dir = Path(sweep_dir)
     for file_name in (SPACE, INFO, TABLE):
         if not (sweep_dir / file_name).is_file():
@@ -453,7 +450,6 @@ def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[
                     "trials": [int(t) for t in best["order"]], "seed": info.get("seed")}
     narrowed = space.narrowed(values)
     if overrides:
-        import copy
         data = copy.deepcopy(narrowed.template)
         for override in overrides:
             config_module.apply_override(data, override)

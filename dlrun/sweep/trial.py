@@ -16,7 +16,11 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
+from .. import config as config_module
 from ..rundir import layout
+from ..training import session
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,6 @@ def _stopper(stop_epoch: int):
 
 def execute(task: TrialTask) -> TrialResult:
     """Train one trial in a temporary directory, BLAS on one thread; never raises for a bad trial."""
-    from threadpoolctl import threadpool_limits
-
-    from .. import config as config_module
-    from ..training import session
-
     # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None

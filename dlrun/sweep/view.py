@@ -12,8 +12,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..console import console
-from .run import SweepReporter
+from ..console import console, err_console
+from .run import TABLE, Sweep, SweepReporter, best_trials, dev_sets, results_frame
 
 
 class LiveSweep(SweepReporter):
@@ -91,3 +91,32 @@ def counts(frame) -> str:
     by_status = frame["status"].value_counts()
     parts = [f"{count} {status}" for status, count in by_status.items()]
     return f"{len(frame)} trials: {', '.join(parts)}"
+
+
+def show_results(swept: Sweep, show: int) -> None:
+    """The end of `dlrun sweep`: the `show` best trials, then how many ended how, and where."""
+    seeds = swept.options.seeds
+    frame = results_frame(swept.space, list(swept.finished.values()), seeds)
+    best = best_trials(frame, show)
+    ranked = "mean dev error over the seeds" if seeds > 1 else "dev error"
+    console.print(best_table(best, [p.key for p in swept.space.parameters],
+                             f"{swept.directory}  best {len(best)} by {ranked}",
+                             dev_set=dev_sets(swept.finished.values()) > 1))
+    console.print(f"{counts(frame)}; every trial in {swept.directory / TABLE}")
+
+
+def show_afterword(swept: Sweep, quiet: bool) -> None:
+    """What follows the results, quiet or not: a warning when the trials were scored on
+    different dev sets, and where the sweep's report is (or why there is none)."""
+    count = dev_sets(swept.finished.values())
+    if count > 1:
+        err_console.print(f"[yellow]warning:[/yellow] the trials were scored on {count} "
+                          "different dev sets (column dev_set): their dev errors do not rank "
+                          "them", highlight=False)
+    from ..report.page import for_sweep  # lazy: plotly is an optional extra
+
+    written, problem = for_sweep(swept.directory)
+    if problem:
+        err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
+    elif not quiet:
+        console.print(f"report: {written}", highlight=False, soft_wrap=True)

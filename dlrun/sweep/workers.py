@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterator
 
 from ..errors import ConfigError
-from .trial import TrialResult, TrialTask
+from .cluster import DaskBackend
+from .trial import TrialResult, TrialTask, execute
 
 
 def default_workers() -> int:
-    import os
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
@@ -23,7 +27,6 @@ class SerialBackend:
     description = "this process"
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        from .trial import execute
         for task in tasks:
             yield execute(task)
 
@@ -31,7 +34,6 @@ class SerialBackend:
 
 
 def _ignore_interrupt() -> None:
-    import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
 
 
@@ -39,17 +41,12 @@ class ProcessBackend:
     """K local worker processes, started fresh (spawn) so they share no threads or locks."""
 
     def __init__(self, workers: int):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
         self.slots = workers
         self.description = f"{workers} local processes"
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_ignore_interrupt)
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        from concurrent.futures import as_completed
-
-        from .trial import execute
         futures = {self.pool.submit(execute, task): task for task in tasks}
         for future in as_completed(futures):
             try:
@@ -80,7 +77,6 @@ def open_backend(workers: int | None, cluster: str | None, trials: int):
         if workers is not None:
             raise ConfigError("--workers is for local runs; with --cluster the scheduler's "
                               "workers run the trials")
-        from .cluster import DaskBackend
         return DaskBackend(cluster)
     workers = min(workers or default_workers(), trials)
     return SerialBackend() if workers == 1 else ProcessBackend(workers)

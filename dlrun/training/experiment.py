@@ -18,6 +18,7 @@ from ..engine.registry import build
 from ..engine.schedules import SCHEDULES
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout
+from .batches import batch_size
 
 OUTPUT_FOR_TASK = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
 
@@ -111,7 +112,7 @@ def prepare(config: ExperimentConfig) -> Experiment:
 
 def steps_per_epoch(config: ExperimentConfig, m: int) -> int:
     """⌈m / batch size⌉: the optimizer steps of one epoch over m training examples."""
-    size = m if config.train.batch_size == "full" else min(config.train.batch_size, m)
+    size = batch_size(config.train, m)
     return -(-m // size) if size else 0
 
 

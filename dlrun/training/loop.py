@@ -12,6 +12,7 @@ import numpy as np
 from .. import data, metrics
 from ..engine.layers import Activation
 from ..engine.network import Network
+from .batches import batch_rows
 from .experiment import Experiment, evaluate
 
 
@@ -131,16 +132,12 @@ def _train_epoch(experiment: Experiment, epoch: int, outcome: Outcome, on_step) 
     """One pass over the shuffled training split; the start of the epoch's metrics row."""
     network, cfg = experiment.network, experiment.config.train
     X, y = experiment.dataset.splits["train"]
-    m = len(X)
-    batch_size = m if cfg.batch_size == "full" else min(cfg.batch_size, m)
-    order = experiment.shuffle_rng.permutation(m) if cfg.shuffle else np.arange(m)
     norms = np.zeros(len(network.dense))
     costs = []
     epoch_lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
     # take() gathers a batch faster than fancy indexing; memory-mapped rows gather themselves.
     gather = (lambda rows: X.take(rows, axis=0)) if isinstance(X, np.ndarray) else X.__getitem__
-    for start in range(0, m, batch_size):
-        batch = order[start:start + batch_size]
+    for batch in batch_rows(cfg, len(X), experiment.shuffle_rng):
         lr = experiment.schedule.lr(cfg.learning_rate, epoch, outcome.steps)
         inputs = gather(batch)
         if experiment.augment is not None:

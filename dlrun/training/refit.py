@@ -32,9 +32,11 @@ import numpy as np
 
 from .. import config as config_module
 from ..config import ExperimentConfig
+from ..diagnosis.bias_variance import format_error
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout, reader, runlock
 from .experiment import Experiment, prepare
+from .record import begin, train_in
 
 DIRECTORY = "refit"
 
@@ -77,8 +79,6 @@ def merge_dev_into_train(experiment: Experiment) -> None:
 def refit(run_dir: str | Path, reporter=None) -> dict:
     """Train the final model of a completed run on train + dev into run_dir/refit; returns the
     run's summary with its "refit" entry."""
-    from .session import begin, train_in
-
     run_dir = Path(run_dir)
     summary = reader.read_summary(run_dir)
     if summary.get("status") != "completed":
@@ -122,8 +122,6 @@ def refit(run_dir: str | Path, reporter=None) -> dict:
 
 def describe(summary: dict) -> str:
     """One line on the final model, for people: what it trained on and its test error."""
-    from ..diagnosis.bias_variance import format_error
-
     entry, task = summary["refit"], summary.get("task", "")
     test = (entry.get("test") or {}).get("error")
     dev = (entry.get("dev_not_held_out") or {}).get("error")

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from .. import config as config_module
+from .. import yamlio
 from ..errors import ConfigError, RunDirError
 from ..rundir import checkpoint, layout, reader, runlock
-from . import loop, session
+from . import loop, record, session
 from .experiment import Experiment, prepare
 
 RESUMABLE = ("interrupted", "diverged", "failed", "running")  # running: only once it is stale
@@ -86,7 +87,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
     except BaseException:
         lock.release()
         raise
-    run_dir, summary = session.train_in(run_dir, experiment, summary, lock, reporter,
+    run_dir, summary = record.train_in(run_dir, experiment, summary, lock, reporter,
                                         resumed=outcome)
     return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
@@ -95,14 +96,12 @@ def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outc
     """The experiment rebuilt from the run's config, its state put back from checkpoint.npz
     (None for the outcome when there is no checkpoint: training starts again at epoch 1)."""
     config_path = run_dir / layout.CONFIG
-    if not config_path.is_file():
-        raise RunDirError(f"{config_path}: missing; a run directory keeps its resolved config "
-                          "there, and a resumed run needs it")
+    recorded = reader.read_config(run_dir)  # missing or invalid: said before anything else
     path = run_dir / checkpoint.CHECKPOINT
     saved = checkpoint.load(path) if path.exists() else None
     if saved is not None:
-        _check_same_config(config_module.load(config_path), saved, config_path)
-    config = config_module.load(config_path, overrides)
+        _check_same_config(recorded, saved, config_path)
+    config = reader.read_config(run_dir, overrides)
     if saved is None:
         return prepare(config), None
     if saved.epoch > config.train.epochs:
@@ -120,16 +119,6 @@ def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outc
     return experiment, outcome
 
 
-def _flat(data: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _check_same_config(config: config_module.ExperimentConfig, saved: checkpoint.Checkpoint,
                        config_path: Path) -> None:
     """Refuse a config.yaml that no longer says what the checkpoint was trained with (but for
@@ -141,7 +130,7 @@ def _check_same_config(config: config_module.ExperimentConfig, saved: checkpoint
         trained = config_module.validate(trained, str(config_path)).model_dump(mode="json")
     except ConfigError:
         pass  # compared as recorded: the first key that differs is named
-    now, then = _flat(config.model_dump(mode="json")), _flat(trained)
+    now, then = yamlio.flatten(config.model_dump(mode="json")), yamlio.flatten(trained)
     for key in dict.fromkeys([*now, *then]):
         adjustable = any(key == a or key.startswith(a + ".") for a in ADJUSTABLE)
         if not adjustable and now.get(key) != then.get(key):
