@@ -7,6 +7,7 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -68,8 +69,33 @@ def _one_of(registry: dict):
     return Annotated[str, BeforeValidator(check_name)]
 
 
+def _numbers_only(annotation) -> bool:
+    """Whether a field of this type holds numbers (float, int, PositiveInt, a list of them)."""
+    if annotation in (int, float):
+        return True
+    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is Annotated or origin is list:
+        return _numbers_only(args[0])
+    if origin in (Union, types.UnionType):
+        return bool(args) and all(map(_numbers_only, args))
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _a_boolean_is_not_a_number(cls, value, info):
+        """pydantic reads True as 1, and YAML reads yes/on/true as True: `epochs: on` would
+        train one epoch."""
+        items = value if isinstance(value, list) else [value]
+        if (any(isinstance(item, bool) for item in items)
+                and _numbers_only(cls.model_fields[info.field_name].annotation)):
+            raise ValueError(f"must be a number, got {value!r} (YAML reads yes/no, on/off and "
+                             "true/false as booleans)")
+        return value
 
 
 class Split(Strict):
@@ -302,7 +328,7 @@ class DiagnoseConfig(Strict):
 
 class ExperimentConfig(Strict):
     name: str = Field("experiment", pattern=NAME_PATTERN)
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy seeds random generators with whole numbers >= 0
     dtype: Literal["float32", "float64"] = "float32"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
