@@ -7,6 +7,8 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 import types
 import typing
 from pathlib import Path
@@ -467,7 +469,7 @@ def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines
     """(data, key lines) of a spec file with dotted overrides applied; errors are ConfigErrors."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -479,6 +481,25 @@ def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines
         for override in overrides:
             apply_override(data, override)
     return data, lines
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a spec is a page of YAML; a megabyte is far beyond any
+
+
+def _read_text(path: Path) -> str:
+    """A config file's text: a regular file (not a FIFO or a device such as /dev/zero, which
+    never end, even behind a symlink) of at most MAX_CONFIG_BYTES."""
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
+    with open(path, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the stat
+            raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a config is a "
+                          "YAML file of a few keys")
+    return data.decode("utf-8")
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:

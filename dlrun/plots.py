@@ -8,6 +8,7 @@ pyplot state), so importing dlrun stays fast and plotting never needs a display.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,14 @@ def read_table(path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarr
         raise RunDirError(f"{path}: not a table of numbers ({error})") from None
     values = values.reshape(len(body), len(header))
     return {name: values[:, j] for j, name in enumerate(header)}
+
+
+def save(fig, path: Path) -> None:
+    """PNG bytes renamed into place (layout.write_atomic): a half-drawn figure is never seen,
+    and a curves.png that is a symlink is replaced, not written through."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    layout.write_atomic(path, buffer.getvalue())
 
 
 def _figure(width: float, height: float, rows: int, columns: int, top: float = 0.6):
@@ -127,7 +136,7 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
         step_axis.legend(fontsize="small", loc="upper right")
         step_axis.grid(alpha=0.3)
     fig.suptitle(f"{summary.get('name', '')}  [{summary.get('status', '')}]")
-    fig.savefig(path)
+    save(fig, path)
     return path
 
 
@@ -191,7 +200,7 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
                       else f"  (error {errors[split]:.1%})")
         axis.set(title=title, xlabel=features[0], ylabel=features[1], xlim=(low[0], high[0]),
                  ylim=(low[1], high[1]))
-    fig.savefig(path)
+    save(fig, path)
     return path
 
 
@@ -213,7 +222,8 @@ def draw(run_dir: Path, network, dataset, summary: dict | None = None) -> list[P
 
 def _draw_all(run_dir: Path, network, points, mean, std, features,
               summary: dict | None = None) -> list[Path]:
-    summary = summary if summary is not None else reader.read_summary(run_dir)
+    summary = summary if summary is not None else _checked(reader.read_summary(run_dir),
+                                                           run_dir / layout.SUMMARY)
     steps_path = run_dir / layout.STEPS
     steps = read_table(steps_path, ("step", "cost")) if steps_path.exists() else None
     written = [draw_curves(read_table(run_dir / layout.METRICS), summary, run_dir / layout.CURVES,
@@ -224,6 +234,26 @@ def _draw_all(run_dir: Path, network, points, mean, std, features,
                                      summary.get("classes", []), run_dir / layout.BOUNDARY,
                                      points, errors, features))
     return written
+
+
+def _checked(summary: dict, path: Path) -> dict:
+    """The summary, if the keys the figures read have the types `dlrun train` writes."""
+    number = (int, float, type(None))
+    final = summary.get("final", {})
+    expected = {
+        "task": (isinstance(summary.get("task", "binary"), str), "a task name"),
+        "classes": (isinstance(summary.get("classes", []), list), "a list of class names"),
+        "best_epoch": (isinstance(summary.get("best_epoch"), (int, type(None)))
+                       and not isinstance(summary.get("best_epoch"), bool), "an epoch number"),
+        "final": (isinstance(final, dict) and all(
+            isinstance(entry, dict) and isinstance(entry.get("error"), number)
+            and not isinstance(entry.get("error"), bool) for entry in final.values()),
+            "{split: {loss, error}} with numbers"),
+    }
+    for key, (good, what) in expected.items():
+        if not good:
+            raise RunDirError(f"{path}: {key}: expected {what}, got {summary[key]!r:.60}")
+    return summary
 
 
 def redraw(run_dir: str | Path) -> tuple[list[Path], list[str]]:

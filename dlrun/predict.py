@@ -249,8 +249,9 @@ def write_output(path: Path, atomic: bool, text: str) -> None:
         else:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
-    except OSError as error:
-        raise DataError(f"{path}: cannot write the predictions ({error.strerror})") from None
+    except (OSError, RunDirError) as error:
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None)
+        raise DataError(f"{path}: cannot write the predictions ({reason})") from None
 
 
 def to_csv(frame) -> str:

@@ -82,3 +82,168 @@ def test_predict_refuses_parameters_that_are_not_finite(tmp_path):
     data.write_text("x1,x2\n0.1,0.2\n")
     line = one_line_exit_2(invoke("predict", run_dir, data))
     assert "params.npz" in line and "not finite" in line
+
+
+# --- tracebacks instead of one line -------------------------------------------------------------
+
+def test_a_negative_seed_is_refused(tmp_path):
+    line = one_line_exit_2(invoke("train", QUICKSTART, "--runs-dir", tmp_path / "runs", "seed=-1"))
+    assert "override 'seed=-1': seed: must be greater than or equal to 0" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_network_too_large_for_memory_is_refused_before_it_is_allocated(tmp_path):
+    runs = tmp_path / "runs"
+    line = one_line_exit_2(invoke("train", QUICKSTART, "--runs-dir", runs,
+                                  "model.hidden_layers=[1000000000000]"))
+    assert "override 'model.hidden_layers=[1000000000000]': model.hidden_layers:" in line
+    assert "GiB of memory in float32" in line and "GiB is available" in line
+    assert not runs.exists()
+
+
+def test_float32_weights_are_drawn_without_a_float64_copy_and_as_before():
+    from dlrun.engine.init import INITIALIZERS
+    he = INITIALIZERS["he"]()
+    W = he(np.random.default_rng(3), 3000, 700, np.float32)  # more rows than one block holds
+    assert W.dtype == np.float32
+    whole = (np.random.default_rng(3).standard_normal((3000, 700)) * he.std(3000, 700))
+    np.testing.assert_array_equal(W, whole.astype(np.float32))
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path, target):
+    import os
+    if target == "fifo":
+        target = tmp_path / "fifo"
+        os.mkfifo(target)
+    link = tmp_path / "exp.yaml"
+    link.symlink_to(target)
+    line = one_line_exit_2(invoke("train", link, "--runs-dir", tmp_path / "runs"))
+    assert f"{link}: not a regular file" in line
+
+
+def test_a_config_larger_than_the_cap_is_refused(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("# " + "x" * (config.MAX_CONFIG_BYTES + 1) + "\n")
+    line = one_line_exit_2(invoke("train", path, "--runs-dir", tmp_path / "runs"))
+    assert f"{path}: larger than 1 MiB" in line
+
+
+@pytest.mark.parametrize("where", ["file", "under a file"])
+def test_a_runs_dir_that_cannot_be_made_is_named(tmp_path, where):
+    (tmp_path / "f").write_text("")
+    runs = tmp_path / "f" if where == "file" else tmp_path / "f" / "runs"
+    line = one_line_exit_2(invoke("train", QUICKSTART, "--runs-dir", runs))
+    assert f"--runs-dir {runs}: cannot" in line
+
+
+def test_a_read_only_runs_dir_is_named(tmp_path, monkeypatch):
+    import errno
+    from pathlib import PosixPath
+    real_mkdir = PosixPath.mkdir
+
+    def read_only(self, *args, **kwargs):  # the tests may run as root, whom chmod does not stop
+        if self.parent == tmp_path / "runs":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setattr(PosixPath, "mkdir", read_only)
+    line = one_line_exit_2(invoke("train", QUICKSTART, "--runs-dir", tmp_path / "runs"))
+    assert f"--runs-dir {tmp_path / 'runs'}: cannot create a directory in it (Permission denied)" \
+        in line
+
+
+def test_plot_into_a_read_only_run_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+    run_dir = train_small(tmp_path)
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    line = one_line_exit_2(invoke("plot", run_dir))
+    assert f"{run_dir / 'curves.png'}: cannot write (Permission denied)" in line
+
+
+def _disk_full_after(monkeypatch, writes: int):
+    """Make the `writes`-th write of a file (fsync of an atomic write, or a CSV row) fail as a
+    full disk does."""
+    import csv
+    import errno
+    import os
+    count = {"n": 0}
+
+    def full(real):
+        def wrapper(*args, **kwargs):
+            count["n"] += 1
+            if count["n"] > writes:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(os, "fsync", full(os.fsync))
+    monkeypatch.setattr(csv.DictWriter, "writerow", full(csv.DictWriter.writerow))
+    return count
+
+
+@pytest.mark.parametrize("writes", range(0, 14, 1))
+def test_a_full_disk_leaves_no_run_or_a_resumable_one(tmp_path, monkeypatch, writes):
+    runs = tmp_path / "runs"
+    with monkeypatch.context() as patch:
+        _disk_full_after(patch, writes)
+        result = invoke("train", QUICKSTART, "-q", "--runs-dir", runs, "train.epochs=3",
+                        "train.checkpoint_every=1")
+    if result.exit_code == 0:
+        return  # the disk filled up only after the run was complete (not for small `writes`)
+    line = one_line_exit_2(result)
+    assert "No space left on device" in line
+    runs_left = list(runs.iterdir()) if runs.exists() else []
+    for run_dir in runs_left:
+        resumed = invoke("train", "-q", "--resume", run_dir)
+        assert resumed.exit_code == 0, (sorted(p.name for p in run_dir.iterdir()), resumed.output)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["epochs_run"] == 3
+
+
+@pytest.mark.parametrize("key, value", [("final", "x"), ("final", {"dev": {"error": "low"}}),
+                                        ("classes", 5), ("task", 1), ("best_epoch", "2")])
+def test_plot_refuses_a_summary_with_wrong_types(tmp_path, key, value):
+    run_dir = train_small(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary[key] = value
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    line = one_line_exit_2(invoke("plot", run_dir))
+    assert f"{run_dir / 'summary.json'}: {key}: expected" in line
+
+
+# --- writing outside the run --------------------------------------------------------------------
+
+@pytest.mark.parametrize("figure", ["curves.png", "boundary.png"])
+def test_plot_replaces_a_figure_that_is_a_symlink_instead_of_writing_through_it(tmp_path, figure):
+    run_dir = train_small(tmp_path)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (run_dir / figure).unlink()
+    (run_dir / figure).symlink_to(outside)
+    result = invoke("plot", run_dir)
+    assert result.exit_code == 0, result.output
+    assert outside.read_text() == "keep me"
+    assert not (run_dir / figure).is_symlink()
+    assert (run_dir / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_resume_never_writes_through_a_lock_file_that_is_a_symlink(tmp_path):
+    run_dir = train_small(tmp_path, "train.epochs=4")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["status"] = "interrupted"
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (run_dir / "run.lock").unlink(missing_ok=True)
+    (run_dir / "run.lock").symlink_to(outside)
+    line = one_line_exit_2(invoke("train", "--resume", run_dir))
+    assert f"{run_dir / 'run.lock'}: cannot write" in line
+    assert outside.read_text() == "keep me"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 from .. import plots
 from ..config import ExperimentConfig
 from ..diagnosis import diagnose
+from ..errors import RunDirError
 from ..rundir import checkpoint, layout, runlock
 from .experiment import Experiment, evaluate, prepare
 from .loop import Outcome, Reporter, fit, metric_columns
@@ -25,7 +27,11 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     network, dataset = experiment.network, experiment.dataset
     run_dir = layout.create(runs_dir, config.name)
-    lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
+    try:
+        lock = runlock.acquire(run_dir, wait=True)  # before "running": a dead holder = stale
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     try:
         started_at = time.time()
         summary = {"status": "running", "name": config.name, "seed": config.seed,
@@ -38,6 +44,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
         lock.release()
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained: no half-made run is left
         raise
     return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
 
@@ -111,7 +118,10 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             _keep_latest(keeper)
         summary.update(status="failed", error=f"{type(error).__name__}: {error}",
                        duration_seconds=round(time.time() - started_at, 3))
-        layout.write_json(run_dir / layout.SUMMARY, summary)
+        try:
+            layout.write_json(run_dir / layout.SUMMARY, summary)
+        except RunDirError:  # a full disk: the summary still says running, so once its lock is
+            pass             # released the run reads as stale, and --resume takes it over
         raise
     finally:
         if writer:
