@@ -462,7 +462,12 @@ def apply_override(data: dict, override: str) -> None:
             child = {}
         node[key] = child
         node = child
-    node[keys[-1]] = yamlio.scalar(text)
+    try:
+        node[keys[-1]] = yamlio.scalar(text)
+    except ConfigError as error:  # "override:1: invalid YAML: ..." names neither
+        problem = str(error).partition("invalid YAML: ")[2] or str(error)
+        raise ConfigError(f"override {override!r}: {path.strip()}: the value is invalid YAML "
+                          f"({problem}); e.g. [20, 10], 0.01, adam, or text in quotes") from None
 
 
 def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines]:

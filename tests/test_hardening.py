@@ -247,3 +247,14 @@ def test_resume_never_writes_through_a_lock_file_that_is_a_symlink(tmp_path):
     line = one_line_exit_2(invoke("train", "--resume", run_dir))
     assert f"{run_dir / 'run.lock'}: cannot write" in line
     assert outside.read_text() == "keep me"
+
+
+# --- vague ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("override", ["model.hidden_layers=[10,", "train.optimizer={name: adam",
+                                      "train.learning_rate='0.1"])
+def test_an_override_that_is_not_yaml_names_the_override_and_its_key(tmp_path, override):
+    key = override.partition("=")[0]
+    line = one_line_exit_2(invoke("train", QUICKSTART, "--runs-dir", tmp_path / "runs", override))
+    assert f"override {override!r}: {key}: the value is invalid YAML" in line
+    assert "override:1" not in line
