@@ -7,8 +7,6 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
-import os
-import stat
 import types
 import typing
 from pathlib import Path
@@ -25,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import yamlio
+from . import compose, yamlio
 from .data.synthetic import GENERATORS
 from .engine.init import INITIALIZERS
 from .engine.layers import ACTIVATIONS
@@ -405,7 +403,7 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
                           f"...), got {type(data).__name__}")
     for path, node in find_distributions(data):
         line = _locate(path, lines or {})
-        raise ConfigError(f"{f'{source}:{line}' if line else source}: {'.'.join(map(str, path))}: "
+        raise ConfigError(f"{compose.at(source, line)}: {'.'.join(map(str, path))}: "
                           f"{next(iter(node))} is a search-space distribution, not a value; "
                           f"sample it with `dlrun sweep {source}`")
     try:
@@ -421,8 +419,7 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
 
 def _where(loc: tuple, source: str, lines: yamlio.Lines | None, overrides: list[str]) -> str:
     """`file:line` of the key at `loc`, or the override that set it."""
-    line = _locate(loc, lines or {})
-    where = f"{source}:{line}" if line else source
+    where = compose.at(source, _locate(loc, lines or {}))
     for override in overrides:
         path = tuple(override.partition("=")[0].strip().split("."))
         if [str(p) for p in loc[:len(path)]] == list(path[:len(loc)]):
@@ -471,40 +468,15 @@ def apply_override(data: dict, override: str) -> None:
 
 
 def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines]:
-    """(data, key lines) of a spec file with dotted overrides applied; errors are ConfigErrors."""
-    path = Path(path)
-    try:
-        text = _read_text(path)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    data, lines = yamlio.parse(text, str(path))
+    """(data, key lines) of a spec file, the files it extends merged in (dlrun.compose), with
+    dotted overrides applied; errors are ConfigErrors."""
+    data, lines = compose.compose(path)
     if data is None:
         data = {}
     if isinstance(data, dict):
         for override in overrides:
             apply_override(data, override)
     return data, lines
-
-
-MAX_CONFIG_BYTES = 1 << 20  # a spec is a page of YAML; a megabyte is far beyond any
-
-
-def _read_text(path: Path) -> str:
-    """A config file's text: a regular file (not a FIFO or a device such as /dev/zero, which
-    never end, even behind a symlink) of at most MAX_CONFIG_BYTES."""
-    mode = path.stat().st_mode
-    if not stat.S_ISREG(mode):
-        raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
-    with open(path, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the stat
-            raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
-        data = handle.read(MAX_CONFIG_BYTES + 1)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a config is a "
-                          "YAML file of a few keys")
-    return data.decode("utf-8")
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -80,6 +83,27 @@ def parse(text: str, source: str) -> tuple[Any, Lines]:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a spec is a page of YAML; a megabyte is far beyond any
+
+
+def read_text(path: Path) -> str:
+    """A config file's text: a regular file (not a FIFO or a device such as /dev/zero, which
+    never end, even behind a symlink) of at most MAX_CONFIG_BYTES."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
+    with open(path, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the stat
+            raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a config is a "
+                          "YAML file of a few keys")
+    return data.decode("utf-8")
 
 
 def scalar(text: str) -> Any:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config
+from dlrun import config, yamlio
 from dlrun.cli import app
 from dlrun.errors import ConfigError
 
@@ -124,7 +124,7 @@ def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path, target):
 
 def test_a_config_larger_than_the_cap_is_refused(tmp_path):
     path = tmp_path / "exp.yaml"
-    path.write_text("# " + "x" * (config.MAX_CONFIG_BYTES + 1) + "\n")
+    path.write_text("# " + "x" * (yamlio.MAX_CONFIG_BYTES + 1) + "\n")
     line = one_line_exit_2(invoke("train", path, "--runs-dir", tmp_path / "runs"))
     assert f"{path}: larger than 1 MiB" in line
 

@@ -9,21 +9,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import plots
+from .. import plots, provenance
 from ..config import ExperimentConfig
 from ..diagnosis import diagnose
 from ..errors import RunDirError
-from ..rundir import checkpoint, layout, runlock
+from ..rundir import checkpoint, layout, runlock, tags
 from .experiment import Experiment, evaluate, prepare
 from .loop import Outcome, Reporter, fit, metric_columns
 
 
 def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
-        reporter: Reporter | None = None, stop_check=None) -> tuple[Path, dict]:
+        reporter: Reporter | None = None, stop_check=None, *, source: str | Path | None = None,
+        labels: dict | None = None) -> tuple[Path, dict]:
     """Train the experiment into a new run directory; returns (run directory, summary).
 
     `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
-    with status "pruned" and that reason."""
+    with status "pruned" and that reason. `source` is the config file (its git state goes into
+    the provenance); `labels` ({"tags", "note"}) go to meta.json before training starts."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     network, dataset = experiment.network, experiment.dataset
     run_dir = layout.create(runs_dir, config.name)
@@ -39,7 +41,10 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    "task": dataset.task, "n_features": dataset.n_features,
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
-                   "versions": layout.environment(), "command": layout.command_line()}
+                   "versions": layout.environment(), "command": layout.command_line(),
+                   "provenance": _provenance(config, source, run_dir)}
+        if labels and (labels.get("tags") or labels.get("note")):
+            tags.write(run_dir, labels.get("tags", []), labels.get("note", ""))
         layout.write_atomic(run_dir / layout.CONFIG, config.to_yaml().encode("utf-8"))
         layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
@@ -47,6 +52,13 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained: no half-made run is left
         raise
     return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+
+
+def _provenance(config: ExperimentConfig, source, run_dir: Path) -> dict:
+    try:
+        return provenance.collect(config, source, run_dir)
+    except Exception as error:  # noqa: BLE001 - a record of the run must not stop the run
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 def _extra(summary: dict, what: str, write, *args):
