@@ -136,6 +136,9 @@ def train(
         metavar="RUN_DIR", help="Continue an interrupted, killed or diverged run from its last "
                                 "checkpoint (overrides: train.learning_rate, train.epochs, "
                                 "train.decay, diagnose only).")] = None,
+    data_changed: Annotated[bool, typer.Option(
+        "--data-changed", help="With --resume: train on, although the data differs from what "
+                               "the run started with (recorded in summary.json).")] = False,
 ):
     """Train the network a YAML experiment describes and write a run directory.
     SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
@@ -160,10 +163,17 @@ def train(
                                   "them with dlrun tag and dlrun note")
             overrides = resume_module.arguments(config, overrides, name)
             reporter = None if quiet else ProgressReporter(resume.name)
-            run_dir, summary = resume_module.resume(resume, overrides, reporter)
+            run_dir, summary = resume_module.resume(resume, overrides, reporter, data_changed)
+            changed = summary.get("resumed", [{}])[-1].get("data_changed")
+            if changed:
+                err_console.print(f"warning: trained on changed data ({'; '.join(changed)})",
+                                  markup=False, highlight=False, soft_wrap=True)
         else:
             if config is None:
                 raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
+            if data_changed:
+                raise ConfigError("--data-changed goes with --resume RUN_DIR: a new run reads "
+                                  "its data as it is")
             from .naming import run_name
             from .rundir import tags as tags_module
             labels = {"tags": [tags_module.check_tag(t) for t in tag or []],

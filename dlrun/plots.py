@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.fingerprint import changed_splits
 from .errors import DataError, RunDirError
 from .rundir import layout, reader
 
@@ -266,7 +267,13 @@ def redraw(run_dir: str | Path) -> tuple[list[Path], list[str]]:
     model = load_model(run_dir)
     if model.network.dense[0].W.shape[1] == 2:
         try:
-            return draw(run_dir, model.network, load_data(model.config)), []
+            dataset = load_data(model.config)
+            summary = reader.read_summary(run_dir)
+            changed = changed_splits(summary.get("data_fingerprints"), dataset.splits,
+                                     summary.get("examples"))
+            if changed:  # examples the network was not trained on would misrepresent it
+                raise DataError(f"the data changed since training ({'; '.join(changed)})")
+            return draw(run_dir, model.network, dataset), []
         except DataError as error:
             note = f"boundary drawn without the examples: {error}"
             return _draw_all(run_dir, model.network, {}, model.mean, model.std,

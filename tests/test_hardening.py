@@ -258,3 +258,94 @@ def test_an_override_that_is_not_yaml_names_the_override_and_its_key(tmp_path, o
     line = one_line_exit_2(invoke("train", QUICKSTART, "--runs-dir", tmp_path / "runs", override))
     assert f"override {override!r}: {key}: the value is invalid YAML" in line
     assert "override:1" not in line
+
+
+# --- silent ---------------------------------------------------------------------------------------
+
+def _npy_experiment(tmp_path, m=300):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((m, 2))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", (X[:, 0] * X[:, 1] > 0).astype(np.int64))
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"name: mapped\ndata: {{path: {tmp_path / 'X.npy'}, target: {tmp_path / 'y.npy'}}}\n"
+                    "model: {hidden_layers: [6]}\ntrain: {epochs: 6, checkpoint_every: 1}\n")
+    return path
+
+
+def _interrupted_run(tmp_path):
+    from dlrun.training import session
+    cfg = config.load(_npy_experiment(tmp_path))
+
+    def stop(row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    run_dir, summary = session.run(cfg, tmp_path / "runs", stop_check=stop)
+    assert summary["status"] == "interrupted"
+    return run_dir
+
+
+def test_resume_refuses_data_that_changed_unless_told(tmp_path):
+    run_dir = _interrupted_run(tmp_path)
+    X = np.load(tmp_path / "X.npy")
+    np.save(tmp_path / "X.npy", X[:250])
+    np.save(tmp_path / "y.npy", np.load(tmp_path / "y.npy")[:250])
+    line = one_line_exit_2(invoke("train", "-q", "--resume", run_dir))
+    assert f"{run_dir}: the data changed since the run started (" in line
+    assert "train: 180 examples then, 150 now" in line and "--data-changed" in line
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+
+    result = invoke("train", "-q", "--resume", run_dir, "--data-changed")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["examples"]["train"] == 150
+    assert "train: 180 examples then, 150 now" in summary["resumed"][-1]["data_changed"]
+
+
+def test_resume_with_the_same_data_is_not_refused(tmp_path):
+    run_dir = _interrupted_run(tmp_path)
+    result = invoke("train", "-q", "--resume", run_dir)
+    assert result.exit_code == 0, result.output
+
+
+def test_diagnose_and_plot_do_not_measure_changed_data_as_the_run(tmp_path):
+    run_dir = _interrupted_run(tmp_path)
+    assert invoke("train", "-q", "--resume", run_dir).exit_code == 0
+    X = np.load(tmp_path / "X.npy")
+    np.save(tmp_path / "X.npy", X[::-1])  # the same examples, in another order: other splits
+    from dlrun.diagnosis.diagnose import diagnose_run_dir
+    (run_dir / "diagnosis.json").unlink()  # else the units measured at the end of training
+    units = diagnose_run_dir(run_dir)["units"]
+    assert units["reason"].startswith("the data changed since training (train: 180 examples,")
+    result = invoke("plot", run_dir)
+    assert result.exit_code == 0, result.output
+    assert "boundary drawn without the examples: the data changed since training" in result.output
+
+
+@pytest.mark.parametrize("change", ["cut short", "changed"])
+def test_a_mapped_file_changed_during_training_stops_the_run_resumably(tmp_path, change):
+    from dlrun.errors import DataError
+    from dlrun.training import session
+    cfg = config.load(_npy_experiment(tmp_path))
+    original = (tmp_path / "X.npy").read_bytes()
+
+    def meddle(row):
+        if row["epoch"] == 2:
+            with open(tmp_path / "X.npy", "r+b") as handle:
+                if change == "cut short":
+                    handle.truncate(len(original) // 2)
+                else:
+                    handle.seek(len(original) - 8)
+                    handle.write(b"\0" * 8)
+
+    with pytest.raises(DataError, match=f"X.npy: {change} while the run read it"):
+        session.run(cfg, tmp_path / "runs", stop_check=meddle)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and "X.npy" in summary["error"]
+    assert (run_dir / "checkpoint.npz").exists()
+    (tmp_path / "X.npy").write_bytes(original)
+    result = invoke("train", "-q", "--resume", run_dir)
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 6

@@ -13,6 +13,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 CHUNK = 1 << 20
 HASH_LIMIT = 8 << 30  # beyond 8 GiB hashing takes many seconds: size and time must do
 
@@ -59,3 +61,44 @@ def changed(recorded: dict) -> str | None:
     if not recorded.get("sha256") and now["mtime"] != recorded.get("mtime"):
         return f"{recorded['path']}: modified since it was read ({recorded.get('mtime')} then)"
     return None
+
+
+def split_fingerprints(splits: dict) -> dict[str, str]:
+    """{split: SHA-256 of its examples as training sees them}: the shape and dtype of X and y,
+    then their bytes, X a block of rows at a time (a memory-mapped split is never read whole).
+    Equal fingerprints mean the same examples in the same order, normalized alike."""
+    from .rows import block_rows
+
+    found = {}
+    for name, (X, y) in splits.items():
+        digest = hashlib.sha256()
+        y = np.ascontiguousarray(y)
+        digest.update(repr((tuple(X.shape), str(X.dtype), y.shape, str(y.dtype))).encode())
+        step = block_rows(X.shape[1] if len(X.shape) > 1 else 1)
+        for start in range(0, len(X), step):
+            digest.update(np.ascontiguousarray(X[start:start + step]).tobytes())
+        digest.update(y.tobytes())
+        found[name] = digest.hexdigest()
+    return found
+
+
+def changed_splits(recorded, splits: dict, counts=None) -> list[str] | None:
+    """The splits whose examples differ from the fingerprints `recorded` in summary.json, with
+    how (["train: 600 examples then, 640 now"]; `counts`: summary.json's examples); None when nothing was recorded (an older run)."""
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    now = split_fingerprints(splits)
+    problems = []
+    for name in dict.fromkeys([*now, *recorded]):  # train, dev, test (summary.json sorts keys)
+        if recorded.get(name) == now.get(name):
+            continue
+        if name not in now:
+            problems.append(f"{name}: a split then, none now")
+        elif name not in recorded:
+            problems.append(f"{name}: no such split then")
+        else:
+            then = (counts or {}).get(name)
+            now_count = len(splits[name][0])
+            problems.append(f"{name}: {then} examples then, {now_count} now" if then != now_count
+                            else f"{name}: {now_count} examples, not the same ones")
+    return problems

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import config as config_module
 from ..config import DiagnoseConfig, ExperimentConfig
+from ..data.fingerprint import changed_splits
 from ..errors import ConfigError, DlrunError, RunDirError
 from ..rundir import layout, reader, runlock
 from . import bias_variance, hidden_units, recipe, training_checks
@@ -178,6 +179,11 @@ def measure_units(run: Run) -> dict:
         experiment = prepare(config)
     except DlrunError as error:
         return _stored_units(run) or _unmeasured(f"the data could not be rebuilt: {error}")
+    changed = changed_splits(run.summary.get("data_fingerprints"), experiment.dataset.splits,
+                             run.summary.get("examples"))
+    if changed:  # units measured on other data would not describe this run
+        return _stored_units(run) or _unmeasured("the data changed since training "
+                                                 f"({'; '.join(changed)})")
     try:
         experiment.network.load_state(state, source=str(params))
     except ValueError as error:

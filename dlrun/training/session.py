@@ -11,6 +11,8 @@ import numpy as np
 
 from .. import plots, provenance
 from ..config import ExperimentConfig
+from ..data.fingerprint import split_fingerprints
+from ..data.rows import check_mapped
 from ..diagnosis import diagnose
 from ..errors import RunDirError
 from ..rundir import checkpoint, layout, runlock, tags
@@ -41,6 +43,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    "task": dataset.task, "n_features": dataset.n_features,
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
+                   "data_fingerprints": split_fingerprints(dataset.splits),
                    "versions": layout.environment(), "command": layout.command_line(),
                    "provenance": _provenance(config, source, run_dir)}
         if labels and (labels.get("tags") or labels.get("note")):
@@ -95,7 +98,9 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         def on_epoch(row):
             writer.write(row)
             reporter.epoch(row)
-            return stop_check(row) if stop_check else None
+            reason = stop_check(row) if stop_check else None
+            check_mapped(dataset.splits)  # before the next epoch reads a file changed under it
+            return reason
 
         outcome = fit(experiment, on_epoch, steps.write if steps else None, resumed,
                       keeper.epoch_end)
