@@ -349,3 +349,67 @@ def test_a_mapped_file_changed_during_training_stops_the_run_resumably(tmp_path,
     result = invoke("train", "-q", "--resume", run_dir)
     assert result.exit_code == 0, result.output
     assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 6
+
+
+# --- sweeps ---------------------------------------------------------------------------------------
+
+WORKER = """
+import sys, tempfile, time
+from dlrun.sweep.workers import _worker_init
+_worker_init()
+with tempfile.TemporaryDirectory(dir=sys.argv[1], prefix="dlrun-trial-") as scratch:
+    print(scratch, flush=True)
+    time.sleep(120)
+"""
+
+LAUNCHER = """
+import subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], stdout=subprocess.PIPE,
+                          text=True)
+print(worker.pid, worker.stdout.readline().strip(), flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid: int) -> bool:
+    import os
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie waiting for its new parent to reap it is gone too
+        return open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_worker_whose_sweep_was_killed_stops_and_removes_its_scratch(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, WORKER, str(tmp_path)],
+                                stdout=subprocess.PIPE, text=True)
+    pid, scratch = launcher.stdout.readline().split()
+    assert Path(scratch).is_dir()
+    os.kill(launcher.pid, signal.SIGKILL)
+    launcher.wait()
+    for _ in range(200):  # the worker polls for its parent every second
+        if _gone(int(pid)):
+            break
+        time.sleep(0.1)
+    assert _gone(int(pid)), "the worker outlived its sweep"
+    assert not Path(scratch).exists()
+
+
+def test_a_terminated_worker_removes_its_scratch(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    scratch = worker.stdout.readline().strip()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not Path(scratch).exists()

@@ -30,9 +30,32 @@ class SerialBackend:
     def close(self, abort: bool = False) -> None: ...
 
 
-def _ignore_interrupt() -> None:
+PARENT_POLL_SECONDS = 1.0  # how soon a worker notices that its sweep is gone
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds the trial: its scratch directory is removed
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this worker once the sweep that started it is gone (killed, even by SIGKILL):
+    orphaned workers would train on for nobody, each holding a core."""
+    import os
     import signal
+    import time
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_init() -> None:
+    import os
+    import signal
+    import threading
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # terminate() from close(abort=True) too
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
+                     name="dlrun-parent-watch").start()
 
 
 class ProcessBackend:
@@ -44,7 +67,7 @@ class ProcessBackend:
         self.slots = workers
         self.description = f"{workers} local processes"
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_ignore_interrupt)
+                                        initializer=_worker_init)
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
         from concurrent.futures import as_completed
