@@ -90,7 +90,9 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
     except BaseException:
         lock.release()
         raise
-    return session.train_in(run_dir, experiment, summary, lock, reporter, resumed=outcome)
+    run_dir, summary = session.train_in(run_dir, experiment, summary, lock, reporter,
+                                        resumed=outcome)
+    return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
 
 def _check_data(run_dir: Path, summary: dict, dataset, data_changed: bool) -> list[str]:
