@@ -76,7 +76,7 @@ def test_predict_refuses_parameters_that_are_not_finite(tmp_path):
     run_dir = train_small(tmp_path)
     with np.load(run_dir / "params.npz") as saved:
         params = dict(saved)
-    params[sorted(params)[0]].flat[0] = np.nan
+    params[min(params)].flat[0] = np.nan
     np.savez(run_dir / "params.npz", **params)
     data = tmp_path / "x.csv"
     data.write_text("x1,x2\n0.1,0.2\n")
@@ -134,7 +134,8 @@ def test_a_runs_dir_that_cannot_be_made_is_named(tmp_path, where):
     (tmp_path / "f").write_text("")
     runs = tmp_path / "f" if where == "file" else tmp_path / "f" / "runs"
     line = one_line_exit_2(invoke("train", QUICKSTART, "--runs-dir", runs))
-    assert f"--runs-dir {runs}: cannot" in line
+    assert f"--runs-dir {runs}: " + ("is a file" if where == "file" else
+                                     "cannot be created (Not a directory)") in line
 
 
 def test_a_read_only_runs_dir_is_named(tmp_path, monkeypatch):
@@ -188,7 +189,8 @@ def _disk_full_after(monkeypatch, writes: int):
     return count
 
 
-@pytest.mark.parametrize("writes", range(0, 14, 1))
+@pytest.mark.slow
+@pytest.mark.parametrize("writes", range(14))
 def test_a_full_disk_leaves_no_run_or_a_resumable_one(tmp_path, monkeypatch, writes):
     runs = tmp_path / "runs"
     with monkeypatch.context() as patch:

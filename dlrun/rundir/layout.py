@@ -49,8 +49,9 @@ def create(runs_dir: str | Path, name: str) -> Path:
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # a file, a path under a file, a read-only or full file system
-        raise RunDirError(f"--runs-dir {runs_dir}: cannot be created ({error.strerror}); give a "
-                          "directory that exists or can be made, and can be written to") from None
+        why = "is a file" if runs_dir.is_file() else f"cannot be created ({error.strerror})"
+        raise RunDirError(f"--runs-dir {runs_dir}: {why}; give a directory that exists or can "
+                          "be made, and can be written to") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     while True:
         path = runs_dir / f"{name}-{stamp}-{secrets.token_hex(3)}"

@@ -48,6 +48,17 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _run_trial(task: TrialTask) -> TrialResult:
+    """execute(task) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
+    removed) and the worker ends, as the default action would have ended it."""
+    import os
+    from .trial import execute
+    try:
+        return execute(task)
+    except SystemExit as stop:  # the pool would send it back and wait for the next trial
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
+
+
 def _worker_init() -> None:
     import os
     import signal
@@ -72,8 +83,7 @@ class ProcessBackend:
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
         from concurrent.futures import as_completed
 
-        from .trial import execute
-        futures = {self.pool.submit(execute, task): task for task in tasks}
+        futures = {self.pool.submit(_run_trial, task): task for task in tasks}
         for future in as_completed(futures):
             try:
                 yield future.result()

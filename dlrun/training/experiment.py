@@ -3,6 +3,7 @@ seeded so the same config gives the same numbers; and scoring a network on a spl
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -117,7 +118,7 @@ def check_memory(config: ExperimentConfig, n_features: int, n_outputs: int, m: i
     """Refuse a network that cannot fit in memory before any of it is allocated (numpy would
     fail with a MemoryError, or the system would kill the process, mid-way)."""
     sizes = [n_features, *config.model.hidden_layers, n_outputs]
-    weights = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    weights = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
     batch = m if config.train.batch_size == "full" else min(config.train.batch_size, m)
     activations = 4 * max(batch, 1) * sum(sizes)  # forward values, caches and their gradients
     needed = np.dtype(config.dtype).itemsize * (PARAMETER_COPIES * weights + activations)
