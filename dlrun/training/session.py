@@ -141,6 +141,9 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
             first_step=outcome.first_step,
             duration_seconds=round(time.time() - started_at, 3))
+        bayes = _extra(summary, "diagnosis", diagnose.bayes_estimate, config, dataset)
+        if bayes is not None:
+            summary["bayes_error"] = bayes  # what human_error: auto measures the bias from
         verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
                          experiment)  # diagnosis.json, .md
         if verdict:
