@@ -98,15 +98,16 @@ def _one_of(registry: dict):
 
 
 def _numbers_only(annotation) -> bool:
-    """Whether a field of this type holds numbers (float, int, PositiveInt, a list of them)."""
+    """Whether a field of this type holds numbers (float, int, PositiveInt, a list of them),
+    perhaps among names, but never a boolean."""
     if annotation in (int, float):
         return True
     args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     origin = typing.get_origin(annotation)
     if origin is Annotated or origin is list:
         return _numbers_only(args[0])
-    if origin in (Union, types.UnionType):
-        return bool(args) and all(map(_numbers_only, args))
+    if origin in (Union, types.UnionType):  # a number or a name ("auto"): still not a bool
+        return bool not in args and any(map(_numbers_only, args))
     return False
 
 

@@ -43,7 +43,7 @@ def train_small(tmp_path, *overrides):
     ("seed=true", "seed"),
     ("model.hidden_layers=[10, no]", "model.hidden_layers"),
     ("regularization.l2=off", "regularization.l2"),
-    ("diagnose.human_error=no", "diagnose.human_error"),
+    ("diagnose.min_gap=no", "diagnose.min_gap"),
     ("data.split.train=yes", "data.split.train"),
     ("train.early_stopping.patience=on", "train.early_stopping.patience"),
 ])
