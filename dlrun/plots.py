@@ -315,7 +315,7 @@ def redraw(run_dir: str | Path) -> tuple[list[Path], list[str]]:
         try:
             dataset = load_data(model.config)
             summary = reader.read_summary(run_dir)
-            changed = changed_splits(summary.get("data_fingerprints"), dataset.splits,
+            changed = changed_splits(summary.get("fingerprints"), dataset.fingerprints,
                                      summary.get("examples"))
             if changed:  # examples the network was not trained on would misrepresent it
                 raise DataError(f"the data changed since training ({'; '.join(changed)})")

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import config as config_module
 from .. import yamlio
+from ..data import fingerprint
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout, runlock
 from .space import Choice, RandInt, SearchSpace, encode
@@ -39,6 +40,7 @@ class Options:
     prune: bool = False
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
+    seeds: int = 1  # each point trained with this many seeds, ranked by their mean
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Trial:
     config: dict
     epochs: int
     summary: dict | None = None
+    point: int = 0  # the values' number: trials of one point differ only by seed
 
 
 class SweepReporter:
@@ -79,12 +82,11 @@ def default_seed(space: SearchSpace, refined_from: dict | None = None) -> int:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
 
 
-def trial_seed(sweep_seed: int, index: int) -> tuple[np.random.Generator, int]:
-    """(generator for the trial's sampled values, the trial's training seed).
-
-    Both depend only on the sweep seed and the trial's index, never on which worker ran it or when."""
-    sampling, training = np.random.SeedSequence(sweep_seed, spawn_key=(index,)).spawn(2)
-    return np.random.default_rng(sampling), int(training.generate_state(1)[0])
+def sampling_rng(sweep_seed: int, index: int) -> np.random.Generator:
+    """The generator of the sampled values of random point `index`: it depends only on the
+    sweep seed and the index, never on which worker ran the trial or when."""
+    sampling, _ = np.random.SeedSequence(sweep_seed, spawn_key=(index,)).spawn(2)
+    return np.random.default_rng(sampling)
 
 
 def check_space(space: SearchSpace) -> None:
@@ -102,29 +104,58 @@ def check_space(space: SearchSpace) -> None:
                               f"{parameter.distribution!r})") from None
 
 
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def data_seed(space: SearchSpace, options: Options) -> int | None:
+    """The seed every trial's data is generated and split from: the config's data.seed, else its
+    seed, or, when `seed` is itself swept, the sweep's; None when data.seed is swept."""
+    given = (space.template.get("data") or {}).get("seed")
+    if given is not None:
+        return given if _whole(given) else None
+    seed = space.template.get("seed", 0)
+    return seed if _whole(seed) else options.seed
+
+
 def plan(space: SearchSpace, options: Options) -> list[Trial]:
-    """Every trial's values, seed and validated config: random draws, or the grid's points."""
+    """Every trial's values, seed and validated config: random draws, or the grid's points,
+    each trained `options.seeds` times.
+
+    Every trial is scored on the same data: generation and split come from the config's seed.
+    The model's seed (init, shuffle, dropout) is the config's too, so a trial is the standalone
+    run of its values, unless `seed` is swept or --seeds N trains each point with the seeds
+    s, s + 1, ..., s + N - 1 (s: the config's seed); data.seed then keeps the data fixed."""
     if options.grid:
         points = space.grid(options.trials)
     else:
-        points = [space.sample(trial_seed(options.seed, i)[0]) for i in range(options.trials)]
-    base = sweep_name(space)[:58]
-    width = max(4, len(str(len(points) - 1)))
+        points = [space.sample(sampling_rng(options.seed, i)) for i in range(options.trials)]
     keys = {p.key for p in space.parameters}
+    if options.seeds > 1 and "seed" in keys:
+        raise ConfigError("--seeds: the config sweeps seed itself; give one or the other")
+    fixed = data_seed(space, options)
+    pin_data = ("seed" in keys or options.seeds > 1) and \
+        (space.template.get("data") or {}).get("seed") is None
+    base = sweep_name(space)[:58]
+    width = max(4, len(str(len(points) * options.seeds - 1)))
     trials = []
-    for index, values in enumerate(points):
-        data = space.instantiate(values)
-        seed = trial_seed(options.seed, index)[1]
-        if "seed" not in keys:
-            data["seed"] = seed
-        if "name" not in keys:
-            data["name"] = f"{base}-{index:0{width}d}"
-        try:
-            experiment = config_module.validate(data, space.source, space.lines, space.overrides)
-        except ConfigError as error:
-            raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
-        trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
-                            experiment.train.epochs))
+    for point, values in enumerate(points):
+        for k in range(options.seeds):
+            index = point * options.seeds + k
+            data = space.instantiate(values)
+            if options.seeds > 1:
+                data["seed"] = default_seed(space) + k
+            if pin_data:
+                data["data"] = {**(data.get("data") or {}), "seed": fixed}
+            if "name" not in keys:
+                data["name"] = f"{base}-{index:0{width}d}"
+            try:
+                experiment = config_module.validate(data, space.source, space.lines,
+                                                    space.overrides)
+            except ConfigError as error:
+                raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
+            trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
+                                experiment.train.epochs, point=point))
     return trials
 
 
@@ -149,30 +180,56 @@ def _cell(value) -> Any:
     return encode(value)
 
 
-def results_frame(space: SearchSpace, trials: list[Trial]):
-    """One row per finished trial, in trial order."""
+def results_frame(space: SearchSpace, trials: list[Trial], seeds: int = 1):
+    """One row per finished trial, in trial order; with several seeds per point, `point` says
+    which trials share their values."""
     import pandas as pd
 
     rows = []
     for trial in sorted(trials, key=lambda t: t.index):
         summary = trial.summary
         rows.append({
-            "trial": trial.index, "run": trial.name, "status": summary["status"], "seed": trial.seed,
+            "trial": trial.index, "point": trial.point, "run": trial.name,
+            "status": summary["status"], "seed": trial.seed,
             **{key: _cell(value) for key, value in trial.values.items()},
             "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
             "train_loss": _value(summary, "train", "loss"),
             "train_error": _value(summary, "train", "error"),
             "dev_loss": _value(summary, "dev", "loss"), "dev_error": _value(summary, "dev", "error"),
-            "seconds": summary.get("duration_seconds")})
-    columns = ["trial", "run", "status", "seed", *[p.key for p in space.parameters], *RESULT_COLUMNS]
+            "seconds": summary.get("duration_seconds"),
+            "dev_set": fingerprint.short((summary.get("fingerprints") or {}).get("dev"))})
+    columns = ["trial", *(["point"] if seeds > 1 else []), "run", "status", "seed",
+               *[p.key for p in space.parameters], *RESULT_COLUMNS, "dev_set"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def best_trials(frame, count: int):
-    """The `count` trials with the lowest dev error (then dev loss), ties by trial number."""
+    """The `count` best points by dev error (then dev loss), ties by number. With several seeds
+    per point (a `point` column) each row is a point: the mean over its trials with a dev error,
+    the sample standard deviation in `<result>_std`, and how many in `seeds`."""
     ranked = frame[frame["dev_error"].notna()]
     ranked = ranked[np.isfinite(ranked["dev_error"].astype(float))]
-    return ranked.sort_values(["dev_error", "dev_loss", "trial"]).head(count)
+    if "point" not in ranked.columns:
+        return ranked.sort_values(["dev_error", "dev_loss", "trial"]).head(count)
+    numbers = [c for c in RESULT_COLUMNS if c != "best_epoch"]
+    by = ranked.groupby("point", sort=False)
+    points = by.first()
+    means, spreads = by[numbers].mean(), by[numbers].std(ddof=1)
+    points[numbers] = means
+    for column in numbers:
+        points[f"{column}_std"] = spreads[column]
+    points["seeds"] = by.size()
+    points["status"] = by["status"].agg(lambda s: ", ".join(
+        f"{n} {status}" for status, n in s.value_counts().items()) if s.nunique() > 1
+        else s.iloc[0])
+    points = points.reset_index()
+    return points.sort_values(["dev_error", "dev_loss", "point"]).head(count)
+
+
+def dev_sets(trials) -> int:
+    """How many different dev sets the finished trials were scored on (by fingerprint)."""
+    return len(fingerprint.distinct(((t.summary or {}).get("fingerprints") or {}).get("dev")
+                                    for t in trials))
 
 
 @dataclass
@@ -197,7 +254,7 @@ class Sweep:
         self.write_table()
 
     def write_table(self) -> None:
-        frame = results_frame(self.space, list(self.finished.values()))
+        frame = results_frame(self.space, list(self.finished.values()), self.options.seeds)
         layout.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
 
     def write_info(self, **changes) -> None:
@@ -205,12 +262,24 @@ class Sweep:
         layout.write_json(self.directory / INFO, self.info)
 
     def best(self) -> dict | None:
-        done = [t for t in self.finished.values() if _finite(_value(t.summary, "dev", "error"))]
-        if not done:
+        """The point with the lowest mean dev error over its finished trials so far."""
+        by_point: dict[int, list[Trial]] = {}
+        for trial in self.finished.values():
+            if _finite(_value(trial.summary, "dev", "error")):
+                by_point.setdefault(trial.point, []).append(trial)
+        if not by_point:
             return None
-        trial = min(done, key=lambda t: (_value(t.summary, "dev", "error"),
-                                         _value(t.summary, "dev", "loss"), t.index))
-        return {"trial": trial.index, "dev_error": _value(trial.summary, "dev", "error")}
+
+        def mean(trials, metric):
+            return float(np.mean([_value(t.summary, "dev", metric) for t in trials]))
+
+        point, trials = min(by_point.items(), key=lambda item: (
+            mean(item[1], "error"), mean(item[1], "loss"), item[0]))
+        if self.options.seeds == 1:
+            return {"trial": trials[0].index, "dev_error": _value(trials[0].summary, "dev",
+                                                                  "error")}
+        return {"point": point, "dev_error": mean(trials, "error"),
+                "trials": sorted(t.index for t in trials)}
 
 
 def _finite(value) -> bool:
@@ -237,6 +306,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     layout.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
     info = {"name": directory.name, "status": "running", "seed": options.seed,
             "mode": "grid" if options.grid else "random", "trials": len(trials),
+            "seeds": options.seeds, "data_seed": data_seed(space, options),
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
             "prune": ({"factor": options.prune_factor,
                        "rungs": rungs(max(t.epochs for t in trials), options.prune_factor,
@@ -313,24 +383,33 @@ def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,
 
 def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
            next_stop: int | None) -> list[Trial]:
-    """Keep the best 1/factor of the trials that reached this rung by dev loss; prune the rest.
+    """Keep the best 1/factor of the points that reached this rung, by the mean best dev loss
+    of their trials (one per point unless --seeds); prune the others' trials.
 
     The kept ones run again from the start with a later stop: training is deterministic, so the
     re-run repeats the same epochs before going on, and no state has to travel between workers."""
-    def dev_loss(pair):
-        loss = pair[1].summary.get("best_dev_loss")
-        return (loss if _finite(loss) else math.inf, pair[0].index)
+    by_point: dict[int, list[tuple[Trial, TrialResult]]] = {}
+    for pair in reached:
+        by_point.setdefault(pair[0].point, []).append(pair)
 
-    ranked = sorted(reached, key=dev_loss)
+    def dev_loss(point):
+        losses = [pair[1].summary.get("best_dev_loss") for pair in by_point[point]]
+        finite = all(_finite(loss) for loss in losses)
+        return (float(np.mean(losses)) if finite else math.inf, point)
+
+    ranked = sorted(by_point, key=dev_loss)
     keep = math.ceil(len(ranked) / sweep.options.prune_factor)
     goes_on = f"{next_stop} epochs" if next_stop else "all its epochs"
-    for rank, (trial, result) in enumerate(ranked[keep:], start=keep + 1):
-        loss = result.summary.get("best_dev_loss")
+    what = "mean best dev loss over its seeds" if sweep.options.seeds > 1 else "best dev loss"
+    for rank, point in enumerate(ranked[keep:], start=keep + 1):
+        loss = dev_loss(point)[0]
         loss = f"{loss:.4g}" if _finite(loss) else "none"
-        reason = (f"successive halving at epoch {stop}: best dev loss {loss} ranked {rank} of "
+        reason = (f"successive halving at epoch {stop}: {what} {loss} ranked {rank} of "
                   f"{len(ranked)}; only the best {keep} went on to {goes_on}")
-        sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
-    return sorted((trial for trial, _ in ranked[:keep]), key=lambda t: t.index)
+        for trial, result in by_point[point]:
+            sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
+    return sorted((trial for point in ranked[:keep] for trial, _ in by_point[point]),
+                  key=lambda t: t.index)
 
 
 def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:
@@ -359,6 +438,10 @@ def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[
     completed["rank_error"] = pd.to_numeric(completed["dev_error"], errors="coerce")
     completed["rank_loss"] = pd.to_numeric(completed["dev_loss"], errors="coerce")
     completed = completed[np.isfinite(completed["rank_error"])]
+    if "point" in completed.columns:  # several seeds per point: the points rank by their means
+        means = completed.groupby("point")[["rank_error", "rank_loss"]].transform("mean")
+        completed[["rank_error", "rank_loss"]] = means
+        completed = completed.drop_duplicates("point")
     if len(completed) < top:
         raise RunDirError(f"{sweep_dir}: --top {top} needs {top} completed trials with a dev "
                           f"error; the sweep has {len(completed)}")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .. import config as config_module
-from ..data.fingerprint import changed_splits, split_fingerprints
+from ..data.fingerprint import changed_splits
 from ..errors import ConfigError, RunDirError
 from ..rundir import checkpoint, layout, reader, runlock
 from . import loop, session
@@ -98,7 +98,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
 def _check_data(run_dir: Path, summary: dict, dataset, data_changed: bool) -> list[str]:
     """How the splits differ from the fingerprints the run started with (nothing for a run from
     before fingerprints); RunDirError unless `data_changed`, which takes the new data on."""
-    changed = changed_splits(summary.get("data_fingerprints"), dataset.splits,
+    changed = changed_splits(summary.get("fingerprints"), dataset.fingerprints,
                              summary.get("examples"))
     if not changed:
         return []
@@ -106,7 +106,7 @@ def _check_data(run_dir: Path, summary: dict, dataset, data_changed: bool) -> li
         raise RunDirError(f"{run_dir}: the data changed since the run started ({'; '.join(changed)}"
                           "); go on with --data-changed to train on the new data, or start a "
                           "new run")
-    summary["data_fingerprints"] = split_fingerprints(dataset.splits)
+    summary["fingerprints"] = dataset.fingerprints
     summary["examples"] = {name: len(X) for name, (X, _) in dataset.splits.items()}
     return changed
 
