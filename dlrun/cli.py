@@ -135,6 +135,9 @@ def train(
         metavar="RUN_DIR", help="Continue an interrupted, killed or diverged run from its last "
                                 "checkpoint (overrides: train.learning_rate, train.epochs, "
                                 "train.decay, diagnose only).")] = None,
+    data_changed: Annotated[bool, typer.Option(
+        "--data-changed", help="With --resume: train on, although the data differs from what "
+                               "the run started with (recorded in summary.json).")] = False,
 ):
     """Train the network a YAML experiment describes and write a run directory.
     SIGTERM stops a run as Ctrl-C does; --resume goes on with it."""
@@ -146,7 +149,7 @@ def train(
 
     with sigterm_as_interrupt():
         trained = start.train(config, overrides or [], runs_dir, name, resume,
-                              None if quiet else ProgressReporter, tag or [], note)
+                              None if quiet else ProgressReporter, tag or [], note, data_changed)
     if isinstance(trained, folds.CrossValidation):
         return _show_folds(trained, quiet)
     run_dir, summary = trained

@@ -32,7 +32,7 @@ def at(source: str, line) -> str:
 def read_file(path: Path) -> tuple[Any, yamlio.Lines]:
     """(data, key lines) of one YAML file; every failure is a ConfigError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlio.read_text(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except IsADirectoryError:

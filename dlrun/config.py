@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -97,8 +98,34 @@ def _one_of(registry: dict):
     return Annotated[str, BeforeValidator(check_name)]
 
 
+def _numbers_only(annotation) -> bool:
+    """Whether a field of this type holds numbers (float, int, PositiveInt, a list of them),
+    perhaps among names, but never a boolean."""
+    if annotation in (int, float):
+        return True
+    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is Annotated or origin is list:
+        return _numbers_only(args[0])
+    if origin in (Union, types.UnionType):  # a number or a name ("auto"): still not a bool
+        return bool not in args and any(map(_numbers_only, args))
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _a_boolean_is_not_a_number(cls, value, info):
+        """pydantic reads True as 1, and YAML reads yes/on/true as True: `epochs: on` would
+        train one epoch."""
+        items = value if isinstance(value, list) else [value]
+        if (any(isinstance(item, bool) for item in items)
+                and _numbers_only(cls.model_fields[info.field_name].annotation)):
+            raise ValueError(f"must be a number, got {value!r} (YAML reads yes/no, on/off and "
+                             "true/false as booleans)")
+        return value
 
 
 class Split(Strict):
@@ -371,7 +398,7 @@ class DiagnoseConfig(Strict):
 
 class ExperimentConfig(Strict):
     name: str = Field("experiment", pattern=NAME_PATTERN)
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy seeds random generators with whole numbers >= 0
     dtype: Literal["float32", "float64"] = "float32"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -501,7 +528,12 @@ def apply_override(data: dict, override: str) -> None:
             child = {}
         node[key] = child
         node = child
-    node[keys[-1]] = yamlio.scalar(text)
+    try:
+        node[keys[-1]] = yamlio.scalar(text)
+    except ConfigError as error:  # "override:1: invalid YAML: ..." names neither
+        problem = str(error).partition("invalid YAML: ")[2] or str(error)
+        raise ConfigError(f"override {override!r}: {path.strip()}: the value is invalid YAML "
+                          f"({problem}); e.g. [20, 10], 0.01, adam, or text in quotes") from None
 
 
 def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines]:

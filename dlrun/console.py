@@ -104,6 +104,10 @@ def warn_unwritten(run_dir, summary: dict) -> None:
         err_console.print(f"warning: could not write the {what} ({problem}); write it again "
                           f"with: {REDO[what]} {run_dir}", markup=False, highlight=False,
                           soft_wrap=True)
+    changed = (summary.get("resumed") or [{}])[-1].get("data_changed")
+    if changed:  # --resume --data-changed: trained on, but never silently
+        err_console.print(f"warning: trained on changed data ({'; '.join(changed)})",
+                          markup=False, highlight=False, soft_wrap=True)
 
 
 def show_run(run_dir, summary: dict, next_step: str | None) -> None:

@@ -7,12 +7,14 @@ pyplot state), so importing dlrun stays fast and plotting never needs a display.
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .data.fingerprint import changed_splits
+from .errors import DataError, RunDirError
 from .predict import load_model
 from .rundir import layout, reader
 from .training.experiment import load_data
@@ -33,6 +35,14 @@ def ewa(values: np.ndarray, beta: float = EWA_BETA) -> np.ndarray:
         v = beta * v + (1 - beta) * value
         averaged[t - 1] = v / (1 - beta ** t)
     return averaged
+
+
+def save(fig, path: Path) -> None:
+    """PNG bytes renamed into place (layout.write_atomic): a half-drawn figure is never seen,
+    and a curves.png that is a symlink is replaced, not written through."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    layout.write_atomic(path, buffer.getvalue())
 
 
 def _figure(width: float, height: float, rows: int, columns: int, top: float = 0.6):
@@ -108,7 +118,7 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
         step_axis.legend(fontsize="small", loc="upper right")
         step_axis.grid(alpha=0.3)
     fig.suptitle(f"{summary.get('name', '')}  [{summary.get('status', '')}]")
-    fig.savefig(path)
+    save(fig, path)
     return path
 
 
@@ -216,7 +226,7 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
                       else f"  (error {errors[split]:.1%})")
         axis.set(title=title, xlabel=features[0], ylabel=features[1], xlim=(low[0], high[0]),
                  ylim=(low[1], high[1]))
-    fig.savefig(path)
+    save(fig, path)
     return path
 
 
@@ -240,7 +250,8 @@ def draw(run_dir: Path, network, dataset, summary: dict | None = None,
 
 def _draw_all(run_dir: Path, network, points, mean, std, features, summary: dict | None = None,
               notes: list[str] | None = None) -> list[Path]:
-    summary = summary if summary is not None else reader.read_summary(run_dir)
+    summary = summary if summary is not None else _checked(reader.read_summary(run_dir),
+                                                           run_dir / layout.SUMMARY)
     steps_path = run_dir / layout.STEPS
     steps = (reader.read_metrics(steps_path, ("step", "cost"), notes) if steps_path.exists()
              else None)
@@ -254,6 +265,26 @@ def _draw_all(run_dir: Path, network, points, mean, std, features, summary: dict
     return written
 
 
+def _checked(summary: dict, path: Path) -> dict:
+    """The summary, if the keys the figures read have the types `dlrun train` writes."""
+    number = (int, float, type(None))
+    final = summary.get("final", {})
+    expected = {
+        "task": (isinstance(summary.get("task", "binary"), str), "a task name"),
+        "classes": (isinstance(summary.get("classes", []), list), "a list of class names"),
+        "best_epoch": (isinstance(summary.get("best_epoch"), (int, type(None)))
+                       and not isinstance(summary.get("best_epoch"), bool), "an epoch number"),
+        "final": (isinstance(final, dict) and all(
+            isinstance(entry, dict) and isinstance(entry.get("error"), number)
+            and not isinstance(entry.get("error"), bool) for entry in final.values()),
+            "{split: {loss, error}} with numbers"),
+    }
+    for key, (good, what) in expected.items():
+        if not good:
+            raise RunDirError(f"{path}: {key}: expected {what}, got {summary[key]!r:.60}")
+    return summary
+
+
 def redraw(run_dir: str | Path) -> tuple[list[Path], list[str]]:
     """`dlrun plot`: rebuild the network from the run directory, reload its data (same seed, same
     split) and draw again. Returns (files written, notes on what could not be drawn or read): a
@@ -264,6 +295,11 @@ def redraw(run_dir: str | Path) -> tuple[list[Path], list[str]]:
     if model.network.dense[0].W.shape[1] == 2:
         try:
             dataset = load_data(model.config)
+            summary = reader.read_summary(run_dir)
+            changed = changed_splits(summary.get("fingerprints"), dataset.fingerprints,
+                                     summary.get("examples"))
+            if changed:  # examples the network was not trained on would misrepresent it
+                raise DataError(f"the data changed since training ({'; '.join(changed)})")
         except DataError as error:
             notes.append(f"boundary drawn without the examples: {error}")
         else:

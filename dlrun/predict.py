@@ -55,6 +55,11 @@ def load_model(run_dir: str | Path) -> Model:
     layers = sorted(int(name[1:]) for name in state if name[:1] == "W" and name[1:].isdigit())
     if task not in labels.TASKS or not layers:
         raise RunDirError(f"{params}: not saved by dlrun train (needs W1.. and meta_task)")
+    bad = next((name for name, value in sorted(state.items())
+                if value.dtype.kind in "fc" and not np.isfinite(value).all()), None)
+    if bad is not None:  # NaN weights predict NaN everywhere: no prediction is better than that
+        raise RunDirError(f"{params}: {bad} holds values that are not finite (NaN or inf); "
+                          "a usable run's parameters are finite numbers")
     output = config.model.output if config.model.output != "auto" else OUTPUT_FOR_TASK[task]
     n_features, n_outputs = state["W1"].shape[1], state[f"W{layers[-1]}"].shape[0]
     rng = np.random.default_rng(0)  # initial values are overwritten by the saved ones
@@ -248,8 +253,9 @@ def write_output(path: Path, atomic: bool, text: str) -> None:
         else:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
-    except OSError as error:
-        raise DataError(f"{path}: cannot write the predictions ({error.strerror})") from None
+    except (OSError, RunDirError) as error:
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None)
+        raise DataError(f"{path}: cannot write the predictions ({reason})") from None
 
 
 def to_csv(frame) -> str:

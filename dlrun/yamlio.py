@@ -7,7 +7,10 @@ times faster, for reading hundreds of run directories at once (`fast=True`)."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -108,6 +111,27 @@ def parse(text: str, source: str, fast: bool = False) -> tuple[Any, Lines]:
 def _unreadable(error: yaml.reader.ReaderError, text: str, source: str) -> ConfigError:
     line = text[:error.position].count("\n") + 1
     return ConfigError(f"{source}:{line}: invalid YAML: {str(error).splitlines()[0]}")
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a spec is a page of YAML; a megabyte is far beyond any
+
+
+def read_text(path: Path) -> str:
+    """A config file's text: a regular file (not a FIFO or a device such as /dev/zero, which
+    never end, even behind a symlink) of at most MAX_CONFIG_BYTES."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
+    with open(path, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the stat
+            raise ConfigError(f"{path}: not a regular file; a config is a YAML file")
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a config is a "
+                          "YAML file of a few keys")
+    return data.decode("utf-8")
 
 
 def scalar(text: str) -> Any:

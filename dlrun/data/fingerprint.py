@@ -125,3 +125,25 @@ def distinct(entries) -> list[str]:
         if isinstance(digest, str) and digest not in found:
             found.append(digest)
     return found
+
+
+def changed_splits(recorded, now: dict, counts=None) -> list[str] | None:
+    """How the splits of `now` (a Dataset's fingerprints) differ from the fingerprints
+    `recorded` in summary.json (["train: 600 examples then, 640 now"]; `counts`: summary.json's
+    examples); None when nothing was recorded (a run from before fingerprints)."""
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    problems = []
+    for name in dict.fromkeys([*now, *recorded]):  # train, dev, test (summary.json sorts keys)
+        then, found = recorded.get(name), now.get(name)
+        if short(then) == short(found) and short(found) is not None:
+            continue
+        if found is None:
+            problems.append(f"{name}: a split then, none now")
+        elif then is None:
+            problems.append(f"{name}: no such split then")
+        else:
+            before, after = (counts or {}).get(name), found["X"]["shape"][0]
+            problems.append(f"{name}: {before} examples then, {after} now" if before != after
+                            else f"{name}: {after} examples, not the same ones")
+    return problems

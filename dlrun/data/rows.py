@@ -6,7 +6,11 @@ it gathers just the rows asked for, casts them to the run's dtype and normalizes
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from ..errors import DataError
 
 BLOCK_VALUES = 1 << 20  # values per block: a few MB of float64 scratch whatever the file's size
 
@@ -78,12 +82,37 @@ def first_non_finite_row(X, column: int) -> int:
     return -1
 
 
+def file_stamp(path) -> tuple[int, int, int]:
+    """(inode, size, modification time in ns): changes when a file is rewritten or cut."""
+    found = os.stat(path)
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def check_mapped(splits: dict) -> None:
+    """DataError if a memory-mapped file a split reads has changed since it was mapped. Reading
+    rows past the end of a file cut short kills the process with SIGBUS, which Python cannot
+    catch, so training checks this before every epoch's reads."""
+    for X, _ in splits.values():
+        if not isinstance(X, MappedRows) or X.stamp is None:
+            continue
+        try:
+            now = file_stamp(X.base.filename)
+        except OSError as error:
+            now = error.strerror
+        if now != X.stamp:
+            cut = isinstance(now, tuple) and now[1] < X.stamp[1]
+            raise DataError(f"{X.base.filename}: {'cut short' if cut else 'changed'} while the "
+                            "run read it; the run stops at its last checkpoint: put the file "
+                            "back and resume it (or --resume with --data-changed)")
+
+
 class MappedRows:
     """Rows `index` of a memory-mapped array (m, n), read on demand as normalized `dtype`."""
 
     def __init__(self, base: np.ndarray, index: np.ndarray, mean: np.ndarray | None,
                  std: np.ndarray | None, dtype):
         self.base, self.index = base, np.asarray(index, dtype=np.int64)
+        self.stamp = file_stamp(base.filename) if getattr(base, "filename", None) else None
         self.dtype = np.dtype(dtype)
         self.mean = None if mean is None else mean.astype(self.dtype)
         self.std = None if std is None else std.astype(self.dtype)

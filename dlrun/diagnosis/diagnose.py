@@ -18,6 +18,7 @@ from ..config import DiagnoseConfig, ExperimentConfig
 from ..data import bayes
 from ..data.synthetic import GENERATORS
 from ..engine.registry import build
+from ..data.fingerprint import changed_splits
 from ..errors import ConfigError, DlrunError, RunDirError
 from ..rundir import layout, reader, result, runlock
 from ..training.experiment import load_data, prepare
@@ -136,6 +137,11 @@ def measure_units(run: Run) -> dict:
         experiment = prepare(config)
     except DlrunError as error:
         return _stored_units(run) or _unmeasured(f"the data could not be rebuilt: {error}")
+    changed = changed_splits(run.summary.get("fingerprints"), experiment.dataset.fingerprints,
+                             run.summary.get("examples"))
+    if changed:  # units measured on other data would not describe this run
+        return _stored_units(run) or _unmeasured("the data changed since training "
+                                                 f"({'; '.join(changed)})")
     try:
         experiment.network.load_state(state, source=str(params))
     except ValueError as error:

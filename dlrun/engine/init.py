@@ -20,7 +20,15 @@ class Initializer:
     fan_in_gain: float | None = None
 
     def __call__(self, rng: np.random.Generator, n_out: int, n_in: int, dtype) -> np.ndarray:
-        return (rng.standard_normal((n_out, n_in)) * self.std(n_out, n_in)).astype(dtype)
+        # Drawn in float64 a block of rows at a time into the run's dtype, so a float32 layer
+        # never needs a float64 copy of itself; the draws are those of one call, in order.
+        W = np.empty((n_out, n_in), dtype=dtype)
+        rows = max(1, (1 << 20) // max(n_in, 1))
+        std = self.std(n_out, n_in)
+        for start in range(0, n_out, rows):
+            block = W[start:start + rows]
+            block[...] = rng.standard_normal(block.shape) * std
+        return W
 
     def std(self, n_out: int, n_in: int) -> float:
         raise NotImplementedError

@@ -49,7 +49,12 @@ def create(runs_dir: str | Path, name: str) -> Path:
         raise ConfigError(f"run name {name!r}: must be one path component that does not start "
                           f"with '.', so the run stays inside {runs_dir}")
     runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file, a path under a file, a read-only or full file system
+        why = "is a file" if runs_dir.is_file() else f"cannot be created ({error.strerror})"
+        raise RunDirError(f"--runs-dir {runs_dir}: {why}; give a directory that exists or can "
+                          "be made, and can be written to") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     while True:
         path = runs_dir / f"{name}-{stamp}-{secrets.token_hex(3)}"
@@ -58,6 +63,10 @@ def create(runs_dir: str | Path, name: str) -> Path:
             return path
         except FileExistsError:
             continue
+        except OSError as error:
+            raise RunDirError(f"--runs-dir {runs_dir}: cannot create a directory in it "
+                              f"({error.strerror}); give a directory that can be written to") \
+                from None
 
 
 _UMASK = os.umask(0)
@@ -66,17 +75,31 @@ os.umask(_UMASK)
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as error:
+        raise write_error(path, error) from None
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; results are for sharing
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # a symlink at `path` is replaced, never written through
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, error) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_error(path: Path, error: OSError) -> RunDirError:
+    """A file that could not be written (a full disk, a read-only directory), in one line."""
+    reason = error.strerror or str(error)
+    problem = RunDirError(f"{path}: cannot write ({reason})")
+    problem.reason = reason
+    return problem
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -126,24 +149,33 @@ class MetricsWriter:
     """Appends one row per epoch to metrics.csv and flushes it, so a crash loses at most a row."""
 
     def __init__(self, path: Path, columns: list[str], flush_every: int = 1, append: bool = False):
-        self.columns = columns
-        self.handle = open(path, "a" if append else "w", newline="", encoding="utf-8")
+        self.columns, self.path = columns, path
+        if not append:  # a new file, renamed into place: a symlink there is replaced
+            buffer = io.StringIO()
+            csv.writer(buffer).writerow(columns)
+            write_atomic(path, buffer.getvalue().encode("utf-8"))
+        try:  # a resumed run goes on below the rows it kept (its file rewritten by write_atomic)
+            self.handle = open(path, "a", newline="", encoding="utf-8")
+        except OSError as error:
+            raise write_error(path, error) from None
         self.writer = csv.DictWriter(self.handle, fieldnames=columns)
-        if not append:  # a resumed run goes on below the rows it kept
-            self.writer.writeheader()
-        self.handle.flush()
         self.flush_every, self.unflushed = flush_every, 0  # per-step rows come thousands a second
 
     def write(self, row: dict[str, Any]) -> None:
-        self.writer.writerow({key: _csv_value(row.get(key)) for key in self.columns})
-        self.unflushed += 1
-        if self.unflushed >= self.flush_every:
-            self.handle.flush()
-            self.unflushed = 0
+        try:
+            self.writer.writerow({key: _csv_value(row.get(key)) for key in self.columns})
+            self.unflushed += 1
+            if self.unflushed >= self.flush_every:
+                self.flush()
+        except OSError as error:
+            raise write_error(self.path, error) from None
 
     def flush(self) -> None:
         if not self.handle.closed:
-            self.handle.flush()
+            try:
+                self.handle.flush()
+            except OSError as error:
+                raise write_error(self.path, error) from None
             self.unflushed = 0
 
     def close(self) -> None:

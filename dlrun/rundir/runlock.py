@@ -64,7 +64,10 @@ def acquire(run_dir: Path, wait: bool) -> RunLock:
     a resume does not, and a live holder is a RunDirError naming it."""
     path = Path(run_dir) / LOCK
     for _ in range(TAKEOVER_TRIES):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:  # never through a symlink: the lock file's contents are rewritten
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        except OSError as error:
+            raise RunDirError(f"{path}: cannot write ({error.strerror})") from None
         try:
             if not _lock(fd, path, blocking=wait):
                 os.close(fd)
@@ -73,6 +76,9 @@ def acquire(run_dir: Path, wait: bool) -> RunLock:
             if _same_file(fd, path):
                 _write_holder(fd)
                 return RunLock(path, fd)
+        except OSError as error:  # a full disk
+            os.close(fd)
+            raise RunDirError(f"{path}: cannot write ({error.strerror})") from None
         except BaseException:
             os.close(fd)
             raise

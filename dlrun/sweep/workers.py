@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterator
 
@@ -33,8 +35,35 @@ class SerialBackend:
     def close(self, abort: bool = False) -> None: ...
 
 
-def _ignore_interrupt() -> None:
+PARENT_POLL_SECONDS = 1.0  # how soon a worker notices that its sweep is gone
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds the trial: its scratch directory is removed
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this worker once the sweep that started it is gone (killed, even by SIGKILL):
+    orphaned workers would train on for nobody, each holding a core."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _run_trial(task: TrialTask) -> TrialResult:
+    """execute(task) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
+    removed) and the worker ends, as the default action would have ended it."""
+    try:
+        return execute(task)
+    except SystemExit as stop:  # the pool would send it back and wait for the next trial
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
+
+
+def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # terminate() from close(abort=True) too
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
+                     name="dlrun-parent-watch").start()
 
 
 class ProcessBackend:
@@ -44,10 +73,10 @@ class ProcessBackend:
         self.slots = workers
         self.description = f"{workers} local processes"
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_ignore_interrupt)
+                                        initializer=_worker_init)
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        futures = {self.pool.submit(execute, task): task for task in tasks}
+        futures = {self.pool.submit(_run_trial, task): task for task in tasks}
         for future in as_completed(futures):
             try:
                 yield future.result()

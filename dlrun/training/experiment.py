@@ -3,6 +3,8 @@ seeded so the same config gives the same numbers; and scoring a network on a spl
 
 from __future__ import annotations
 
+import itertools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +87,7 @@ def prepare(config: ExperimentConfig) -> Experiment:
     output, n_outputs = output_for(config, dataset)
     model = config.model
     dropout_rng = np.random.default_rng(dropout_seed)
+    check_memory(config, dataset.n_features, n_outputs, len(dataset.splits["train"][0]))
     network = build_network(config, dataset.n_features, output, n_outputs,
                             np.random.default_rng(init_seed), dropout_rng)
     stopping = config.train.early_stopping
@@ -108,6 +111,45 @@ def prepare(config: ExperimentConfig) -> Experiment:
     return Experiment(config, dataset, network,
                       build(OPTIMIZERS, "optimizer", config.train.optimizer), schedule,
                       np.random.default_rng(shuffle_seed), augment, dropout_rng)
+
+
+# Copies of the parameters training holds: the parameters, their gradients, two optimizer
+# moments, the checkpoint kept in memory and early stopping's best weights.
+PARAMETER_COPIES = 6
+
+
+def check_memory(config: ExperimentConfig, n_features: int, n_outputs: int, m: int) -> None:
+    """Refuse a network that cannot fit in memory before any of it is allocated (numpy would
+    fail with a MemoryError, or the system would kill the process, mid-way)."""
+    sizes = [n_features, *config.model.hidden_layers, n_outputs]
+    weights = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(sizes))
+    batch = m if config.train.batch_size == "full" else min(config.train.batch_size, m)
+    activations = 4 * max(batch, 1) * sum(sizes)  # forward values, caches and their gradients
+    needed = np.dtype(config.dtype).itemsize * (PARAMETER_COPIES * weights + activations)
+    available = _memory_available()
+    if available is not None and needed > available:
+        raise ConfigError(
+            f"model.hidden_layers: {config.model.hidden_layers} needs about {_gib(needed)} of "
+            f"memory in {config.dtype} ({weights:,} parameters), and {_gib(available)} is "
+            "available; give fewer or smaller hidden layers", key="model.hidden_layers")
+
+
+def _memory_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
 
 
 def steps_per_epoch(config: ExperimentConfig, m: int) -> int:

@@ -4,6 +4,7 @@ figures (train_in), so that a final status means every file is there."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import numpy as np
 
 from .. import plots, provenance
 from ..config import ExperimentConfig
+from ..data.rows import check_mapped
 from ..diagnosis import diagnose
+from ..errors import RunDirError
 from ..rundir import checkpoint, layout, runlock, tags
 from .experiment import Experiment, evaluate
 from .loop import Outcome, Reporter, fit, metric_columns
@@ -22,7 +25,11 @@ def begin(run_dir: Path, experiment: Experiment, source: str | Path | None = Non
     """Lock a new, empty run directory and write its config, its labels and a "running"
     summary (with `fields` added); (summary, lock)."""
     config, network, dataset = experiment.config, experiment.network, experiment.dataset
-    lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
+    try:
+        lock = runlock.acquire(run_dir, wait=True)  # before "running": a dead holder = stale
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     try:
         started_at = time.time()
         summary = {"status": "running", "name": config.name, "seed": config.seed,
@@ -39,6 +46,7 @@ def begin(run_dir: Path, experiment: Experiment, source: str | Path | None = Non
         layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
         lock.release()
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained: no half-made run is left
         raise
     return summary, lock
 
@@ -84,7 +92,9 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         def on_epoch(row):
             writer.write(row)
             reporter.epoch(row)
-            return stop_check(row) if stop_check else None
+            reason = stop_check(row) if stop_check else None
+            check_mapped(dataset.splits)  # before the next epoch reads a file changed under it
+            return reason
 
         outcome = fit(experiment, on_epoch, steps.write if steps else None, resumed,
                       keeper.epoch_end)
@@ -124,7 +134,10 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             _keep_latest(keeper)
         summary.update(status="failed", error=f"{type(error).__name__}: {error}",
                        duration_seconds=round(time.time() - started_at, 3))
-        layout.write_json(run_dir / layout.SUMMARY, summary)
+        try:
+            layout.write_json(run_dir / layout.SUMMARY, summary)
+        except RunDirError:  # a full disk: the summary still says running, so once its lock is
+            pass             # released the run reads as stale, and --resume takes it over
         raise
     finally:
         if writer:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import config as config_module
 from .. import yamlio
+from ..data.fingerprint import changed_splits
 from ..errors import ConfigError, RunDirError
 from ..rundir import checkpoint, layout, reader, runlock
 from . import loop, record, session
@@ -55,9 +56,11 @@ def _check_status(run_dir: Path, summary: dict) -> str:
 
 
 def resume(run_dir: str | Path, overrides: list[str] = (),
-           reporter: loop.Reporter | None = None) -> tuple[Path, dict]:
+           reporter: loop.Reporter | None = None,
+           data_changed: bool = False) -> tuple[Path, dict]:
     """Continue the run in run_dir from its checkpoint (from its first epoch if it has none);
-    returns (run directory, summary) like session.run."""
+    returns (run directory, summary) like session.run. Data that differs from what the run
+    started with is refused, or trained on when `data_changed` says so (and recorded)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
@@ -67,6 +70,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
         summary = reader.read_summary(run_dir)  # again, now that nobody else can change it
         previous = _check_status(run_dir, summary)
         experiment, outcome = _restore(run_dir, list(overrides))
+        changed = _check_data(run_dir, summary, experiment.dataset, data_changed)
         epoch = outcome.epochs_run if outcome else 0
         if outcome is not None:
             columns = loop.metric_columns(experiment.network, experiment.dataset)
@@ -82,7 +86,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_epoch": epoch,
             "previous_status": "stale" if previous == "running" else previous,
             "overrides": list(overrides), "command": layout.command_line(),
-            "versions": layout.environment()})
+            "versions": layout.environment(), **({"data_changed": changed} if changed else {})})
         layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
         lock.release()
@@ -90,6 +94,22 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
     run_dir, summary = record.train_in(run_dir, experiment, summary, lock, reporter,
                                         resumed=outcome)
     return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
+
+
+def _check_data(run_dir: Path, summary: dict, dataset, data_changed: bool) -> list[str]:
+    """How the splits differ from the fingerprints the run started with (nothing for a run from
+    before fingerprints); RunDirError unless `data_changed`, which takes the new data on."""
+    changed = changed_splits(summary.get("fingerprints"), dataset.fingerprints,
+                             summary.get("examples"))
+    if not changed:
+        return []
+    if not data_changed:
+        raise RunDirError(f"{run_dir}: the data changed since the run started ({'; '.join(changed)}"
+                          "); go on with --data-changed to train on the new data, or start a "
+                          "new run")
+    summary["fingerprints"] = dataset.fingerprints
+    summary["examples"] = {name: len(X) for name, (X, _) in dataset.splits.items()}
+    return changed
 
 
 def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outcome | None]:

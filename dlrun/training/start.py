@@ -23,11 +23,13 @@ from .loop import Reporter
 def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "runs",
           name: str | None = None, resume: Path | None = None,
           reporter_for: Callable[[str], Reporter] | None = None, tags: list[str] = (),
-          note: str | None = None) -> tuple[Path, dict] | folds.CrossValidation:
+          note: str | None = None, data_changed: bool = False
+          ) -> tuple[Path, dict] | folds.CrossValidation:
     """Train into a new run directory, or go on in `resume`'s; returns (run directory, summary),
     or for a config with data.folds the cross-validation's K runs (and final model).
     `name` is a run name or a template of config keys (naming.py); reporter_for(title), if given,
-    makes the progress reporter once the run's name is known."""
+    makes the progress reporter once the run's name is known. `data_changed` lets a resumed
+    run train on data that changed since it started (said in its summary)."""
     overrides = list(overrides)
     if resume is not None:
         if tags or note:
@@ -35,9 +37,12 @@ def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "run
                               "them with dlrun tag and dlrun note")
         overrides = resume_module.arguments(config, overrides, name)
         reporter = reporter_for(resume.name) if reporter_for else None
-        return resume_module.resume(resume, overrides, reporter)
+        return resume_module.resume(resume, overrides, reporter, data_changed)
     if config is None:
         raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
+    if data_changed:
+        raise ConfigError("--data-changed goes with --resume RUN_DIR: a new run reads its data "
+                          "as it is")
     labels = {"tags": [tags_module.check_tag(tag) for tag in tags],
               "note": tags_module.check_note(note or "")}
     experiment = config_module.load(config, overrides)
