@@ -570,7 +570,16 @@ def sweep(
     trials: Annotated[int, typer.Option(min=1, help="Trials to run (with --grid: at most).")] = 20,
     workers: Annotated[Optional[int], typer.Option(
         min=1, help="Local worker processes, each on one BLAS thread \\[default: one per core].")] = None,
-    grid: Annotated[bool, typer.Option("--grid", help="A grid instead of random draws.")] = False,
+    sampler: Annotated[str, typer.Option(
+        help="random (independent draws), grid, or tpe (learns from the trials so far; "
+             "pip install \"dlrun\\[search]\").")] = "random",
+    grid: Annotated[bool, typer.Option("--grid", help="The same as --sampler grid.")] = False,
+    optimize: Annotated[str, typer.Option(
+        help="The metric that ranks trials and that pruning and tpe watch, as in compare "
+             "(-NAME: highest first).")] = "dev_error",
+    satisfy: Annotated[Optional[list[str]], typer.Option(
+        "--satisfy", help="A constraint the chosen trial must meet, as in compare, e.g. "
+                          "'duration<2'; repeatable.")] = None,
     seed: Annotated[Optional[int], typer.Option(
         min=0, help="Sweep seed; every trial's values and seed derive from it and its number "
                     "\\[default: the config's seed; after --refine, the refined sweep's seed + 1].")] = None,
@@ -578,7 +587,8 @@ def sweep(
         help="A sweep directory: sweep again, each range narrowed to its --top best trials.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Best trials --refine narrows around.")] = 5,
     prune: Annotated[bool, typer.Option(
-        "--prune", help="Successive halving: stop trials whose dev loss trails at each rung.")] = False,
+        "--prune", help="Successive halving: pause every trial at each rung, go on from its "
+                        "checkpoint with those whose optimized metric leads.")] = False,
     prune_factor: Annotated[int, typer.Option(
         min=2, help="Each rung keeps the best 1/FACTOR and multiplies the epochs by FACTOR.")] = 3,
     prune_min_epochs: Annotated[Optional[int], typer.Option(
@@ -615,8 +625,12 @@ def sweep(
         space = sweep_module.load_space(config, overrides)
     if seed is None:
         seed = sweep_module.default_seed(space, refined_from)
-    options = sweep_module.Options(trials=trials, grid=grid, seed=seed, prune=prune,
-                                   prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
+    if grid and sampler not in ("random", "grid"):
+        raise ConfigError(f"--grid is --sampler grid; it cannot go with --sampler {sampler}")
+    sampler = "grid" if grid else sampler
+    options = sweep_module.Options(trials=trials, sampler=sampler, seed=seed, prune=prune,
+                                   prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
+                                   optimize=optimize, satisfy=list(satisfy or []))
     from .training.signals import sigterm_as_interrupt
 
     backend = open_backend(workers, cluster, trials)
@@ -625,7 +639,7 @@ def sweep(
         with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
             swept = sweep_module.create(space, runs_dir, options, backend.description,
                                         refined_from)
-            note = space.grid_note(trials) if grid else None
+            note = space.grid_note(trials) if sampler == "grid" else None
             if note:  # once the space is known to be valid: a refusal stays one line
                 err_console.print(f"note: {note}", markup=False, highlight=False)
             reporter = None
@@ -644,9 +658,11 @@ def sweep(
         typer.echo(str(swept.directory))
     else:
         from .sweep.view import best_table, counts
-        best = sweep_module.best_trials(frame, show)
+        best = sweep_module.best_trials(frame, show, optimize, options.satisfy)
+        chosen = " meeting " + ", ".join(options.satisfy) if options.satisfy else ""
         console.print(best_table(best, [p.key for p in space.parameters],
-                                 f"{swept.directory}  best {len(best)} by dev error"))
+                                 f"{swept.directory}  best {len(best)} by "
+                                 f"{optimize.replace('_', ' ')}{chosen}"))
         console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)

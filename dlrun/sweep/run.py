@@ -2,7 +2,8 @@
 
     runs/<name>-<YYYYmmdd-HHMMSS>-<id>/
         sweep.yaml     the search space, runnable again with `dlrun sweep`
-        sweep.json     seed, mode, pruning, where trials ran, status
+        sweep.json     seed, sampler, pruner, metric optimized and constraints, where trials
+                       ran, status
         sweep.csv      one row per trial: sampled values, status, losses and errors
         trial-0000/    each trial's ordinary run directory
         run.lock       held while the sweep runs (dlrun.rundir.runlock), so a killed one is stale
@@ -22,6 +23,8 @@ from .. import config as config_module
 from .. import yamlio
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout, runlock
+from . import samplers
+from .samplers import trial_seed  # noqa: F401 - where callers have always found it
 from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, store
 
@@ -33,8 +36,11 @@ RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_
 @dataclass
 class Options:
     trials: int = 20
-    grid: bool = False
+    sampler: str = "random"  # random, grid or tpe (dlrun.sweep.samplers)
     seed: int = 0
+    optimize: str = "dev_error"  # as `dlrun compare --optimize`: -NAME for the highest
+    satisfy: list[str] = field(default_factory=list)  # as `dlrun compare --satisfy`
+    batch: int | None = None  # trials TPE proposes at once; default: the backend's slots
     prune: bool = False
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
@@ -78,14 +84,6 @@ def default_seed(space: SearchSpace, refined_from: dict | None = None) -> int:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
 
 
-def trial_seed(sweep_seed: int, index: int) -> tuple[np.random.Generator, int]:
-    """(generator for the trial's sampled values, the trial's training seed).
-
-    Both depend only on the sweep seed and the trial's index, never on which worker ran it or when."""
-    sampling, training = np.random.SeedSequence(sweep_seed, spawn_key=(index,)).spawn(2)
-    return np.random.default_rng(sampling), int(training.generate_state(1)[0])
-
-
 def check_space(space: SearchSpace) -> None:
     """Refuse a space whose range ends make an invalid config, before any trial runs."""
     def validate(values):
@@ -101,30 +99,29 @@ def check_space(space: SearchSpace) -> None:
                               f"{parameter.distribution!r})") from None
 
 
-def plan(space: SearchSpace, options: Options) -> list[Trial]:
-    """Every trial's values, seed and validated config: random draws, or the grid's points."""
-    if options.grid:
-        points = space.grid(options.trials)
-    else:
-        points = [space.sample(trial_seed(options.seed, i)[0]) for i in range(options.trials)]
+def make_trial(space: SearchSpace, options: Options, index: int, values: dict, total: int) -> Trial:
+    """A trial's seed and validated config from its sampled values."""
     base = sweep_name(space)[:58]
-    width = max(4, len(str(len(points) - 1)))
+    width = max(4, len(str(total - 1)))
     keys = {p.key for p in space.parameters}
-    trials = []
-    for index, values in enumerate(points):
-        data = space.instantiate(values)
-        seed = trial_seed(options.seed, index)[1]
-        if "seed" not in keys:
-            data["seed"] = seed
-        if "name" not in keys:
-            data["name"] = f"{base}-{index:0{width}d}"
-        try:
-            experiment = config_module.validate(data, space.source, space.lines, space.overrides)
-        except ConfigError as error:
-            raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
-        trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
-                            experiment.train.epochs))
-    return trials
+    data = space.instantiate(values)
+    if "seed" not in keys:
+        data["seed"] = trial_seed(options.seed, index)[1]
+    if "name" not in keys:
+        data["name"] = f"{base}-{index:0{width}d}"
+    try:
+        experiment = config_module.validate(data, space.source, space.lines, space.overrides)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
+    return Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
+                 experiment.train.epochs)
+
+
+def plan(space: SearchSpace, options: Options, sampler=None) -> list[Trial]:
+    """Every trial of a sampler that knows them in advance (random draws, the grid's points)."""
+    sampler = sampler or samplers.make(options.sampler, space, options.seed, options.trials)
+    return [make_trial(space, options, index, sampler.ask(index), sampler.trials)
+            for index in range(sampler.trials)]
 
 
 def rungs(max_epochs: int, factor: int, min_epochs: int | None) -> list[int]:
@@ -148,30 +145,61 @@ def _cell(value) -> Any:
     return encode(value)
 
 
+def _row(trial: Trial, summary: dict) -> dict:
+    return {
+        "trial": trial.index, "run": trial.name, "status": summary["status"], "seed": trial.seed,
+        **{key: _cell(value) for key, value in trial.values.items()},
+        "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
+        "train_loss": _value(summary, "train", "loss"),
+        "train_error": _value(summary, "train", "error"),
+        "dev_loss": _value(summary, "dev", "loss"), "dev_error": _value(summary, "dev", "error"),
+        "seconds": summary.get("duration_seconds")}
+
+
 def results_frame(space: SearchSpace, trials: list[Trial]):
     """One row per finished trial, in trial order."""
     import pandas as pd
 
-    rows = []
-    for trial in sorted(trials, key=lambda t: t.index):
-        summary = trial.summary
-        rows.append({
-            "trial": trial.index, "run": trial.name, "status": summary["status"], "seed": trial.seed,
-            **{key: _cell(value) for key, value in trial.values.items()},
-            "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
-            "train_loss": _value(summary, "train", "loss"),
-            "train_error": _value(summary, "train", "error"),
-            "dev_loss": _value(summary, "dev", "loss"), "dev_error": _value(summary, "dev", "error"),
-            "seconds": summary.get("duration_seconds")})
+    rows = [_row(trial, trial.summary) for trial in sorted(trials, key=lambda t: t.index)]
     columns = ["trial", "run", "status", "seed", *[p.key for p in space.parameters], *RESULT_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
 
 
-def best_trials(frame, count: int):
-    """The `count` trials with the lowest dev error (then dev loss), ties by trial number."""
-    ranked = frame[frame["dev_error"].notna()]
-    ranked = ranked[np.isfinite(ranked["dev_error"].astype(float))]
-    return ranked.sort_values(["dev_error", "dev_loss", "trial"]).head(count)
+def _comparable(frame):
+    """The sweep table under the names `dlrun compare` gives its columns (duration)."""
+    return frame.assign(duration=frame["seconds"])
+
+
+def objective(frame, optimize: str) -> tuple[str, bool]:
+    """(column, maximize) of --optimize NAME or -NAME, resolved as compare resolves it."""
+    from ..compare.collect import _sort_key
+    column, ascending = _sort_key(optimize, _comparable(frame).columns, "--optimize")
+    return column, not ascending
+
+
+def check_choice(space: SearchSpace, options: Options) -> None:
+    """Refuse an --optimize or --satisfy that names no column, before any trial runs."""
+    empty = _comparable(results_frame(space, []))
+    objective(empty, options.optimize)
+    ranked(empty, options.optimize, options.satisfy)
+
+
+def ranked(frame, optimize: str = "dev_error", satisfy=()):
+    """The trials meeting every --satisfy constraint that have a finite value of the optimized
+    metric, best first (ties by dev loss, then trial number), as `dlrun compare` chooses."""
+    from ..compare.collect import select, sort
+    table = _comparable(frame)
+    for expression in satisfy:
+        table = select(table, expression, "--satisfy")
+    column, _ = objective(table, optimize)
+    values = table[column].astype(float)
+    table = table[values.notna() & np.isfinite(values)]
+    return sort(table, optimize, "--optimize").drop(columns="duration")
+
+
+def best_trials(frame, count: int, optimize: str = "dev_error", satisfy=()):
+    """The `count` best trials by the optimized metric among those meeting the constraints."""
+    return ranked(frame, optimize, satisfy).head(count)
 
 
 @dataclass
@@ -185,8 +213,20 @@ class Sweep:
     info: dict
     finished: dict[int, Trial] = field(default_factory=dict)
     lock: Any = None  # the directory's run lock, held while the sweep runs (dlrun.rundir.runlock)
+    sampler: Any = None
+
+    def metric(self, trial: Trial, summary: dict) -> float | None:
+        """The optimized metric of a trial's summary (pruning and TPE watch it), lower better."""
+        import pandas as pd
+        column, maximize = objective(_comparable(results_frame(self.space, [])), self.options.optimize)
+        value = _comparable(pd.DataFrame([_row(trial, summary)])).iloc[0][column]
+        if not _finite(value):
+            return None
+        return -float(value) if maximize else float(value)
 
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
+        # A paused trial's checkpoint served its promotion; a finished one needs none.
+        files = {name: data for name, data in files.items() if name != "checkpoint.npz"}
         summary = {**summary, "command": layout.command_line(),
                    "sweep": {"directory": self.directory.name, "trial": trial.index,
                              "values": trial.values}}
@@ -204,16 +244,23 @@ class Sweep:
         layout.write_json(self.directory / INFO, self.info)
 
     def best(self) -> dict | None:
-        done = [t for t in self.finished.values() if _finite(_value(t.summary, "dev", "error"))]
-        if not done:
+        """The trial the sweep chooses so far: best optimized metric among those satisfying."""
+        frame = ranked(results_frame(self.space, list(self.finished.values())),
+                       self.options.optimize, self.options.satisfy)
+        if frame.empty:
             return None
-        trial = min(done, key=lambda t: (_value(t.summary, "dev", "error"),
-                                         _value(t.summary, "dev", "loss"), t.index))
-        return {"trial": trial.index, "dev_error": _value(trial.summary, "dev", "error")}
+        row = frame.iloc[0]
+        column, _ = objective(frame.assign(duration=frame["seconds"]), self.options.optimize)
+        return {"trial": int(row["trial"]), "dev_error": _float(row["dev_error"]),
+                "optimize": column, "value": _float(row[column])}
+
+
+def _float(value):
+    return float(value) if _finite(value) else None
 
 
 def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, (int, float, np.number)) and math.isfinite(value)
 
 
 def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: str,
@@ -222,10 +269,15 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     if options.trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {options.trials}")
     check_space(space)
-    trials = plan(space, options)
+    check_choice(space, options)
+    _, maximize = objective(_comparable(results_frame(space, [])), options.optimize)
+    sampler = samplers.make(options.sampler, space, options.seed, options.trials, maximize)
+    # An adaptive sampler proposes trials as results come in; the others are known now.
+    trials = [] if sampler.adaptive else plan(space, options, sampler)
+    first = trials[0] if trials else make_trial(space, options, 0, space.middle(), sampler.trials)
     from ..training.experiment import prepare
     try:  # data errors, and keys that do not fit the data, now
-        prepare(config_module.validate(trials[0].config, space.source))
+        prepare(config_module.validate(first.config, space.source))
     except ConfigError as error:
         raise config_module.located(error, space.source, space.overrides, space.lines) from None
     directory = layout.create(runs_dir, sweep_name(space))
@@ -234,15 +286,20 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     lock = runlock.acquire(directory, wait=True)
     header = "# The search space of this sweep: `dlrun sweep` runs it again.\n"
     layout.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
+    pruner = None
+    if options.prune:
+        pruner = {"name": "successive_halving", "factor": options.prune_factor,
+                  "rungs": rungs(first.epochs if not trials else max(t.epochs for t in trials),
+                                 options.prune_factor, options.prune_min_epochs),
+                  "watches": options.optimize, "promoted": "resumed from its checkpoint"}
     info = {"name": directory.name, "status": "running", "seed": options.seed,
-            "mode": "grid" if options.grid else "random", "trials": len(trials),
+            "mode": sampler.name, "trials": sampler.trials,
+            "sampler": {**sampler.settings(), "seed": options.seed, "batch": options.batch},
+            "pruner": pruner, "optimize": options.optimize, "satisfy": list(options.satisfy),
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
-            "prune": ({"factor": options.prune_factor,
-                       "rungs": rungs(max(t.epochs for t in trials), options.prune_factor,
-                                      options.prune_min_epochs)} if options.prune else None),
             "where": where, "refined_from": refined_from, "command": layout.command_line(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": layout.environment()}
-    sweep = Sweep(directory, space, options, trials, info, lock=lock)
+    sweep = Sweep(directory, space, options, trials, info, lock=lock, sampler=sampler)
     try:
         sweep.write_info()
         sweep.write_table()
@@ -262,18 +319,25 @@ def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
 
 
 def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
-    stops = sweep.info["prune"]["rungs"] if sweep.info["prune"] else []
+    sampler = sweep.sampler
+    total = sampler.trials
+    # TPE learns between batches; the batch size, not the timing of workers, fixes what it asks.
+    batch = (sweep.options.batch or backend.slots) if sampler.adaptive else total
+    if sampler.adaptive:
+        sweep.info["sampler"]["batch"] = batch
     started = time.time()
-    reporter.start(len(sweep.trials), backend.slots)
-    active = list(sweep.trials)
+    reporter.start(total, backend.slots)
     try:
-        for rung, stop in enumerate([*stops, None]):
-            if len(active) == 1:  # nothing left to compare it with: let it run to the end
-                stop = None
-            reached = _run_round(sweep, backend, active, stop, reporter)
-            if not reached:
-                break
-            active = _halve(sweep, reached, stop, stops[rung + 1] if rung + 1 < len(stops) else None)
+        for first in range(0, total, batch):
+            if sampler.adaptive:
+                new = [make_trial(sweep.space, sweep.options, index, sampler.ask(index), total)
+                       for index in range(first, min(total, first + batch))]
+                sweep.trials.extend(new)
+            else:
+                new = list(sweep.trials)
+            _rounds(sweep, backend, new, reporter)
+            for trial in new:  # in trial-number order, whatever order they finished in
+                sampler.tell(trial.index, sweep.metric(trial, trial.summary))
     except KeyboardInterrupt:
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
         raise
@@ -288,12 +352,28 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
     return sweep
 
 
-def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,
-               reporter: SweepReporter) -> list[tuple[Trial, TrialResult]]:
-    """Run the active trials up to `stop` epochs; finish those that end; return those that reached it."""
+def _rounds(sweep: Sweep, backend, trials: list[Trial], reporter: SweepReporter) -> None:
+    """Run the trials to their end, or in successive-halving rungs when pruning."""
+    stops = sweep.info["pruner"]["rungs"] if sweep.info["pruner"] else []
+    active, paused = list(trials), {}
+    for rung, stop in enumerate([*stops, None]):
+        if len(active) == 1:  # nothing left to compare it with: let it run to the end
+            stop = None
+        reached = _run_round(sweep, backend, active, paused, stop, reporter)
+        if not reached:
+            break
+        active = _halve(sweep, reached, stop, stops[rung + 1] if rung + 1 < len(stops) else None)
+        paused = {trial.index: result.files for trial, result in reached}
+
+
+def _run_round(sweep: Sweep, backend, active: list[Trial], paused: dict[int, dict],
+               stop: int | None, reporter: SweepReporter) -> list[tuple[Trial, TrialResult]]:
+    """Run the active trials up to `stop` epochs, those paused at the last rung from their
+    checkpoints; finish those that end; return those that reached `stop`."""
     by_index = {trial.index: trial for trial in active}
     tasks = [TrialTask(t.index, t.config, sweep.space.source,
-                       stop if stop is not None and stop < t.epochs else None) for t in active]
+                       stop if stop is not None and stop < t.epochs else None,
+                       paused.get(t.index)) for t in active]
     reached = []
     outstanding, slots = len(tasks), backend.slots
     reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
@@ -312,24 +392,26 @@ def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,
 
 def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
            next_stop: int | None) -> list[Trial]:
-    """Keep the best 1/factor of the trials that reached this rung by dev loss; prune the rest.
+    """Keep the best 1/factor of the trials that reached this rung by the optimized metric
+    (ties by dev loss); prune the rest. The kept ones go on from their own checkpoints, so
+    each epoch is trained once and a promoted trial ends as if it had never paused."""
+    def score(pair):
+        value = sweep.metric(pair[0], pair[1].summary)
+        loss = _value(pair[1].summary, "dev", "loss")
+        return (value if value is not None else math.inf,
+                loss if _finite(loss) else math.inf, pair[0].index)
 
-    The kept ones run again from the start with a later stop: training is deterministic, so the
-    re-run repeats the same epochs before going on, and no state has to travel between workers."""
-    def dev_loss(pair):
-        loss = pair[1].summary.get("best_dev_loss")
-        return (loss if _finite(loss) else math.inf, pair[0].index)
-
-    ranked = sorted(reached, key=dev_loss)
-    keep = math.ceil(len(ranked) / sweep.options.prune_factor)
+    ranked_pairs = sorted(reached, key=score)
+    keep = math.ceil(len(ranked_pairs) / sweep.options.prune_factor)
     goes_on = f"{next_stop} epochs" if next_stop else "all its epochs"
-    for rank, (trial, result) in enumerate(ranked[keep:], start=keep + 1):
-        loss = result.summary.get("best_dev_loss")
-        loss = f"{loss:.4g}" if _finite(loss) else "none"
-        reason = (f"successive halving at epoch {stop}: best dev loss {loss} ranked {rank} of "
-                  f"{len(ranked)}; only the best {keep} went on to {goes_on}")
+    name = sweep.options.optimize.lstrip("-")
+    for rank, (trial, result) in enumerate(ranked_pairs[keep:], start=keep + 1):
+        value = sweep.metric(trial, result.summary)
+        value = f"{abs(value):.4g}" if value is not None else "none"
+        reason = (f"successive halving at epoch {stop}: {name} {value} ranked {rank} of "
+                  f"{len(ranked_pairs)}; only the best {keep} went on to {goes_on}")
         sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
-    return sorted((trial for trial, _ in ranked[:keep]), key=lambda t: t.index)
+    return sorted((trial for trial, _ in ranked_pairs[:keep]), key=lambda t: t.index)
 
 
 def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:
