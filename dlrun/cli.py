@@ -664,6 +664,11 @@ def sweep(
                                  f"{swept.directory}  best {len(best)} by "
                                  f"{optimize.replace('_', ' ')}{chosen}"))
         console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
+        from .sweep.view import importance
+        column, _ = sweep_module.objective(frame, optimize)
+        line = importance(swept.finished.values(), space, column)
+        if line:
+            console.print(line, highlight=False)
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)
 

@@ -75,3 +75,23 @@ def counts(frame) -> str:
     by_status = frame["status"].value_counts()
     parts = [f"{count} {status}" for status, count in by_status.items()]
     return f"{len(frame)} trials: {', '.join(parts)}"
+
+
+def importance(trials, space, column: str) -> str | None:
+    """One line: each hyperparameter's share of the optimized metric's variance over the
+    completed trials (dlrun.report.importance), the largest first; None with under 4 trials."""
+    from ..report.importance import rank
+
+    done = [t for t in trials if t.summary and t.summary.get("status") == "completed"]
+    if len(done) < 4:
+        return None
+    from .run import _comparable, _row
+    import pandas as pd
+    frame = _comparable(pd.DataFrame([_row(t, t.summary) for t in done]))
+    metric = pd.to_numeric(frame[column], errors="coerce").tolist()
+    ranked = rank({p.key: [t.values[p.key] for t in done] for p in space.parameters},
+                  {p.key: p.distribution for p in space.parameters}, metric)
+    names = dict(zip([p.key for p in space.parameters], _headers([p.key for p in space.parameters])))
+    parts = [f"{names[r['key']]} {r['share']:.0%}" for r in ranked]
+    return (f"importance for {column} (share of its variance over {ranked[0]['trials']} "
+            f"completed trials, each hyperparameter alone): {', '.join(parts)}")
