@@ -593,6 +593,9 @@ def sweep(
         min=2, help="Each rung keeps the best 1/FACTOR and multiplies the epochs by FACTOR.")] = 3,
     prune_min_epochs: Annotated[Optional[int], typer.Option(
         min=1, help="Epochs of the first rung \\[default: the epochs / FACTOR²].")] = None,
+    batch: Annotated[Optional[int], typer.Option(
+        min=1, help="Trials tpe proposes before it learns from them; with the seed it fixes "
+                    "the trials \\[default: one per worker].")] = None,
     cluster: Annotated[Optional[str], typer.Option(
         help="Run trials on a Dask scheduler, e.g. tcp://HOST:8786 (pip install \"dlrun\\[cluster]\").")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where the sweep directory is created.")] = Path("runs"),
@@ -630,7 +633,7 @@ def sweep(
     sampler = "grid" if grid else sampler
     options = sweep_module.Options(trials=trials, sampler=sampler, seed=seed, prune=prune,
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
-                                   optimize=optimize, satisfy=list(satisfy or []))
+                                   optimize=optimize, satisfy=list(satisfy or []), batch=batch)
     from .training.signals import sigterm_as_interrupt
 
     backend = open_backend(workers, cluster, trials)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import shlex
 import sys
 
 import pandas as pd
@@ -57,13 +58,18 @@ def test_tpe_learns_from_what_it_is_told():
     assert (sorted(map(bowl, later))[5] < sorted(map(bowl, start))[5])
 
 
-def test_a_tpe_sweep_records_its_sampler_and_repeats_itself(tmp_path):
-    first = run_sweep(tmp_path, "--sampler", "tpe", "--trials", 4, "--workers", 1, runs="a")
-    again = run_sweep(tmp_path, "--sampler", "tpe", "--trials", 4, "--workers", 1, runs="b")
+def test_a_tpe_sweep_records_its_sampler_and_its_rerun_repeats_it(tmp_path):
+    first = run_sweep(tmp_path, "--sampler", "tpe", "--trials", 4, "--batch", 2, "--workers", 1,
+                      runs="a")
     info = json.loads((first / "sweep.json").read_text())
     assert info["mode"] == "tpe" and info["sampler"]["name"] == "tpe"
-    assert info["sampler"]["seed"] == 4 and info["sampler"]["batch"] == 1
+    assert info["sampler"]["seed"] == 4 and info["sampler"]["batch"] == 2
     assert info["optimize"] == "dev_error"
+    header = (first / "sweep.yaml").read_text().splitlines()[1]
+    command = shlex.split(header.removeprefix("#   dlrun sweep sweep.yaml "))
+    assert command == ["--trials", "4", "--seed", "4", "--sampler", "tpe", "--optimize",
+                       "dev_error", "--batch", "2"]
+    again = run_sweep(tmp_path, *command, "--workers", 1, config=first / "sweep.yaml", runs="b")
     columns = ["train.learning_rate", "train.optimizer.beta1", "train.batch_size", "dev_error"]
     pd.testing.assert_frame_equal(table(first)[columns], table(again)[columns])
 

@@ -263,6 +263,22 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float, np.number)) and math.isfinite(value)
 
 
+def rerun_options(options: Options) -> list[str]:
+    """The command-line options that give a sweep of the same space the same trials."""
+    import shlex
+    found = ["--trials", str(options.trials), "--seed", str(options.seed),
+             "--sampler", options.sampler, "--optimize", options.optimize]
+    for expression in options.satisfy:
+        found += ["--satisfy", shlex.quote(expression)]
+    if options.batch:
+        found += ["--batch", str(options.batch)]
+    if options.prune:
+        found += ["--prune", "--prune-factor", str(options.prune_factor)]
+        if options.prune_min_epochs:
+            found += ["--prune-min-epochs", str(options.prune_min_epochs)]
+    return found
+
+
 def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: str,
            refined_from: dict | None = None) -> Sweep:
     """Check the space, plan every trial, then claim the sweep directory (nothing before that)."""
@@ -284,7 +300,8 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     # Held until the sweep ends, released by the kernel if it is killed: `dlrun ls` tells a live
     # sweep from a stale one, and `dlrun rm` never deletes one still running.
     lock = runlock.acquire(directory, wait=True)
-    header = "# The search space of this sweep: `dlrun sweep` runs it again.\n"
+    header = ("# The search space of this sweep; run it again the same way with\n"
+              f"#   dlrun sweep sweep.yaml {' '.join(rerun_options(options))}\n")
     layout.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
     pruner = None
     if options.prune:
