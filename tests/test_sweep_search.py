@@ -7,11 +7,11 @@ import sys
 
 import pandas as pd
 import pytest
+from test_sweep import SPACE, invoke, run_sweep, table, write
 
 from dlrun import yamlio
 from dlrun.sweep import samplers
 from dlrun.sweep.space import SearchSpace
-from test_sweep import SPACE, invoke, run_sweep, table, write
 
 pytest.importorskip("optuna")
 

@@ -250,7 +250,7 @@ class Sweep:
         if frame.empty:
             return None
         row = frame.iloc[0]
-        column, _ = objective(frame.assign(duration=frame["seconds"]), self.options.optimize)
+        column, _ = objective(frame, self.options.optimize)
         return {"trial": int(row["trial"]), "dev_error": _float(row["dev_error"]),
                 "optimize": column, "value": _float(row[column])}
 

@@ -80,13 +80,14 @@ def counts(frame) -> str:
 def importance(trials, space, column: str) -> str | None:
     """One line: each hyperparameter's share of the optimized metric's variance over the
     completed trials (dlrun.report.importance), the largest first; None with under 4 trials."""
+    import pandas as pd
+
     from ..report.importance import rank
+    from .run import _comparable, _row
 
     done = [t for t in trials if t.summary and t.summary.get("status") == "completed"]
     if len(done) < 4:
         return None
-    from .run import _comparable, _row
-    import pandas as pd
     frame = _comparable(pd.DataFrame([_row(t, t.summary) for t in done]))
     metric = pd.to_numeric(frame[column], errors="coerce").tolist()
     ranked = rank({p.key: [t.values[p.key] for t in done] for p in space.parameters},
