@@ -171,6 +171,8 @@ def train(
             experiment = config_module.load(config, overrides)
             experiment = experiment.model_copy(
                 update={"name": run_name(experiment, overrides, name)})
+            if experiment.data.folds:
+                return _cross_validate(experiment, config, overrides, runs_dir, quiet)
             reporter = None if quiet else ProgressReporter(experiment.name)
             try:
                 run_dir, summary = session.run(experiment, runs_dir, reporter, source=config,
@@ -193,6 +195,9 @@ def train(
                              for name in ("avoidable_bias", "variance", "data_mismatch")
                              if bv.get(name) is not None)
             console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
+        if "refit" in summary:
+            from .training.refit import describe
+            console.print(describe(summary), highlight=False, soft_wrap=True)
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
             if summary["status"] == "interrupted":
@@ -210,6 +215,31 @@ def train(
         raise typer.Exit(1)
     if summary["status"] == "interrupted":  # as a shell reports a command stopped by Ctrl-C
         raise typer.Exit(130)
+
+
+def _cross_validate(experiment, config: Path, overrides: list[str], runs_dir: Path,
+                    quiet: bool) -> None:
+    """`dlrun train` of a config with data.folds: K runs, then the final model with refit."""
+    from . import config as config_module
+    from .console import ProgressReporter, console
+    from .errors import ConfigError
+    from .strategy import folds
+    from .strategy.view import final_line, folds_table
+
+    try:
+        result = folds.cross_validate(
+            experiment, runs_dir, lambda title: None if quiet else ProgressReporter(title),
+            source=config)
+    except ConfigError as error:
+        raise config_module.located(error, config, overrides) from None
+    if quiet:
+        typer.echo(str(result.directory))
+        return
+    console.print(folds_table(result))
+    if result.final:
+        console.print(final_line(result), highlight=False, soft_wrap=True)
+    console.print(f"runs and {folds.SUMMARY} in {result.directory}", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()
@@ -674,6 +704,80 @@ def sweep(
             console.print(line, highlight=False)
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def refit(
+    run_dir: Annotated[Path, typer.Argument(help="A completed run directory.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Train the final model on train + dev for the epochs the run chose on dev, into RUN/refit,
+    and report its test error (train.refit: true does this after training)."""
+    from .console import ProgressReporter, console
+    from .training import refit as refit_module
+    from .training.signals import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        summary = refit_module.refit(run_dir, None if quiet else ProgressReporter(run_dir.name))
+    console.print(refit_module.describe(summary), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def errors(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
+    split: Annotated[str, typer.Option(help="The split to analyse: dev, test, train or train_dev.")
+                     ] = "dev",
+    top: Annotated[int, typer.Option(min=1, help="Worst examples shown (and drawn).")] = 10,
+    tags: Annotated[Optional[Path], typer.Option(
+        metavar="ERRORS_CSV", help="errors.csv with its tag column filled in (several tags: "
+                                   "'blurry; dark'): the share of the errors each tag covers and "
+                                   "the error fixing it could reach.")] = None,
+):
+    """Error analysis: the confusion matrix, per-class figures and the misclassified examples by
+    loss (regression: the largest residuals); writes errors.csv to tag and confusion.png."""
+    from .console import console
+    from .diagnosis import error_table, error_view
+
+    error_view.render(error_table.report(run_dir, split, top, tags), console, top)
+
+
+@app.command("learning-curve")
+@user_errors
+def learning_curve(
+    config: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="Dotted overrides, e.g. train.epochs=300")] = None,
+    sizes: Annotated[str, typer.Option(
+        help="Shares of the training split to train on, comma-separated.")] = "0.1,0.2,0.4,0.7,1.0",
+    seeds: Annotated[int, typer.Option(min=1, help="Runs per size (seeds seed, seed + 1, ...).")
+                     ] = 1,
+    runs_dir: Annotated[Path, typer.Option(help="Where the curve's directory is created.")
+                        ] = Path("runs"),
+):
+    """Train on growing shares of the training split, same dev set, and say whether more data
+    is likely to help; writes learning_curve.csv and .png beside the runs."""
+    from . import config as config_module
+    from .console import console
+    from .strategy import learning_curve as curve_module
+    from .errors import ConfigError
+    from .strategy.view import curve_table, run_line
+    from .training.signals import sigterm_as_interrupt
+
+    shares = curve_module.parse_sizes(sizes)
+    experiment = config_module.load(config, list(overrides or []))
+    with sigterm_as_interrupt():
+        try:
+            curve = curve_module.learning_curve(
+                experiment, runs_dir, shares, seeds,
+                on_run=lambda point, summary: console.print(run_line(point, summary),
+                                                            highlight=False))
+        except ConfigError as error:  # found once the data is loaded: say where the key is
+            raise config_module.located(error, config, overrides or []) from None
+    console.print(curve_table(curve))
+    console.print(f"[bold]{curve.verdict}[/bold]: {curve.reason}", highlight=False)
+    console.print(f"table and figure in {curve.directory}", highlight=False, soft_wrap=True)
 
 
 @app.command()

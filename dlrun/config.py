@@ -149,6 +149,9 @@ class DataConfig(Strict):
     features: list[str] | None = None  # CSV: the feature columns (default: all but the target)
     split: Split | None = None  # default 60/20/20; not used with a file per split
     train_dev: float = Field(0.0, ge=0, lt=1)  # share of training examples held out, untrained
+    subsample: float = Field(1.0, gt=0, le=1)  # train on this share of the training split only
+    folds: int = Field(0, ge=0)  # K >= 2: K-fold cross-validation over train + dev (0: off)
+    fold: int = Field(0, ge=0)  # with folds: the fold that is this run's dev set
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"  # auto: from the labels
     normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
     augment: Augment = Field(default_factory=Augment)
@@ -159,6 +162,16 @@ class DataConfig(Strict):
         if isinstance(data, dict) and all(data.get(key) is None for key in SOURCES):
             data = {**data, "generator": "moons"}
         return data
+
+    @model_validator(mode="after")
+    def _fold_among_folds(self):
+        if self.folds == 1:
+            raise ValueError("folds: 1 fold leaves nothing to validate on; give 2 or more, or 0 "
+                             "for no cross-validation")
+        if self.fold >= max(self.folds, 1):
+            raise ValueError(f"fold: {self.fold} is not one of the {self.folds} folds "
+                             f"(0 to {max(self.folds - 1, 0)})")
+        return self
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -268,6 +281,10 @@ class TrainConfig(Strict):
     # Epochs between checkpoints (0: only when a run stops early). Ten costs a few milliseconds
     # on small networks and loses at most ten epochs to a killed process.
     checkpoint_every: int = Field(10, ge=0)
+    # After training, train the final model on train + dev for the epochs the dev set chose
+    # (dlrun.training.refit), in the run's refit/ directory; its test error is the one to quote.
+    refit: bool = False
+    refit_scale: Literal["epochs", "steps"] = "epochs"  # keep the passes over the data, or steps
 
     @field_validator("batch_size", mode="before")
     @classmethod

@@ -182,6 +182,10 @@ def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
             found = final
             if metrics is None:
                 notes.append("train/dev figures are the final ones from summary.json")
+    if isinstance(summary.get("held_out"), dict) and summary["held_out"].get("dev") is False:
+        # A final model trained on its dev set (dlrun refit): its dev figures rank nothing.
+        found = {key: value for key, value in found.items() if not key.startswith("dev_")}
+        notes.append("a final model trained on train + dev: no held-out dev figures")
     if status == "completed" and "final" not in summary:
         notes.append("summary.json has no final metrics")
     epochs = _number(summary.get("epochs_run"))

@@ -88,8 +88,9 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
     except BaseException:
         lock.release()
         raise
-    return session.train_in(run_dir, experiment, summary, lock, reporter, stop_check,
-                            resumed=outcome)
+    run_dir, summary = session.train_in(run_dir, experiment, summary, lock, reporter,
+                                        stop_check, resumed=outcome)
+    return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
 
 def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outcome | None]:

@@ -25,8 +25,26 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     with status "pruned" and that reason. `source` is the config file (its git state goes into
     the provenance); `labels` ({"tags", "note"}) go to meta.json before training starts."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
-    network, dataset = experiment.network, experiment.dataset
     run_dir = layout.create(runs_dir, config.name)
+    summary, lock = begin(run_dir, experiment, source, labels)
+    run_dir, summary = train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+    return run_dir, refit_if_asked(run_dir, summary, config, reporter)
+
+
+def refit_if_asked(run_dir: Path, summary: dict, config: ExperimentConfig, reporter=None) -> dict:
+    """With train.refit, once the run has completed: the final model on train + dev, in
+    run_dir/refit (dlrun.training.refit); the run's summary, with its refit entry."""
+    if not (config.train.refit and summary["status"] == "completed"):
+        return summary
+    from .refit import refit
+    return refit(run_dir, reporter)
+
+
+def begin(run_dir: Path, experiment: Experiment, source: str | Path | None = None,
+          labels: dict | None = None, **fields) -> tuple[dict, object]:
+    """Lock a new, empty run directory and write its config, its labels and a "running"
+    summary (with `fields` added); (summary, lock)."""
+    config, network, dataset = experiment.config, experiment.network, experiment.dataset
     lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
     try:
         started_at = time.time()
@@ -36,7 +54,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
                    "versions": layout.environment(), "command": layout.command_line(),
-                   "provenance": _provenance(config, source, run_dir)}
+                   "provenance": _provenance(config, source, run_dir), **fields}
         if labels and (labels.get("tags") or labels.get("note")):
             tags.write(run_dir, labels.get("tags", []), labels.get("note", ""))
         layout.write_atomic(run_dir / layout.CONFIG, config.to_yaml().encode("utf-8"))
@@ -44,7 +62,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     except BaseException:
         lock.release()
         raise
-    return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+    return summary, lock
 
 
 def _provenance(config: ExperimentConfig, source, run_dir: Path) -> dict:
