@@ -88,6 +88,11 @@ def test_satisfy_and_optimize_choose_as_compare_does(tmp_path):
         assert info["best"]["trial"] == best["trial"] and info["best"]["value"] == best["dev_loss"]
 
 
+def test_optimizing_a_column_of_words_chooses_no_trial(tmp_path):
+    sweep_dir = run_sweep(tmp_path, "--trials", 2, "--workers", 1, "--optimize", "status")
+    assert json.loads((sweep_dir / "sweep.json").read_text())["best"] is None
+
+
 def test_duration_is_a_name_satisfy_knows(tmp_path):
     sweep_dir = run_sweep(tmp_path, "--trials", 2, "--workers", 1, "--satisfy", "duration<0")
     assert json.loads((sweep_dir / "sweep.json").read_text())["best"] is None

@@ -192,7 +192,8 @@ def ranked(frame, optimize: str = "dev_error", satisfy=()):
     for expression in satisfy:
         table = select(table, expression, "--satisfy")
     column, _ = objective(table, optimize)
-    values = table[column].astype(float)
+    import pandas as pd
+    values = pd.to_numeric(table[column], errors="coerce")  # as compare's pick: words never win
     table = table[values.notna() & np.isfinite(values)]
     return sort(table, optimize, "--optimize").drop(columns="duration")
 
