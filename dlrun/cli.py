@@ -189,12 +189,16 @@ def train(
                       soft_wrap=True)  # never folded: the path is there to be copied
         console.print(summary_table(summary))
         if "bias_variance" in summary:
-            from .diagnosis.bias_variance import format_error
+            from .diagnosis.bias_variance import format_bayes, format_error
             bv, task = summary["bias_variance"], summary["task"]
             gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
                              for name in ("avoidable_bias", "variance", "data_mismatch")
                              if bv.get(name) is not None)
-            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
+            if "reason" not in summary.get("bayes_error", {"reason": None}):
+                gaps += f"; Bayes error {format_bayes(summary['bayes_error'], task)}"
+            caveat = f"; {bv['caveat']}" if bv.get("caveat") else ""
+            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps}){caveat}",
+                          highlight=False)
         if "refit" in summary:
             from .training.refit import describe
             console.print(describe(summary), highlight=False, soft_wrap=True)
@@ -248,9 +252,10 @@ def diagnose(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
     settings: Annotated[Optional[list[str]], typer.Argument(
         help="Thresholds of the diagnose section, e.g. min_gap=0.02 min_share=0.5")] = None,
-    human_error: Annotated[Optional[float], typer.Option(
-        help="Human-level error, the proxy for Bayes error (0.02 for 2%); "
-             "default: the run's diagnose.human_error.")] = None,
+    human_error: Annotated[Optional[str], typer.Option(
+        help="Human-level error, the proxy for Bayes error (0.02 for 2%), or auto: the Bayes "
+             "error computed from the data's generator, or bounded by the training data's "
+             "nearest neighbours; default: the run's diagnose.human_error.")] = None,
     output_format: Annotated[str, typer.Option(
         "--format", metavar="[text|json]", help="text (tables) or json (for scripts).")
     ] = "text",
@@ -264,7 +269,7 @@ def diagnose(
         raise ConfigError(f"--format: expected text or json, got {output_format!r}")
     settings = list(settings or [])
     if human_error is not None:
-        settings.append(f"human_error={human_error!r}")
+        settings.append(f"human_error={human_error}")
     diagnosis = diagnose_module.diagnose_run_dir(run_dir, settings)
     try:
         diagnose_module.save(run_dir, diagnosis)
@@ -340,42 +345,74 @@ def compare(
         "--format", metavar="[table|csv|markdown|json]",
         help="table for people; csv, markdown or json for files and scripts.")
     ] = "table",
+    columns: Annotated[Optional[str], typer.Option(
+        help="The table's columns after the run's name, comma-separated: config keys (short or "
+             "dotted) or results, e.g. dev_error,learning_rate,optimizer.")] = None,
+    transpose: Annotated[bool, typer.Option(
+        "--transpose", help="Runs as columns and keys as rows (for a handful of runs).")] = False,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write the dev and train curves of the rows shown to this image (.png, .pdf, .svg).")
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are looked for.")
                         ] = Path("runs"),
 ):
-    """Compare runs side by side: the config keys that differ, and how each run did."""
+    """Compare runs side by side: how each run did, and the config keys that differ."""
     from .compare import collect as compare_module
-    from .compare import view
+    from .compare import terminal, view
+    from .compare.plot import check_plot_path, legend_path, plot_curves
     from .console import console, err_console
 
     view.check_format(output_format, view.FORMATS)
     if plot is not None:
-        view.check_plot_path(plot)
+        check_plot_path(plot)
     comparison = compare_module.compare(
         paths or [runs_dir], runs_dir, filters=filters or (), sort_by=sort, top=top,
         optimize=optimize, satisfy=satisfy or (), group=group_seeds, all_params=all_params,
         required_tags=tag or ())
     if output_format == "table":
         layout_notes = []
+        names = [n.strip() for n in columns.split(",") if n.strip()] if columns else None
         if len(comparison.table):
-            table, layout_notes = view.terminal_table(comparison, console.width)
+            show = terminal.transposed if transpose else terminal.terminal_table
+            table, layout_notes = show(comparison, console.width, names)
             console.print(table, no_wrap=True, overflow="crop")
-        for line in view.footer(comparison, layout_notes):
+        for line in terminal.footer(comparison, layout_notes):
             console.print(line, highlight=False)
     else:
         writer = {"csv": view.to_csv, "markdown": view.to_markdown,
                   "json": view.to_json}[output_format]
         typer.echo(writer(comparison), nl=False)
     if plot is not None:
-        notes = view.plot_curves(comparison, plot)
+        notes = plot_curves(comparison, plot)
         # Keep stdout clean for csv/json; people see the same lines either way.
         out = console if output_format == "table" else err_console
         for note in notes:
             out.print(f"[yellow]*[/yellow] {note}", highlight=False)
-        out.print(f"curves written to {plot}", highlight=False)
+        out.print(f"curves written to {plot}, their labels in full to {legend_path(plot)}",
+                  highlight=False)
+
+
+@app.command()
+@user_errors
+def report(
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="RUNS_OR_SWEEPS", show_default=False,
+        help="Run directories, sweep directories, directories of runs, or the beginning of run "
+             "names in --runs-dir (default: --runs-dir).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")
+                      ] = Path("report.html"),
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories are looked for.")
+                        ] = Path("runs"),
+):
+    """Write one self-contained HTML page of runs and sweeps: their table, interactive curves,
+    diagnoses and figures, and for a sweep which hyperparameters matter. Opens from disk, no
+    network (pip install "dlrun\\[report]" for plotly)."""
+    from .console import console
+    from .report import page
+
+    written, comparison = page.write(paths or [runs_dir], output, runs_dir)
+    console.print(f"{len(comparison.table)} runs in {written} "
+                  f"({written.stat().st_size / 1e6:.1f} MB)", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -702,6 +739,13 @@ def sweep(
         line = importance(swept.finished.values(), space, column)
         if line:
             console.print(line, highlight=False)
+    from .report.page import for_sweep
+
+    written, problem = for_sweep(swept.directory)
+    if problem:
+        err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
+    elif not quiet:
+        console.print(f"report: {written}", highlight=False, soft_wrap=True)
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)
 

@@ -132,6 +132,9 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         # A pruned sweep trial is paused at a rung, cut short by design: a diagnosis would judge
         # a run that has not ended, and drawing it at every rung costs more than its epochs.
         if outcome.status != "pruned":
+            bayes = _extra(summary, "diagnosis", diagnose.bayes_estimate, config, dataset)
+            if bayes is not None:
+                summary["bayes_error"] = bayes  # what human_error: auto measures the bias from
             verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
                              experiment)  # diagnosis.json, .md
             if verdict:
