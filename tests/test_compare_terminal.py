@@ -85,7 +85,7 @@ def table_rows(output: str) -> list[tuple[str, list[str]]]:
 def test_every_lesson_run_shows_its_whole_name_and_dev_and_test_error(lessons, width):
     expected = {r["run"]: r for r in json.loads(invoke("compare", lessons, "--format",
                                                        "json").stdout)}
-    assert len(expected) == len(lesson_commands()) == 16
+    assert len(expected) == len(lesson_commands()) == 20
     result = invoke("compare", lessons, columns=width)
     assert result.exit_code == 0, result.output
     assert all(len(line) <= width for line in result.stdout.splitlines())
