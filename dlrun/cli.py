@@ -144,6 +144,7 @@ def train(
         ProgressReporter,
         console,
         err_console,
+        kept_line,
         run_heading,
         summary_table,
     )
@@ -187,6 +188,7 @@ def train(
     if not quiet:
         console.print(run_heading(run_dir, summary), markup=False, highlight=False,
                       soft_wrap=True)  # never folded: the path is there to be copied
+        console.print(kept_line(summary), highlight=False)
         console.print(summary_table(summary))
         if "bias_variance" in summary:
             from .diagnosis.bias_variance import format_bayes, format_error
@@ -259,8 +261,13 @@ def diagnose(
     output_format: Annotated[str, typer.Option(
         "--format", metavar="[text|json]", help="text (tables) or json (for scripts).")
     ] = "text",
+    save: Annotated[bool, typer.Option(
+        "--save", help="Keep the diagnosis made with these thresholds: they go into the run's "
+                       "config.yaml, the verdict into summary.json, the report into "
+                       "diagnosis.json and .md.")] = False,
 ):
-    """Say what is wrong with a run and what to try next; writes diagnosis.json and diagnosis.md."""
+    """Say what is wrong with a run and what to try next. With the run's own thresholds it
+    (re)writes diagnosis.json and diagnosis.md; with others it only prints, unless --save."""
     from .console import console, err_console
     from .diagnosis import diagnose as diagnose_module
     from .errors import ConfigError
@@ -272,10 +279,14 @@ def diagnose(
         settings.append(f"human_error={human_error}")
     diagnosis = diagnose_module.diagnose_run_dir(run_dir, settings)
     try:
-        diagnose_module.save(run_dir, diagnosis)
+        if save or not settings:  # the run's own thresholds: what training wrote, up to date
+            diagnose_module.adopt(run_dir, diagnosis, settings)
     except OSError as error:
         err_console.print(f"[yellow]warning:[/yellow] could not write the diagnosis into "
                           f"{run_dir}: {error}", highlight=False)
+    if settings and not save:
+        err_console.print("note: not saved (thresholds other than the run's); add --save to "
+                          "make them the run's own", highlight=False)
     if output_format == "json":
         import json
         typer.echo(json.dumps(diagnosis, indent=2, sort_keys=True))
@@ -311,9 +322,12 @@ def predict(
         predict_module.write_output(*target, text)
         console.print(f"wrote {len(result.frame)} predictions to {output}")
     if result.scores:
+        from .rundir.result import kept_label
+
         shown = ", ".join(f"{name} {value:.4g}" for name, value in result.scores.items())
-        (err_console if output is None else console).print(f"against the file's targets: {shown}",
-                                                           highlight=False)
+        kept = kept_label(result.summary) if result.summary else "params.npz"
+        (err_console if output is None else console).print(
+            f"against the file's targets: {shown} (kept weights: {kept})", highlight=False)
 
 
 @app.command()
@@ -382,6 +396,9 @@ def compare(
         writer = {"csv": view.to_csv, "markdown": view.to_markdown,
                   "json": view.to_json}[output_format]
         typer.echo(writer(comparison), nl=False)
+        warning = view.dev_set_warning(comparison)
+        if warning:  # stdout stays the file's; people still see it
+            err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if plot is not None:
         notes = plot_curves(comparison, plot)
         # Keep stdout clean for csv/json; people see the same lines either way.
@@ -653,6 +670,9 @@ def sweep(
     refine: Annotated[Optional[Path], typer.Option(
         help="A sweep directory: sweep again, each range narrowed to its --top best trials.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Best trials --refine narrows around.")] = 5,
+    seeds: Annotated[int, typer.Option(
+        min=1, help="Train every point with N seeds (the config's seed + 0..N-1) and rank by "
+                    "the mean dev error; the data stays the config's.")] = 1,
     prune: Annotated[bool, typer.Option(
         "--prune", help="Successive halving: pause every trial at each rung, go on from its "
                         "checkpoint with those whose optimized metric leads.")] = False,
@@ -700,10 +720,11 @@ def sweep(
     sampler = "grid" if grid else sampler
     options = sweep_module.Options(trials=trials, sampler=sampler, seed=seed, prune=prune,
                                    prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
-                                   optimize=optimize, satisfy=list(satisfy or []), batch=batch)
+                                   optimize=optimize, satisfy=list(satisfy or []), batch=batch,
+                                   seeds=seeds)
     from .training.signals import sigterm_as_interrupt
 
-    backend = open_backend(workers, cluster, trials)
+    backend = open_backend(workers, cluster, trials * seeds)
     aborted = True
     try:
         with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
@@ -723,22 +744,29 @@ def sweep(
         raise typer.Exit(130)
     finally:
         backend.close(abort=aborted)
-    frame = sweep_module.results_frame(space, list(swept.finished.values()))
+    frame = sweep_module.results_frame(space, list(swept.finished.values()), seeds)
+    dev_sets = sweep_module.dev_sets(swept.finished.values())
     if quiet:
         typer.echo(str(swept.directory))
     else:
         from .sweep.view import best_table, counts
         best = sweep_module.best_trials(frame, show, optimize, options.satisfy)
+        metric = optimize.replace("_", " ")
+        ranked = f"mean {metric} over the seeds" if seeds > 1 else metric
         chosen = " meeting " + ", ".join(options.satisfy) if options.satisfy else ""
         console.print(best_table(best, [p.key for p in space.parameters],
-                                 f"{swept.directory}  best {len(best)} by "
-                                 f"{optimize.replace('_', ' ')}{chosen}"))
+                                 f"{swept.directory}  best {len(best)} by {ranked}{chosen}",
+                                 dev_set=dev_sets > 1))
         console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
         from .sweep.view import importance
         column, _ = sweep_module.objective(frame, optimize)
         line = importance(swept.finished.values(), space, column)
         if line:
             console.print(line, highlight=False)
+    if dev_sets > 1:
+        err_console.print(f"[yellow]warning:[/yellow] the trials were scored on {dev_sets} "
+                          "different dev sets (column dev_set): their dev errors do not rank "
+                          "them", highlight=False)
     from .report.page import for_sweep
 
     written, problem = for_sweep(swept.directory)

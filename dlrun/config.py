@@ -180,6 +180,9 @@ class DataConfig(Strict):
     subsample: float = Field(1.0, gt=0, le=1)  # train on this share of the training split only
     folds: int = Field(0, ge=0)  # K >= 2: K-fold cross-validation over train + dev (0: off)
     fold: int = Field(0, ge=0)  # with folds: the fold that is this run's dev set
+    # Seed of generation, split and train-dev carving; null: the run's seed. A sweep sets it to
+    # its config's seed when trials differ by seed, so every trial is scored on the same data.
+    seed: int | None = None
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"  # auto: from the labels
     normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
     augment: Augment = Field(default_factory=Augment)

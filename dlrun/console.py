@@ -30,8 +30,9 @@ class ProgressReporter:
         self.progress = Progress(
             TextColumn("[bold]{task.description}", table_column=Column(
                 max_width=28 if wide else 14, no_wrap=True, overflow="ellipsis")),
-            *([BarColumn(bar_width=20)] if wide else []), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]} dev error {task.fields[dev_error]}" if wide
+            *([BarColumn(bar_width=20)] if wide else []), TextColumn("epoch"),
+            MofNCompleteColumn(),
+            TextColumn("train loss {task.fields[loss]} dev error {task.fields[dev_error]}" if wide
                         else "loss {task.fields[loss]} dev {task.fields[dev_error]}"),
             TextColumn("{task.fields[rate]}"), *([TimeElapsedColumn()] if wide else []),
             TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
@@ -72,8 +73,16 @@ def run_heading(run_dir, summary: dict) -> str:
     return f"{run_dir}  {summary['status']}  {task}"
 
 
+def kept_line(summary: dict) -> str:
+    """Which epoch the figures of summary_table are from: the progress bar above ends on the
+    last epoch, which is not the one kept when early stopping restored an earlier one."""
+    from .rundir.result import kept_label
+
+    return f"figures of the kept weights: {kept_label(summary)}"
+
+
 def summary_table(summary: dict) -> Table:
-    """Final metrics of a run, one row per split."""
+    """What the kept parameters score, one row per split."""
     table = Table()
     table.add_column("split")
     table.add_column("examples", justify="right")

@@ -15,7 +15,7 @@ from .data import labels
 from .data.files import SUFFIXES, Table, check_finite, numeric_matrix
 from .data.rows import MappedRows, normalized
 from .errors import ConfigError, DataError, RunDirError
-from .rundir import layout
+from .rundir import layout, reader
 
 
 @dataclass
@@ -203,6 +203,14 @@ def _loss(model: Model, Z: np.ndarray, target: np.ndarray) -> float:
 class Result:
     frame: object  # pandas.DataFrame of predictions
     scores: dict | None  # metrics against the file's targets, when it holds them
+    summary: dict | None = None  # the run's summary.json, naming the epoch of its weights
+
+
+def _summary(run_dir: str | Path) -> dict | None:
+    try:
+        return reader.read_summary(run_dir)
+    except RunDirError:  # predicting needs only config.yaml and params.npz
+        return None
 
 
 def predict(run_dir: str | Path, data_path: str | Path) -> Result:
@@ -212,7 +220,7 @@ def predict(run_dir: str | Path, data_path: str | Path) -> Result:
     Z = model.network.logits(inputs.X)  # one pass over the rows, for predictions and loss
     frame = predictions(model, Z)
     scores = score(model, frame, Z, inputs.y, data_path) if inputs.y is not None else None
-    return Result(frame, scores)
+    return Result(frame, scores, _summary(run_dir))
 
 
 def output_file(path: str | Path) -> tuple[Path, bool]:

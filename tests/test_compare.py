@@ -100,6 +100,14 @@ def edited_copy(source: Path, target: Path, *, config_changes=None, summary_chan
     return target
 
 
+def kept(run_dir: Path, column: str) -> float:
+    """What the run's kept weights score, read from summary.json's final: dev_error is
+    final["dev"]["error"]."""
+    summary = json.loads((run_dir / layout.SUMMARY).read_text())
+    split, metric = column.split("_")
+    return summary["final"][split][metric]
+
+
 def at_best_epoch(run_dir: Path, column: str) -> float:
     """An independent reading of one metric at the run's best epoch."""
     summary = json.loads((run_dir / layout.SUMMARY).read_text())
@@ -110,7 +118,7 @@ def at_best_epoch(run_dir: Path, column: str) -> float:
 # Reading and flattening
 
 
-def test_table_holds_flattened_config_and_results_at_the_best_epoch(runs_dir):
+def test_table_holds_flattened_config_and_the_kept_weights_results(runs_dir):
     table, params, _ = collect.load([runs_dir])
     assert len(table) == 6
     assert {"train.optimizer.name", "train.learning_rate", "model.hidden_layers",
@@ -120,9 +128,13 @@ def test_table_holds_flattened_config_and_results_at_the_best_epoch(runs_dir):
         summary = json.loads((run_dir / layout.SUMMARY).read_text())
         assert row["model.hidden_layers"] == "[10, 5]"
         assert row["status"] == "completed"
-        for column in ("train_error", "dev_error", "train_loss", "dev_loss"):
-            assert row[column] == pytest.approx(at_best_epoch(run_dir, column))
-        assert row["test_error"] == pytest.approx(summary["final"]["test"]["error"])
+        for column in ("train_error", "dev_error", "train_loss", "dev_loss", "test_error"):
+            assert row[column] == kept(run_dir, column)
+        assert row["kept_epoch"] == summary["kept_epoch"] == summary["epochs_run"]
+        assert row["best_epoch"] == summary["best_epoch"]
+        assert row["dev_loss_at_best"] == summary["best_dev_loss"]
+        assert row["dev_error_at_best"] == pytest.approx(at_best_epoch(run_dir, "dev_error"))
+        assert row["dev_set"] == summary["fingerprints"]["dev"]["sha256"][:12]
         diagnosis = run_dir / layout.DIAGNOSIS
         verdict = (json.loads(diagnosis.read_text())["verdict"] if diagnosis.exists()
                    else summary["bias_variance"]["verdict"])
@@ -253,8 +265,7 @@ def satisficing_runs(tmp_path: Path, source: Path) -> Path:
     for name, dev_error, duration, lr in [("a", 0.10, 120.0, 0.1), ("b", 0.20, 30.0, 0.2),
                                           ("c", 0.15, 50.0, 0.3), ("d", 0.12, 90.0, 0.4)]:
         edited_copy(source, tmp_path / name, config_changes={"train.learning_rate": lr},
-                    summary_changes={"duration_seconds": duration},
-                    metrics_changes={"dev_error": dev_error})
+                    summary_changes={"duration_seconds": duration, "final.dev.error": dev_error})
     return tmp_path
 
 
@@ -286,7 +297,7 @@ def test_runs_differing_only_by_seed_form_one_row_with_mean_and_std(runs_dir, tr
     assert sorted(r["runs"] for r in rows) == [1, 2, 3]
     adam = next(r for r in rows if r["runs"] == 3)
     assert adam["seeds"] == "0, 1, 2" and adam["train.optimizer.name"] == "adam"
-    errors = [at_best_epoch(trained[key], "dev_error") for key in ("adam0", "adam1", "adam2")]
+    errors = [kept(trained[key], "dev_error") for key in ("adam0", "adam1", "adam2")]
     assert adam["dev_error"] == pytest.approx(np.mean(errors))
     assert adam["dev_error_std"] == pytest.approx(np.std(errors, ddof=1))
     single = next(r for r in rows if r["runs"] == 1)
@@ -470,15 +481,20 @@ def test_damaged_runs_keep_every_figure_that_can_still_be_read(damaged, trained)
     source = trained["adam0"]
     summary = json.loads((source / layout.SUMMARY).read_text())
     frame = pd.read_csv(source / layout.METRICS)
-    # Running: no best epoch in the summary yet, so the lowest dev loss of the rows written so far.
+    # Running: no best epoch in the summary yet, so the lowest dev loss of the rows written so far;
+    # and no kept weights yet, so no result figures.
     first_two = frame.iloc[:2]
     best = first_two.loc[first_two["dev_loss"].idxmin()]
     assert rows["running"]["best_epoch"] == best["epoch"]
-    assert rows["running"]["dev_error"] == pytest.approx(best["dev_error"])
+    assert rows["running"]["dev_error_at_best"] == pytest.approx(best["dev_error"])
+    assert rows["running"]["dev_error"] is None and rows["running"]["kept_epoch"] is None
     assert rows["running"]["epochs_run"] == 2
     # Missing metrics: the final figures of summary.json stand in, and the note says so.
     assert rows["no-metrics"]["train_error"] == pytest.approx(summary["final"]["train"]["error"])
-    assert rows["bad-json"]["dev_error"] == pytest.approx(at_best_epoch(source, "dev_error"))
+    assert rows["bad-json"]["dev_error"] is None  # what the weights score is in summary.json
+    lowest = frame.loc[frame["dev_loss"].idxmin()]  # no summary: the best epoch from metrics.csv
+    assert rows["bad-json"]["best_epoch"] == lowest["epoch"]
+    assert rows["bad-json"]["dev_error_at_best"] == pytest.approx(lowest["dev_error"])
     assert rows["bad-json"]["seed"] == 0  # the config still names it
     assert rows["bad-yaml"]["seed"] == 0  # from summary.json when the config is unreadable
     assert rows["truncated"]["epochs_run"] == summary["epochs_run"]
@@ -576,7 +592,7 @@ def test_diff_lists_changed_keys_and_result_deltas(trained):
     }
     metrics = {m["metric"]: m for m in report["metrics"]}
     for column in ("dev_error", "train_loss"):
-        expected = at_best_epoch(b, column) - at_best_epoch(a, column)
+        expected = kept(b, column) - kept(a, column)
         assert metrics[column]["delta"] == pytest.approx(expected)
     assert metrics["status"]["delta"] is None
 
@@ -641,3 +657,71 @@ def test_when_nothing_is_left_the_terminal_says_why(runs_dir):
     result = invoke("compare", runs_dir, "--filter", "optimizer=rmsprop")
     assert result.exit_code == 0
     assert "0 runs shown of 6 runs read (6 by --filter removed)" in result.output
+
+
+# The result of a run: its kept weights
+
+
+def overfitting(seed: int = 0, **train) -> config.ExperimentConfig:
+    """A wide network on 60 noisy moons: its dev loss is lowest long before the last epoch."""
+    return config.validate({"name": "over", "seed": seed,
+                            "data": {"generator": {"name": "moons", "n_samples": 60, "noise": 0.4}},
+                            "model": {"hidden_layers": [64, 64]},
+                            "train": {"epochs": 80, "learning_rate": 0.05, **train}}, "test")
+
+
+def test_result_columns_are_the_kept_weights_and_best_epoch_columns_say_so(tmp_path):
+    last, _ = session.run(overfitting(), tmp_path)
+    stopped, _ = session.run(overfitting(early_stopping={"patience": 5}), tmp_path)
+    rows = {r["path"]: r for r in as_json("compare", tmp_path)}
+    for run_dir in (last, stopped):
+        row, summary = rows[str(run_dir)], json.loads((run_dir / layout.SUMMARY).read_text())
+        for column in ("train_error", "dev_error", "train_loss", "dev_loss", "test_error"):
+            assert row[column] == kept(run_dir, column)
+        assert row["kept_epoch"] == summary["kept_epoch"]
+        assert row["best_epoch"] == summary["best_epoch"]
+        assert row["dev_error_at_best"] == pytest.approx(at_best_epoch(run_dir, "dev_error"))
+    kept_last, kept_best = rows[str(last)], rows[str(stopped)]
+    assert kept_last["best_epoch"] < kept_last["kept_epoch"] == 80  # the lowest dev loss was early
+    assert kept_last["dev_loss"] > kept_last["dev_loss_at_best"]  # and is not what it kept
+    assert kept_best["kept_epoch"] == kept_best["best_epoch"]  # early stopping restored it
+    assert kept_best["dev_loss"] == pytest.approx(kept_best["dev_loss_at_best"], rel=1e-6)
+    result = invoke("diff", last, stopped, "--format", "json")
+    metrics = {m["metric"]: m for m in json.loads(result.stdout)["metrics"]}
+    assert metrics["dev_error"]["a"] == kept(last, "dev_error")
+    assert metrics["kept_epoch"]["delta"] == kept_best["kept_epoch"] - 80
+
+
+def test_a_summary_from_before_kept_epoch_is_read_from_how_the_run_ended(tmp_path, trained):
+    for name, stopping in (("last", None), ("stopped", {"patience": 2, "min_delta": 0.0,
+                                                        "metric": "loss"})):
+        copy = edited_copy(trained["adam0"], tmp_path / name,
+                           config_changes={"train.early_stopping": stopping},
+                           summary_changes={"best_epoch": 2})
+        summary = json.loads((copy / layout.SUMMARY).read_text())
+        del summary["kept_epoch"], summary["restored"]
+        (copy / layout.SUMMARY).write_text(json.dumps(summary))
+    rows = {r["run"]: r for r in as_json("compare", tmp_path)}
+    assert rows["last"]["kept_epoch"] == 4 and rows["stopped"]["kept_epoch"] == 2
+
+
+def test_runs_scored_on_different_dev_sets_are_flagged(tmp_path):
+    def pinned(seed):  # model seed `seed`, data drawn from seed 0
+        spec = experiment(seed).model_dump(mode="json")
+        return config.validate({**spec, "data": {**spec["data"], "seed": 0}}, "test")
+
+    same_data = [session.run(pinned(seed), runs_dir=tmp_path / "same")[0] for seed in (0, 1)]
+    rows = as_json("compare", tmp_path / "same")
+    assert len({r["dev_set"] for r in rows}) == 1
+    result = invoke("compare", tmp_path / "same")
+    assert "different dev sets" not in result.output
+    for run_dir in same_data:
+        shutil.copytree(run_dir, tmp_path / "mixed" / run_dir.name)
+    session.run(experiment(1), runs_dir=tmp_path / "mixed")  # seed 1 draws other data
+    rows = as_json("compare", tmp_path / "mixed")
+    assert len({r["dev_set"] for r in rows}) == 2
+    for args in ([], ["--format", "csv"]):
+        result = invoke("compare", tmp_path / "mixed", *args)
+        assert "scored on 2 different dev sets (column dev_set)" in result.output
+    assert "different dev sets" not in invoke("compare", tmp_path / "mixed", "--format",
+                                              "json").stdout

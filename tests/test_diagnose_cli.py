@@ -43,7 +43,7 @@ def write_run(path, train_error=0.15, dev_error=0.16, train_dev_error=None, stat
 def diagnose_json(*args):
     result = runner.invoke(app, ["diagnose", *map(str, args), "--format", "json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_train_and_dev_at_15_and_16_percent_is_high_bias(tmp_path):
@@ -62,7 +62,7 @@ def test_train_and_dev_at_15_and_16_percent_is_high_bias(tmp_path):
 
 def test_human_error_of_14_percent_turns_the_same_run_variance_limited(tmp_path):
     run_dir = write_run(tmp_path / "run")
-    diagnosis = diagnose_json(run_dir, "--human-error", "0.14")
+    diagnosis = diagnose_json(run_dir, "--human-error", "0.14", "--save")
     assert diagnosis["verdict"] == "high variance"
     assert diagnosis["limiting"] == "variance"
     assert diagnosis["settings"]["human_error"] == 0.14
@@ -72,11 +72,53 @@ def test_human_error_of_14_percent_turns_the_same_run_variance_limited(tmp_path)
 def test_thresholds_are_set_by_key_on_the_command_line(tmp_path):
     run_dir = write_run(tmp_path / "run", train_error=0.01, dev_error=0.11)
     assert diagnose_json(run_dir)["verdict"] == "high variance"
-    relaxed = diagnose_json(run_dir, "min_gap=0.2", "diagnose.min_share=0.5")
+    relaxed = diagnose_json(run_dir, "min_gap=0.2", "diagnose.min_share=0.5", "--save")
     assert relaxed["verdict"] == "good fit"
     assert relaxed["settings"]["min_gap"] == 0.2 and relaxed["settings"]["min_share"] == 0.5
     assert relaxed["recommendations"] == []
     assert "Nothing stands out" in (run_dir / DIAGNOSIS_MD).read_text()
+
+
+def read_json(path):
+    return json.loads(path.read_text())
+
+
+def test_other_thresholds_are_only_printed_unless_saved_and_then_every_command_agrees(tmp_path):
+    run_dir = write_run(tmp_path / "run", train_error=0.01, dev_error=0.11)
+    own = diagnose_json(run_dir)
+    assert own["verdict"] == "high variance"
+    assert read_json(run_dir / "summary.json")["bias_variance"]["verdict"] == "high variance"
+    config_before = (run_dir / "config.yaml").read_text()
+
+    result = runner.invoke(app, ["diagnose", str(run_dir), "min_gap=0.2", "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["verdict"] == "good fit"  # printed...
+    assert "not saved" in result.stderr and "--save" in result.stderr
+    assert read_json(run_dir / DIAGNOSIS_JSON) == own  # ...and nothing written
+    assert read_json(run_dir / "summary.json")["bias_variance"]["verdict"] == "high variance"
+    assert (run_dir / "config.yaml").read_text() == config_before
+
+    saved = diagnose_json(run_dir, "min_gap=0.2", "--save")
+    assert read_json(run_dir / DIAGNOSIS_JSON) == saved
+    assert read_json(run_dir / "summary.json")["bias_variance"]["verdict"] == "good fit"
+    assert config.load(run_dir / "config.yaml").diagnose.min_gap == 0.2
+    assert diagnose_json(run_dir)["verdict"] == "good fit"  # the run's own thresholds now
+    compared = runner.invoke(app, ["compare", str(run_dir), "--format", "json"])
+    assert json.loads(compared.stdout)[0]["verdict"] == "good fit"
+
+
+def test_saving_a_diagnosis_of_a_run_still_training_is_refused(tmp_path):
+    from dlrun.rundir import runlock
+
+    run_dir = write_run(tmp_path / "run", train_error=0.01, dev_error=0.11)
+    lock = runlock.acquire(run_dir, wait=True)  # this test plays the trainer
+    try:
+        result = runner.invoke(app, ["diagnose", str(run_dir), "min_gap=0.2", "--save"])
+    finally:
+        lock.release()
+    assert result.exit_code == 2
+    assert "still training" in result.output
+    assert not (run_dir / DIAGNOSIS_JSON).exists()
 
 
 def test_a_train_dev_error_in_the_summary_brings_data_mismatch(tmp_path):

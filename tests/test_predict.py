@@ -1,6 +1,7 @@
 """dlrun predict: the saved normalization and parameters applied to new rows."""
 
 import io
+import json
 import os
 import stat
 import subprocess
@@ -87,6 +88,8 @@ def test_targets_in_the_file_are_scored(tmp_path, trained):
     predicted = pd.read_csv(out)
     accuracy = np.mean(predicted["prediction"] == frame["size"])
     assert f"accuracy {accuracy:.4g}" in result.output and "f1" in result.output
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert f"(kept weights: last epoch {summary['epochs_run']} of" in result.output
     # The loss as training measures it: the mean cross-entropy of the true labels' probability.
     p_true = np.where(frame["size"] == "big", predicted["probability_big"],
                       predicted["probability_small"])

@@ -82,16 +82,131 @@ def test_local_sweep_writes_one_ordinary_run_per_trial_and_a_table(tmp_path):
                             "optimize": "dev_error", "value": best["dev_error"]}
 
 
-def test_trial_values_and_seeds_come_from_the_sweep_seed_and_trial_number(tmp_path):
+def test_trial_values_come_from_the_sweep_seed_and_every_trial_keeps_the_configs_seed(tmp_path):
+    # Before, each trial also drew its own training seed, and with it its own data and dev set.
     sweep_dir = run_sweep(tmp_path, "--trials", 3, "--workers", 1, "--seed", 11)
     space = sweep.load_space(write(tmp_path))
     for index, row in table(sweep_dir).iterrows():
-        sequence = np.random.SeedSequence(11, spawn_key=(index,))
-        sampling, training = sequence.spawn(2)
+        sampling, _ = np.random.SeedSequence(11, spawn_key=(index,)).spawn(2)
         values = space.sample(np.random.default_rng(sampling))
         assert row["train.learning_rate"] == values["train.learning_rate"]
         assert row["train.batch_size"] == values["train.batch_size"]
-        assert row["seed"] == int(training.generate_state(1)[0])
+        assert row["seed"] == 4  # the config's
+        config = yaml.safe_load((sweep_dir / row["run"] / "config.yaml").read_text())
+        assert config["seed"] == 4 and config["data"]["seed"] is None
+    assert table(sweep_dir)["dev_set"].nunique() == 1
+
+
+def npz_arrays(path: Path) -> dict[str, bytes]:
+    """Every array of a params.npz as its .npy bytes (header, dtype, shape, data)."""
+    import zipfile
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.mark.slow
+def test_a_grid_over_init_reproduces_the_standalone_runs_bit_for_bit(tmp_path):
+    from dlrun import config as config_module
+    from dlrun.training import session
+
+    lesson = Path(__file__).resolve().parent.parent / "configs" / "initialization.yaml"
+    inits = ["zeros", "{name: random, scale: 10}", "he"]
+    sweep_dir = run_sweep(tmp_path, "--grid", "--trials", 3, "--workers", 1,
+                          f"model.init={{choice: [{', '.join(inits)}]}}", config=lesson)
+    frame = table(sweep_dir)
+    assert len(frame) == 3 and set(frame["status"]) == {"completed"}
+    for init, run in zip(inits, frame["run"]):
+        alone, _ = session.run(config_module.load(lesson, [f"model.init={init}"]),
+                               tmp_path / "alone")
+        assert npz_arrays(sweep_dir / run / "params.npz") == npz_arrays(alone / "params.npz")
+        trial = json.loads((sweep_dir / run / "summary.json").read_text())
+        standalone = json.loads((alone / "summary.json").read_text())
+        assert trial["final"] == standalone["final"]
+        assert trial["fingerprints"] == standalone["fingerprints"]
+
+
+def test_seeds_trains_every_point_with_n_seeds_on_one_data_set_and_ranks_by_the_mean(tmp_path):
+    result = invoke("sweep", write(tmp_path), "--runs-dir", tmp_path / "runs", "--trials", 2,
+                    "--seeds", 3, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    frame = table(sweep_dir)
+    assert list(frame["point"]) == [0, 0, 0, 1, 1, 1] and list(frame["seed"]) == [4, 5, 6] * 2
+    for run in frame["run"]:
+        config = yaml.safe_load((sweep_dir / run / "config.yaml").read_text())
+        assert config["data"]["seed"] == 4  # the data stays the config's
+    assert frame["dev_set"].nunique() == 1
+    for _, point in frame.groupby("point"):  # a point's trials share their values
+        assert point["train.learning_rate"].nunique() == 1
+    means = frame.groupby("point")["dev_error"].mean()
+    info = json.loads((sweep_dir / "sweep.json").read_text())
+    assert info["seeds"] == 3
+    best = min(means.index, key=lambda p: (means[p], frame[frame.point == p]["dev_loss"].mean(), p))
+    assert info["best"]["point"] == best
+    assert info["best"]["dev_error"] == pytest.approx(means[best])
+    assert info["best"]["trials"] == [3 * best, 3 * best + 1, 3 * best + 2]
+    ranked = sweep.best_trials(frame, 5)
+    assert list(ranked["seeds"]) == [3, 3]
+    assert ranked["dev_error_std"].iloc[0] == pytest.approx(
+        frame[frame.point == best]["dev_error"].std(ddof=1))
+    assert "mean dev error over the seeds" in result.output and "±" in result.output
+
+
+def test_a_swept_seed_changes_the_model_but_not_the_data(tmp_path):
+    config = write(tmp_path, SPACE.replace("seed: 4", "seed: {choice: [1, 2, 3]}"))
+    sweep_dir = run_sweep(tmp_path, "--grid", "--trials", 6, "--workers", 1, config=config)
+    frame = table(sweep_dir)
+    assert set(frame["seed"]) == {1, 2, 3}
+    assert frame["dev_set"].nunique() == 1  # one dev set, drawn from the sweep's seed
+    for run in frame["run"]:
+        config_yaml = yaml.safe_load((sweep_dir / run / "config.yaml").read_text())
+        assert config_yaml["data"]["seed"] == 0
+
+
+def test_prune_with_seeds_ranks_points_by_the_mean_over_their_seeds(tmp_path):
+    config = write(tmp_path, SPACE.replace("epochs: 4", "epochs: 9"))
+    sweep_dir = run_sweep(tmp_path, "--trials", 3, "--seeds", 2, "--workers", 1, "--prune",
+                          "--prune-min-epochs", 3, "--prune-factor", 3, "--optimize", "dev_loss",
+                          config=config)
+    frame = table(sweep_dir)
+    first_rung = {point: np.mean([pd.read_csv(sweep_dir / run / "metrics.csv")["dev_loss"][2]
+                                  for run in trials["run"]])
+                  for point, trials in frame.groupby("point")}
+    survivor = min(first_rung, key=first_rung.get)
+    for _, row in frame.iterrows():
+        assert row["status"] == ("completed" if row["point"] == survivor else "pruned")
+    reason = json.loads((sweep_dir / frame[frame.point != survivor]["run"].iloc[0] /
+                         "summary.json").read_text())["stop_reason"]
+    assert "mean dev_loss over its seeds" in reason
+
+
+def test_a_data_seed_in_the_config_is_kept_by_every_trial(tmp_path):
+    config = write(tmp_path, SPACE.replace("data:\n", "data:\n  seed: 7\n"))
+    sweep_dir = run_sweep(tmp_path, "--trials", 1, "--seeds", 2, "--workers", 1, config=config)
+    frame = table(sweep_dir)
+    assert list(frame["seed"]) == [4, 5]
+    for run in frame["run"]:
+        assert yaml.safe_load((sweep_dir / run / "config.yaml").read_text())["data"]["seed"] == 7
+    assert json.loads((sweep_dir / "sweep.json").read_text())["data_seed"] == 7
+
+
+def test_seeds_with_a_swept_seed_is_refused(tmp_path):
+    config = write(tmp_path, SPACE.replace("seed: 4", "seed: {choice: [1, 2]}"))
+    result = invoke("sweep", config, "--runs-dir", tmp_path / "runs", "--seeds", 2)
+    assert result.exit_code == 2
+    assert "--seeds: the config sweeps seed itself" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_trials_scored_on_different_dev_sets_are_flagged(tmp_path):
+    config = write(tmp_path, SPACE.replace("noise: 0.2}", "noise: {choice: [0.1, 0.3]}}"))
+    result = invoke("sweep", config, "--runs-dir", tmp_path / "runs", "--grid", "--trials", 4,
+                    "--workers", 1)
+    assert result.exit_code == 0, result.output
+    (sweep_dir,) = (tmp_path / "runs").iterdir()
+    assert table(sweep_dir)["dev_set"].nunique() == 2
+    assert "scored on 2 different dev sets" in result.output
+    assert "dev set" in result.output  # the column that tells them apart
 
 
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path):

@@ -121,6 +121,78 @@ def test_early_stopping_restores_the_best_weights(tmp_path, make_config):
     assert summary["final"]["dev"]["loss"] == pytest.approx(summary["best_dev_loss"], rel=1e-5)
 
 
+def scores_of_saved_params(run_dir, cfg) -> dict:
+    """An independent scoring of params.npz: the network rebuilt, its state loaded from the file."""
+    from dlrun.training.experiment import evaluate
+
+    experiment = prepare(cfg)
+    state, _ = layout.load_params(run_dir / "params.npz")
+    experiment.network.load_state(state)
+    return {split: evaluate(experiment.network, X, y, experiment.dataset.task)
+            for split, (X, y) in experiment.dataset.splits.items() if len(X)}
+
+
+def test_summary_names_the_epoch_of_the_kept_weights_and_final_is_what_they_score(
+        tmp_path, make_config):
+    overfit = {"data": {"generator": {"name": "moons", "n_samples": 60, "noise": 0.4}},
+               "model": {"hidden_layers": [64, 64]}}
+    stopped = make_config(**overfit, train={"epochs": 300, "learning_rate": 0.05,
+                                            "early_stopping": {"patience": 5}})
+    run_dir, summary = session.run(stopped, tmp_path)
+    assert summary["kept_epoch"] == summary["best_epoch"] < summary["epochs_run"]
+    assert summary["restored"] is True
+    assert summary["final"] == scores_of_saved_params(run_dir, stopped)
+    every_epoch = make_config(**overfit, train={"epochs": 40, "learning_rate": 0.05})
+    run_dir, summary = session.run(every_epoch, tmp_path)
+    assert summary["kept_epoch"] == summary["epochs_run"] == 40 and summary["restored"] is False
+    assert summary["final"] == scores_of_saved_params(run_dir, every_epoch)
+    last = metrics_of(run_dir).iloc[-1]
+    assert summary["final"]["dev"]["error"] == pytest.approx(last["dev_error"])
+
+
+def test_a_run_that_diverges_at_once_keeps_its_initial_weights_as_epoch_0(tmp_path, make_config):
+    cfg = make_config(train={"optimizer": "gd", "learning_rate": 1e30, "epochs": 20})
+    _, summary = session.run(cfg, tmp_path)
+    assert summary["status"] == "diverged"
+    assert summary["kept_epoch"] == (summary["best_epoch"] or 0) and summary["restored"] is True
+
+
+def test_summary_fingerprints_every_split_independently_of_dtype_and_normalization(
+        tmp_path, make_config):
+    _, base = session.run(make_config(), tmp_path)
+    _, other = session.run(make_config(dtype="float64", data={"normalize": False}), tmp_path)
+    _, moved = session.run(make_config(seed=1), tmp_path)
+    assert set(base["fingerprints"]) == {"train", "dev", "test"}
+    assert base["fingerprints"] == other["fingerprints"]  # the same examples
+    for split in ("train", "dev", "test"):
+        entry = base["fingerprints"][split]
+        assert entry["X"] == {"dtype": "float64", "shape": [base["examples"][split], 2]}
+        assert moved["fingerprints"][split]["sha256"] != entry["sha256"]  # another split
+    _, pinned = session.run(make_config(seed=1, data={"seed": 0}), tmp_path)
+    assert pinned["fingerprints"] == base["fingerprints"]  # data.seed draws the data alone
+
+
+def test_the_training_output_names_the_epoch_its_figures_come_from(tmp_path):
+    from typer.testing import CliRunner
+
+    from dlrun.cli import app
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("data: {generator: {name: moons, n_samples: 60, noise: 0.4}}\n"
+                    "model: {hidden_layers: [64, 64]}\n"
+                    "train: {epochs: 300, learning_rate: 0.05, early_stopping: {patience: 5}}\n")
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(app, ["train", str(spec), "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (f"figures of the kept weights: restored epoch {summary['best_epoch']} of "
+            f"{summary['epochs_run']} (lowest dev loss)") in result.output
+    result = CliRunner().invoke(app, ["train", str(spec), "--runs-dir", str(runs),
+                                      "train.early_stopping=null", "train.epochs=12"])
+    assert "figures of the kept weights: last epoch 12 of 12" in result.output
+
+
 def test_ctrl_c_marks_the_run_interrupted_and_keeps_what_was_learned(tmp_path, make_config, monkeypatch):
     cfg = make_config(train={"epochs": 50})
     experiment = prepare(cfg)

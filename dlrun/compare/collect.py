@@ -1,6 +1,7 @@
 """Many run directories side by side: one pandas row per run (config keys flattened to dotted
-names, results at the best epoch), then the selections `dlrun compare` offers: filters, sorting,
-satisficing constraints and seed groups. Also the two-run comparison behind `dlrun diff`."""
+names, results of the weights each run kept), then the selections `dlrun compare` offers:
+filters, sorting, satisficing constraints and seed groups. Also the two-run comparison behind
+`dlrun diff`."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ import numpy as np
 import pandas as pd
 
 from .. import yamlio
+from ..data import fingerprint
 from ..errors import ConfigError, DlrunError, RunDirError
-from ..rundir import layout, reader, runlock, tags
+from ..rundir import layout, reader, result, runlock, tags
 
-RESULTS = ("status", "epochs_run", "best_epoch", "train_error", "dev_error", "train_loss",
-           "dev_loss", "test_error", "verdict", "duration")
-NUMERIC = ("epochs_run", "best_epoch", "train_error", "dev_error", "train_loss", "dev_loss",
-           "test_error", "duration")
-AT_BEST = ("train_error", "dev_error", "train_loss", "dev_loss")
+RESULTS = ("status", "epochs_run", "kept_epoch", "train_error", "dev_error", "train_loss",
+           "dev_loss", "test_error", "best_epoch", "dev_loss_at_best", "dev_error_at_best",
+           "verdict", "dev_set", "duration")
+NUMERIC = ("epochs_run", "kept_epoch", "train_error", "dev_error", "train_loss", "dev_loss",
+           "test_error", "best_epoch", "dev_loss_at_best", "dev_error_at_best", "duration")
+KEPT = ("train_error", "dev_error", "train_loss", "dev_loss")  # of params.npz: summary's final
+AT_BEST = ("dev_loss_at_best", "dev_error_at_best")  # the best dev epoch's, kept or not
 SEED_KEYS = ("seed", "name")  # what may differ between the members of a seed group
 DEFAULT_SORT = "dev_error"  # the dev set chooses
 
@@ -44,6 +48,13 @@ class Comparison:
     optimize: str | None = None
     excluded: dict[str, int] = field(default_factory=dict)  # option -> runs it removed
     total: int = 0
+
+    @property
+    def dev_sets(self) -> int:
+        """How many different dev sets the runs shown were scored on (by fingerprint)."""
+        shown = [self.records[path] for paths in self.table["path"]
+                 for path in (paths if isinstance(paths, list) else [paths])]
+        return len(fingerprint.distinct(_dig(r.summary, "fingerprints", "dev") for r in shown))
 
 
 def discover(paths: list[str | Path], runs_dir: str | Path = "runs") -> list[Path]:
@@ -149,9 +160,40 @@ def _dig(mapping, *keys):
     return mapping
 
 
+def _best_epoch(summary: dict, metrics) -> float | None:
+    """The epoch of the best dev figure: summary.json's, else (a run still going, or killed) the
+    lowest dev loss among the rows metrics.csv holds so far."""
+    best = _number(summary.get("best_epoch"))
+    if best is None and metrics is not None and "dev_loss" in metrics:
+        dev = metrics["dev_loss"]
+        finite = np.flatnonzero(np.isfinite(dev))
+        if finite.size:
+            best = float(metrics["epoch"][finite[np.argmin(dev[finite])]])
+    return best
+
+
+def _at_best(summary: dict, metrics, best: float | None, notes: list[str]) -> dict:
+    """dev_loss_at_best and dev_error_at_best: the dev figures of the best epoch, which are the
+    kept weights' only when the run restored them."""
+    found = {"dev_loss_at_best": _number(summary.get("best_dev_loss")), "dev_error_at_best": None}
+    if best is None or metrics is None:
+        return found
+    hits = np.flatnonzero(metrics["epoch"] == best)
+    if not hits.size:
+        notes.append(f"metrics.csv has no row for best epoch {best:g}")
+        return found
+    for key, column in (("dev_loss_at_best", "dev_loss"), ("dev_error_at_best", "dev_error")):
+        if found[key] is None and column in metrics:
+            found[key] = float(metrics[column][hits[-1]])
+    return found
+
+
 def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
-    """A run's results (status, epochs, train/dev figures at the best epoch, test error, verdict,
-    duration) and notes on whatever had to be guessed or could not be read."""
+    """A run's results and notes on whatever had to be guessed or could not be read.
+
+    train/dev/test error and loss are what the kept parameters score (summary.json's `final`,
+    the weights of `kept_epoch`); `best_epoch` and the `*_at_best` figures are the epoch of the
+    best dev figure, which the run kept only if it restored it (early stopping)."""
     summary, metrics = record.summary or {}, record.metrics
     notes = list(record.problems)
     status = summary.get("status")
@@ -164,36 +206,15 @@ def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
         status, stale = runlock.effective_status(record.path, status)
         if stale:
             notes.append(stale)
-    best = _number(summary.get("best_epoch"))
-    rows = metrics["epoch"] if metrics is not None else np.empty(0)
-    if best is None and metrics is not None and "dev_loss" in metrics:
-        dev = metrics["dev_loss"]
-        finite = np.flatnonzero(np.isfinite(dev))
-        if finite.size:  # a run still going (or killed) has no best epoch in its summary yet
-            best = float(rows[finite[np.argmin(dev[finite])]])
-    found = {}
-    if best is not None and rows.size:
-        hits = np.flatnonzero(rows == best)
-        if hits.size:
-            found = {key: float(metrics[key][hits[-1]]) for key in AT_BEST if key in metrics}
-        else:
-            notes.append(f"metrics.csv has no row for best epoch {best:g}")
-    if not found:
-        final = {key: _number(_dig(summary, "final", *key.split("_"))) for key in AT_BEST}
-        if any(value is not None for value in final.values()):
-            found = final
-            if metrics is None:
-                notes.append("train/dev figures are the final ones from summary.json")
-    if isinstance(summary.get("held_out"), dict) and summary["held_out"].get("dev") is False:
-        # A final model trained on its dev set (dlrun refit): its dev figures rank nothing.
-        found = {key: value for key, value in found.items() if not key.startswith("dev_")}
-        notes.append("a final model trained on train + dev: no held-out dev figures")
     if status == "completed" and "final" not in summary:
         notes.append("summary.json has no final metrics")
+    best = _best_epoch(summary, metrics)
+    kept = {key: _number(result.final(summary, *key.split("_"))) for key in KEPT}
+    stopping = _dig(record.config, "train", "early_stopping") if record.config else None
     epochs = _number(summary.get("epochs_run"))
     duration = _number(summary.get("duration_seconds"))
-    if metrics is not None and rows.size:
-        epochs = float(rows.size) if epochs is None else epochs
+    if metrics is not None and metrics["epoch"].size:
+        epochs = float(metrics["epoch"].size) if epochs is None else epochs
         if duration is None and "seconds" in metrics:
             duration = float(metrics["seconds"][-1])
     verdict = _dig(record.diagnosis, "verdict")
@@ -202,11 +223,18 @@ def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
         verdict = None
     if verdict is None:
         verdict = _dig(summary, "bias_variance", "verdict")
-    return {"status": status, "epochs_run": epochs, "best_epoch": best,
-            **{key: found.get(key) for key in AT_BEST},
-            "test_error": _number(_dig(summary, "final", "test", "error")),
-            "verdict": verdict if isinstance(verdict, str) else None,
-            "duration": duration}, notes
+    found = {"status": status, "epochs_run": epochs,
+             "kept_epoch": _number(result.kept_epoch(summary, bool(stopping))), **kept,
+             "test_error": _number(result.final(summary, "test", "error")),
+             "best_epoch": best, **_at_best(summary, metrics, best, notes),
+             "verdict": verdict if isinstance(verdict, str) else None,
+             "dev_set": fingerprint.short(_dig(summary, "fingerprints", "dev")),
+             "duration": duration}
+    if isinstance(summary.get("held_out"), dict) and summary["held_out"].get("dev") is False:
+        # A final model trained on its dev set (dlrun refit): its dev figures rank nothing.
+        found.update({key: None for key in found if key.startswith("dev_")})
+        notes.append("a final model trained on train + dev: no held-out dev figures")
+    return found, notes
 
 
 def run_name(record: reader.RunRecord) -> str:
@@ -387,12 +415,13 @@ def group_seeds(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
         for metric in NUMERIC:
             row[metric], row[f"{metric}_std"] = means.at[key, metric], spreads.at[key, metric]
         row["verdict"] = _tally(r["verdict"] for r in group)
+        row["dev_set"] = _tally(r["dev_set"] for r in group)  # one, or counts when mixed
         row.update(note="; ".join(f"{r['run']}: {r['note']}" for r in group if r["note"]),
                    path=[r["path"] for r in group], _config=bool(first["_config"]))
         rows.append(row)
     columns = ["run", "runs", "seeds", "tags", *[k for k in params if k != "seed"], "status",
-               *[c for m in NUMERIC for c in (m, f"{m}_std")], "verdict", "note", "path",
-               "_config"]
+               *[c for m in NUMERIC for c in (m, f"{m}_std")], "verdict", "dev_set", "note",
+               "path", "_config"]
     return pd.DataFrame(rows, columns=columns)
 
 

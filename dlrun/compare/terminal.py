@@ -15,6 +15,7 @@ from .view import (
     STATUS_STYLES,
     _metric,
     _param,
+    dev_set_warning,
     by_variety,
     cell,
     display_columns,
@@ -244,8 +245,11 @@ def footer(comparison: Comparison, layout_notes: list[str] = ()) -> list[str]:
     removed = [f"{n} by {option}" for option, n in comparison.excluded.items() if n]
     lines = [f"{len(comparison.table)} {unit} shown of {comparison.total} runs read"
              + (f" ({', '.join(removed)} removed)" if removed else "")
-             + "; train/dev figures at the best epoch" + ("; mean ± std" if comparison.grouped
-                                                          else "")]
+             + "; figures of the kept weights"
+             + ("; mean ± std" if comparison.grouped else "")]
+    warning = dev_set_warning(comparison)
+    if warning:
+        lines.append(f"[yellow]warning:[/yellow] {warning}")
     for note in layout_notes:
         lines.append(f"[dim]{escape(note)} (pick with --columns, turn with --transpose, or "
                      "--format csv for all)[/dim]")

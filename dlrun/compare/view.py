@@ -19,6 +19,7 @@ from rich.text import Text
 
 from .collect import (
     AT_BEST,
+    KEPT,
     NUMERIC,
     RESULTS,
     SEED_KEYS,
@@ -30,7 +31,7 @@ from .collect import (
 FORMATS = ("table", "csv", "markdown", "json")
 STATUS_STYLES = {"completed": "green", "running": "cyan", "interrupted": "yellow",
                  "diverged": "red", "failed": "red", "corrupt": "bold red", "stale": "magenta"}
-LOWER_IS_BETTER = (*AT_BEST, "test_error", "duration")
+LOWER_IS_BETTER = (*KEPT, *AT_BEST, "test_error", "duration")
 
 
 def check_format(name: str, allowed: tuple[str, ...]) -> None:
@@ -60,7 +61,8 @@ def output_columns(comparison: Comparison) -> list[str]:
     return [*columns, "note", "path"]
 
 
-COUNTS = ("epochs_run", "best_epoch")  # whole numbers, though pandas holds them as floats
+# Whole numbers, though pandas holds them as floats.
+COUNTS = ("epochs_run", "kept_epoch", "best_epoch")
 
 
 def records(comparison: Comparison) -> list[dict]:
@@ -169,7 +171,7 @@ def _metric(column: str, value) -> str:
         return "-"
     if column == "duration":
         return _duration(value)
-    if column in ("epochs_run", "best_epoch"):
+    if column in COUNTS:
         return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
     return f"{value:.4f}"
 
@@ -211,6 +213,15 @@ def to_markdown(comparison: Comparison) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def dev_set_warning(comparison: Comparison) -> str | None:
+    """Said whenever the runs shown were not all scored on the same dev set."""
+    count = comparison.dev_sets
+    if count < 2:
+        return None
+    return (f"these runs were scored on {count} different dev sets (column dev_set): their dev "
+            "errors do not rank them")
 
 
 def _result(metric: str, value) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..engine.registry import build
 from ..errors import DataError
-from . import labels
+from . import fingerprint, labels
 from .files import Table, feature_names, read
 from .labels import infer_task
 from .rows import MappedRows, moments, normalized
@@ -39,6 +39,8 @@ class Dataset:
     # Where each split's examples come from: row numbers (from 0) in the data file or the
     # generated set, so an example named in an error analysis can be found again.
     rows: dict[str, np.ndarray] = field(default_factory=dict)
+    # split: what its examples were (data.fingerprint), to tell runs scored on other data
+    fingerprints: dict[str, dict] = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -156,8 +158,10 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
     n_outputs = len(classes) if task == "multiclass" else 1
     if task == "regression" and first.y.ndim == 2:
         n_outputs = first.y.shape[1]
+    prints = {name: fingerprint.of_rows(table.X, rows, table.y[rows])
+              for name, (table, rows, _) in pieces.items()}
     return Dataset(splits, task, n_outputs, classes, mean, std, first.features,
-                   {name: rows for name, (_, rows, _) in pieces.items()})
+                   {name: rows for name, (_, rows, _) in pieces.items()}, prints)
 
 
 def _rows(table: Table, rows: np.ndarray, mean, std, dtype) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from .. import config as config_module
 from ..config import DiagnoseConfig, ExperimentConfig
 from ..errors import ConfigError, DlrunError, RunDirError
-from ..rundir import layout, reader, runlock
+from ..rundir import layout, reader, result, runlock
 from . import bias_variance, hidden_units, recipe, training_checks
 
 DIAGNOSIS_JSON, DIAGNOSIS_MD = "diagnosis.json", "diagnosis.md"
@@ -129,7 +129,8 @@ def final_errors(run: Run) -> tuple[dict[str, float | None], str]:
     final = run.summary.get("final") or {}
     if final:
         return ({split: final.get(split, {}).get("error") for split in SPLITS},
-                "summary.json: final metrics of the weights the run kept")
+                ("summary.json: final metrics of the weights the run kept "
+                 f"({result.kept_label(run.summary)})"))
     epochs = run.metrics["epoch"]
     if len(epochs):
         return ({split: run.metrics[f"{split}_error"][-1] if f"{split}_error" in run.metrics
@@ -281,6 +282,30 @@ def save(run_dir: Path, diagnosis: dict) -> None:
 
     layout.write_json(Path(run_dir) / DIAGNOSIS_JSON, diagnosis)
     layout.write_atomic(Path(run_dir) / DIAGNOSIS_MD, markdown(diagnosis).encode("utf-8"))
+
+
+def adopt(run_dir: str | Path, diagnosis: dict, settings: list[str]) -> None:
+    """Make a diagnosis with other thresholds the run's own: its settings go into config.yaml's
+    diagnose section and its verdict into summary.json, then diagnosis.json and .md are written,
+    so diagnose, compare and summary.json all say the same. A run still training is refused."""
+    path = Path(run_dir)
+    if runlock.is_held(path):  # its summary.json is the training process's to write
+        if settings:
+            raise RunDirError(f"{path}: still training (its lock is held); save a diagnosis "
+                              "with other thresholds once it has ended")
+        save(path, diagnosis)
+        return
+    if settings:
+        config = apply_settings(config_module.load(path / layout.CONFIG), list(settings))
+        layout.write_atomic(path / layout.CONFIG, config.to_yaml().encode("utf-8"))
+    summary = reader.read_summary(path)
+    verdict = short_verdict(diagnosis)
+    if verdict:
+        summary["bias_variance"] = verdict
+    else:
+        summary.pop("bias_variance", None)
+    layout.write_json(path / layout.SUMMARY, summary)
+    save(path, diagnosis)
 
 
 def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:

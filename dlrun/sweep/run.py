@@ -22,10 +22,11 @@ import numpy as np
 
 from .. import config as config_module
 from .. import yamlio
+from ..data import fingerprint
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout, runlock
 from . import samplers
-from .samplers import trial_seed  # noqa: F401 - where callers have always found it
+from .samplers import sampling_rng  # noqa: F401 - where callers have always found it
 from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, store
 
@@ -41,10 +42,11 @@ class Options:
     seed: int = 0
     optimize: str = "dev_error"  # as `dlrun compare --optimize`: -NAME for the highest
     satisfy: list[str] = field(default_factory=list)  # as `dlrun compare --satisfy`
-    batch: int | None = None  # trials TPE proposes at once; default: the backend's slots
+    batch: int | None = None  # points TPE proposes at once; default: the backend's slots
     prune: bool = False
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
+    seeds: int = 1  # each point trained with this many seeds, ranked by their mean
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Trial:
     config: dict
     epochs: int
     summary: dict | None = None
+    point: int = 0  # the values' number: trials of one point differ only by seed
 
 
 class SweepReporter:
@@ -100,29 +103,61 @@ def check_space(space: SearchSpace) -> None:
                               f"{parameter.distribution!r})") from None
 
 
-def make_trial(space: SearchSpace, options: Options, index: int, values: dict, total: int) -> Trial:
-    """A trial's seed and validated config from its sampled values."""
-    base = sweep_name(space)[:58]
-    width = max(4, len(str(total - 1)))
-    keys = {p.key for p in space.parameters}
-    data = space.instantiate(values)
-    if "seed" not in keys:
-        data["seed"] = trial_seed(options.seed, index)[1]
-    if "name" not in keys:
-        data["name"] = f"{base}-{index:0{width}d}"
-    try:
-        experiment = config_module.validate(data, space.source, space.lines, space.overrides)
-    except ConfigError as error:
-        raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
-    return Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
-                 experiment.train.epochs)
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def data_seed(space: SearchSpace, options: Options) -> int | None:
+    """The seed every trial's data is generated and split from: the config's data.seed, else its
+    seed, or, when `seed` is itself swept, the sweep's; None when data.seed is swept."""
+    given = (space.template.get("data") or {}).get("seed")
+    if given is not None:
+        return given if _whole(given) else None
+    seed = space.template.get("seed", 0)
+    return seed if _whole(seed) else options.seed
 
 
 def plan(space: SearchSpace, options: Options, sampler=None) -> list[Trial]:
-    """Every trial of a sampler that knows them in advance (random draws, the grid's points)."""
+    """Every trial of a sampler that knows its points in advance (random draws, the grid's
+    points), each point trained `options.seeds` times."""
     sampler = sampler or samplers.make(options.sampler, space, options.seed, options.trials)
-    return [make_trial(space, options, index, sampler.ask(index), sampler.trials)
-            for index in range(sampler.trials)]
+    return [trial for point in range(sampler.trials)
+            for trial in point_trials(space, options, point, sampler.ask(point), sampler.trials)]
+
+
+def point_trials(space: SearchSpace, options: Options, point: int, values: dict,
+                 points: int) -> list[Trial]:
+    """The trials of one point: its values, trained `options.seeds` times.
+
+    Every trial is scored on the same data: generation and split come from the config's seed.
+    The model's seed (init, shuffle, dropout) is the config's too, so a trial is the standalone
+    run of its values, unless `seed` is swept or --seeds N trains each point with the seeds
+    s, s + 1, ..., s + N - 1 (s: the config's seed); data.seed then keeps the data fixed."""
+    keys = {p.key for p in space.parameters}
+    if options.seeds > 1 and "seed" in keys:
+        raise ConfigError("--seeds: the config sweeps seed itself; give one or the other")
+    fixed = data_seed(space, options)
+    pin_data = ("seed" in keys or options.seeds > 1) and \
+        (space.template.get("data") or {}).get("seed") is None
+    base = sweep_name(space)[:58]
+    width = max(4, len(str(points * options.seeds - 1)))
+    trials = []
+    for k in range(options.seeds):
+        index = point * options.seeds + k
+        data = space.instantiate(values)
+        if options.seeds > 1:
+            data["seed"] = default_seed(space) + k
+        if pin_data:
+            data["data"] = {**(data.get("data") or {}), "seed": fixed}
+        if "name" not in keys:
+            data["name"] = f"{base}-{index:0{width}d}"
+        try:
+            experiment = config_module.validate(data, space.source, space.lines, space.overrides)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
+        trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
+                            experiment.train.epochs, point=point))
+    return trials
 
 
 def rungs(max_epochs: int, factor: int, min_epochs: int | None) -> list[int]:
@@ -148,21 +183,25 @@ def _cell(value) -> Any:
 
 def _row(trial: Trial, summary: dict) -> dict:
     return {
-        "trial": trial.index, "run": trial.name, "status": summary["status"], "seed": trial.seed,
+        "trial": trial.index, "point": trial.point, "run": trial.name,
+        "status": summary["status"], "seed": trial.seed,
         **{key: _cell(value) for key, value in trial.values.items()},
         "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
         "train_loss": _value(summary, "train", "loss"),
         "train_error": _value(summary, "train", "error"),
         "dev_loss": _value(summary, "dev", "loss"), "dev_error": _value(summary, "dev", "error"),
-        "seconds": summary.get("duration_seconds")}
+        "seconds": summary.get("duration_seconds"),
+        "dev_set": fingerprint.short((summary.get("fingerprints") or {}).get("dev"))}
 
 
-def results_frame(space: SearchSpace, trials: list[Trial]):
-    """One row per finished trial, in trial order."""
+def results_frame(space: SearchSpace, trials: list[Trial], seeds: int = 1):
+    """One row per finished trial, in trial order; with several seeds per point, `point` says
+    which trials share their values."""
     import pandas as pd
 
     rows = [_row(trial, trial.summary) for trial in sorted(trials, key=lambda t: t.index)]
-    columns = ["trial", "run", "status", "seed", *[p.key for p in space.parameters], *RESULT_COLUMNS]
+    columns = ["trial", *(["point"] if seeds > 1 else []), "run", "status", "seed",
+               *[p.key for p in space.parameters], *RESULT_COLUMNS, "dev_set"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -185,23 +224,53 @@ def check_choice(space: SearchSpace, options: Options) -> None:
     ranked(empty, options.optimize, options.satisfy)
 
 
+def points_frame(frame):
+    """With several seeds per point (a `point` column), one row per point: the mean over its
+    trials with a dev error, the sample standard deviation in `<result>_std`, how many in `seeds`."""
+    if "point" not in frame.columns:
+        return frame
+    ranked = frame[frame["dev_error"].notna()]
+    ranked = ranked[np.isfinite(ranked["dev_error"].astype(float))]
+    numbers = [c for c in RESULT_COLUMNS if c != "best_epoch"]
+    by = ranked.groupby("point", sort=False)
+    points = by.first()
+    means, spreads = by[numbers].mean(), by[numbers].std(ddof=1)
+    points[numbers] = means
+    for column in numbers:
+        points[f"{column}_std"] = spreads[column]
+    points["seeds"] = by.size()
+    points["status"] = by["status"].agg(lambda s: ", ".join(
+        f"{n} {status}" for status, n in s.value_counts().items()) if s.nunique() > 1
+        else s.iloc[0])
+    return points.reset_index()
+
+
 def ranked(frame, optimize: str = "dev_error", satisfy=()):
-    """The trials meeting every --satisfy constraint that have a finite value of the optimized
-    metric, best first (ties by dev loss, then trial number), as `dlrun compare` chooses."""
+    """The trials (points, with several seeds) meeting every --satisfy constraint that have a
+    finite value of the optimized metric, best first (ties by dev loss, then number), as
+    `dlrun compare` chooses."""
+    import pandas as pd
+
     from ..compare.collect import select, sort
-    table = _comparable(frame)
+    table = _comparable(points_frame(frame))
     for expression in satisfy:
         table = select(table, expression, "--satisfy")
     column, _ = objective(table, optimize)
-    import pandas as pd
     values = pd.to_numeric(table[column], errors="coerce")  # as compare's pick: words never win
     table = table[values.notna() & np.isfinite(values)]
     return sort(table, optimize, "--optimize").drop(columns="duration")
 
 
 def best_trials(frame, count: int, optimize: str = "dev_error", satisfy=()):
-    """The `count` best trials by the optimized metric among those meeting the constraints."""
+    """The `count` best trials (points) by the optimized metric among those meeting the
+    constraints."""
     return ranked(frame, optimize, satisfy).head(count)
+
+
+def dev_sets(trials) -> int:
+    """How many different dev sets the finished trials were scored on (by fingerprint)."""
+    return len(fingerprint.distinct(((t.summary or {}).get("fingerprints") or {}).get("dev")
+                                    for t in trials))
 
 
 @dataclass
@@ -226,6 +295,11 @@ class Sweep:
             return None
         return -float(value) if maximize else float(value)
 
+    def point_metric(self, trials: list[Trial]) -> float | None:
+        """The mean optimized metric of a point's trials; None if any has none."""
+        values = [self.metric(t, t.summary) for t in trials]
+        return None if any(v is None for v in values) else float(np.mean(values))
+
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
         # A paused trial's checkpoint served its promotion; a finished one needs none.
         files = {name: data for name, data in files.items() if name != "checkpoint.npz"}
@@ -238,7 +312,7 @@ class Sweep:
         self.write_table()
 
     def write_table(self) -> None:
-        frame = results_frame(self.space, list(self.finished.values()))
+        frame = results_frame(self.space, list(self.finished.values()), self.options.seeds)
         layout.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
 
     def write_info(self, **changes) -> None:
@@ -246,15 +320,22 @@ class Sweep:
         layout.write_json(self.directory / INFO, self.info)
 
     def best(self) -> dict | None:
-        """The trial the sweep chooses so far: best optimized metric among those satisfying."""
-        frame = ranked(results_frame(self.space, list(self.finished.values())),
+        """The trial (point, with several seeds) the sweep chooses so far: the best optimized
+        metric among those meeting every constraint."""
+        frame = ranked(results_frame(self.space, list(self.finished.values()), self.options.seeds),
                        self.options.optimize, self.options.satisfy)
         if frame.empty:
             return None
         row = frame.iloc[0]
         column, _ = objective(frame, self.options.optimize)
-        return {"trial": int(row["trial"]), "dev_error": _float(row["dev_error"]),
-                "optimize": column, "value": _float(row[column])}
+        chosen = {"optimize": column, "value": _float(row[column])}
+        if self.options.seeds == 1:
+            return {"trial": int(row["trial"]), "dev_error": _float(row["dev_error"]), **chosen}
+        point = int(row["point"])
+        return {"point": point, "dev_error": _float(row["dev_error"]),
+                "trials": sorted(t.index for t in self.finished.values()
+                                 if t.point == point and _finite(_value(t.summary, "dev", "error"))),
+                **chosen}
 
 
 def _float(value):
@@ -272,6 +353,8 @@ def rerun_options(options: Options) -> list[str]:
              "--sampler", options.sampler, "--optimize", options.optimize]
     for expression in options.satisfy:
         found += ["--satisfy", shlex.quote(expression)]
+    if options.seeds > 1:
+        found += ["--seeds", str(options.seeds)]
     if options.batch:
         found += ["--batch", str(options.batch)]
     if options.prune:
@@ -290,9 +373,10 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     check_choice(space, options)
     _, maximize = objective(_comparable(results_frame(space, [])), options.optimize)
     sampler = samplers.make(options.sampler, space, options.seed, options.trials, maximize)
-    # An adaptive sampler proposes trials as results come in; the others are known now.
+    # An adaptive sampler proposes points as results come in; the others are known now.
     trials = [] if sampler.adaptive else plan(space, options, sampler)
-    first = trials[0] if trials else make_trial(space, options, 0, space.middle(), sampler.trials)
+    first = trials[0] if trials else point_trials(space, options, 0, space.middle(),
+                                                  sampler.trials)[0]
     from ..training.experiment import prepare
     try:  # data errors, and keys that do not fit the data, now
         prepare(config_module.validate(first.config, space.source))
@@ -312,7 +396,8 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
                                  options.prune_factor, options.prune_min_epochs),
                   "watches": options.optimize, "promoted": "resumed from its checkpoint"}
     info = {"name": directory.name, "status": "running", "seed": options.seed,
-            "mode": sampler.name, "trials": sampler.trials,
+            "mode": sampler.name, "trials": sampler.trials * options.seeds,
+            "seeds": options.seeds, "data_seed": data_seed(space, options),
             "sampler": {**sampler.settings(), "seed": options.seed, "batch": options.batch},
             "pruner": pruner, "optimize": options.optimize, "satisfy": list(options.satisfy),
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
@@ -345,18 +430,22 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
     if sampler.adaptive:
         sweep.info["sampler"]["batch"] = batch
     started = time.time()
-    reporter.start(total, backend.slots)
+    reporter.start(total * sweep.options.seeds, backend.slots)
     try:
         for first in range(0, total, batch):
             if sampler.adaptive:
-                new = [make_trial(sweep.space, sweep.options, index, sampler.ask(index), total)
-                       for index in range(first, min(total, first + batch))]
+                new = [trial for point in range(first, min(total, first + batch))
+                       for trial in point_trials(sweep.space, sweep.options, point,
+                                                 sampler.ask(point), total)]
                 sweep.trials.extend(new)
             else:
                 new = list(sweep.trials)
             _rounds(sweep, backend, new, reporter)
-            for trial in new:  # in trial-number order, whatever order they finished in
-                sampler.tell(trial.index, sweep.metric(trial, trial.summary))
+            by_point: dict[int, list[Trial]] = {}
+            for trial in new:
+                by_point.setdefault(trial.point, []).append(trial)
+            for point in sorted(by_point):  # in point order, whatever order they finished in
+                sampler.tell(point, sweep.point_metric(by_point[point]))
     except KeyboardInterrupt:
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
         raise
@@ -411,26 +500,35 @@ def _run_round(sweep: Sweep, backend, active: list[Trial], paused: dict[int, dic
 
 def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
            next_stop: int | None) -> list[Trial]:
-    """Keep the best 1/factor of the trials that reached this rung by the optimized metric
-    (ties by dev loss); prune the rest. The kept ones go on from their own checkpoints, so
-    each epoch is trained once and a promoted trial ends as if it had never paused."""
-    def score(pair):
-        value = sweep.metric(pair[0], pair[1].summary)
-        loss = _value(pair[1].summary, "dev", "loss")
-        return (value if value is not None else math.inf,
-                loss if _finite(loss) else math.inf, pair[0].index)
+    """Keep the best 1/factor of the points that reached this rung by the mean optimized metric
+    of their trials (one per point unless --seeds; ties by mean dev loss); prune the others'
+    trials. The kept ones go on from their own checkpoints, so each epoch is trained once and a
+    promoted trial ends as if it had never paused."""
+    by_point: dict[int, list[tuple[Trial, TrialResult]]] = {}
+    for pair in reached:
+        by_point.setdefault(pair[0].point, []).append(pair)
 
-    ranked_pairs = sorted(reached, key=score)
-    keep = math.ceil(len(ranked_pairs) / sweep.options.prune_factor)
+    def score(point):
+        values = [sweep.metric(trial, result.summary) for trial, result in by_point[point]]
+        losses = [_value(result.summary, "dev", "loss") for _, result in by_point[point]]
+        value = math.inf if any(v is None for v in values) else float(np.mean(values))
+        loss = float(np.mean(losses)) if all(_finite(v) for v in losses) else math.inf
+        return (value, loss, point)
+
+    ranked_points = sorted(by_point, key=score)
+    keep = math.ceil(len(ranked_points) / sweep.options.prune_factor)
     goes_on = f"{next_stop} epochs" if next_stop else "all its epochs"
     name = sweep.options.optimize.lstrip("-")
-    for rank, (trial, result) in enumerate(ranked_pairs[keep:], start=keep + 1):
-        value = sweep.metric(trial, result.summary)
-        value = f"{abs(value):.4g}" if value is not None else "none"
-        reason = (f"successive halving at epoch {stop}: {name} {value} ranked {rank} of "
-                  f"{len(ranked_pairs)}; only the best {keep} went on to {goes_on}")
-        sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
-    return sorted((trial for trial, _ in ranked_pairs[:keep]), key=lambda t: t.index)
+    what = f"mean {name} over its seeds" if sweep.options.seeds > 1 else name
+    for rank, point in enumerate(ranked_points[keep:], start=keep + 1):
+        value = score(point)[0]
+        value = f"{abs(value):.4g}" if _finite(value) else "none"
+        reason = (f"successive halving at epoch {stop}: {what} {value} ranked {rank} of "
+                  f"{len(ranked_points)}; only the best {keep} went on to {goes_on}")
+        for trial, result in by_point[point]:
+            sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
+    return sorted((trial for point in ranked_points[:keep] for trial, _ in by_point[point]),
+                  key=lambda t: t.index)
 
 
 def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:
@@ -459,6 +557,10 @@ def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[
     completed["rank_error"] = pd.to_numeric(completed["dev_error"], errors="coerce")
     completed["rank_loss"] = pd.to_numeric(completed["dev_loss"], errors="coerce")
     completed = completed[np.isfinite(completed["rank_error"])]
+    if "point" in completed.columns:  # several seeds per point: the points rank by their means
+        means = completed.groupby("point")[["rank_error", "rank_loss"]].transform("mean")
+        completed[["rank_error", "rank_loss"]] = means
+        completed = completed.drop_duplicates("point")
     if len(completed) < top:
         raise RunDirError(f"{sweep_dir}: --top {top} needs {top} completed trials with a dev "
                           f"error; the sweep has {len(completed)}")

@@ -19,12 +19,11 @@ from .space import Choice, LogUniform, OneMinusLogUniform, RandInt, SearchSpace,
 NAMES = ("random", "grid", "tpe")
 
 
-def trial_seed(sweep_seed: int, index: int) -> tuple[np.random.Generator, int]:
-    """(generator for the trial's sampled values, the trial's training seed).
-
-    Both depend only on the sweep seed and the trial's index, never on which worker ran it or when."""
-    sampling, training = np.random.SeedSequence(sweep_seed, spawn_key=(index,)).spawn(2)
-    return np.random.default_rng(sampling), int(training.generate_state(1)[0])
+def sampling_rng(sweep_seed: int, index: int) -> np.random.Generator:
+    """The generator of the sampled values of random point `index`: it depends only on the
+    sweep seed and the index, never on which worker ran the trial or when."""
+    sampling, _ = np.random.SeedSequence(sweep_seed, spawn_key=(index,)).spawn(2)
+    return np.random.default_rng(sampling)
 
 
 class RandomSampler:
@@ -36,7 +35,7 @@ class RandomSampler:
         self.space, self.seed, self.trials = space, seed, trials
 
     def ask(self, index: int) -> dict[str, Any]:
-        return self.space.sample(trial_seed(self.seed, index)[0])
+        return self.space.sample(sampling_rng(self.seed, index))
 
     def tell(self, index: int, value: float | None) -> None: ...
 

@@ -31,7 +31,9 @@ class LiveSweep(SweepReporter):
         self.progress.start()
 
     def update(self, done: int, running: int, best: dict | None) -> None:
-        text = f"{best['dev_error']:.4f} (trial {best['trial']})" if best else "-"
+        where = f"point {best['point']}" if best and "point" in best else \
+            f"trial {best['trial']}" if best else ""
+        text = f"{best['dev_error']:.4f} ({where})" if best else "-"
         self.progress.update(self.task, completed=done, running=running, best=text)
 
     def finish(self) -> None:
@@ -56,16 +58,30 @@ def _headers(keys: list[str]) -> list[str]:
     return [short if last.count(short) == 1 else key for short, key in zip(last, keys)]
 
 
-def best_table(frame, parameters: list[str], title: str) -> Table:
-    """The given trials (already ranked), their sampled values and dev metrics."""
-    headers = ["trial", "status", *_headers(parameters), "epochs", "dev loss", "dev error"]
-    rows = [[str(row["trial"]), row["status"], *[_number(row[p]) for p in parameters],
-             _count(row["epochs_run"]), _number(row["dev_loss"]), _number(row["dev_error"])]
+def _mean(row, column: str) -> str:
+    """A result, as `mean ± std` when the row pools several seeds."""
+    spread = row.get(f"{column}_std")
+    text = _number(row[column])
+    return text if _number(spread) == "-" else f"{text} ± {spread:.2g}"
+
+
+def best_table(frame, parameters: list[str], title: str, dev_set: bool = False) -> Table:
+    """The given trials or points (already ranked), their sampled values and dev metrics; with
+    `dev_set`, which dev set each was scored on."""
+    pooled = "seeds" in frame.columns
+    first = ["point", "seeds"] if pooled else ["trial"]
+    headers = [*first, "status", *_headers(parameters), "epochs", "dev loss", "dev error",
+               *(["dev set"] if dev_set else [])]
+    rows = [[*(str(row[c]) for c in first), row["status"], *[_number(row[p]) for p in parameters],
+             _count(row["epochs_run"]), _mean(row, "dev_loss"), _mean(row, "dev_error"),
+             *([row["dev_set"] or "-"] if dev_set else [])]
             for _, row in frame.iterrows()]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1),
                   pad_edge=False, collapse_padding=True, show_edge=False)
+    results = ("dev loss", "dev error", "dev set")  # never folded: "0.45 ±" over "0.071" misleads
     for header in headers:
-        table.add_column(header, justify="left" if header == "status" else "right")
+        table.add_column(header, justify="left" if header in ("status", "dev set") else "right",
+                         no_wrap=header in results)
     for row in rows:
         table.add_row(*row)
     return table

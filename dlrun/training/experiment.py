@@ -57,8 +57,10 @@ def output_for(config: ExperimentConfig, dataset: data.Dataset) -> tuple[str, in
 
 
 def load_data(config: ExperimentConfig) -> data.Dataset:
-    """The run's data set; the seed's first stream makes the same split every time."""
-    data_seed = np.random.SeedSequence(config.seed).spawn(1)[0]
+    """The run's data set, drawn from the first stream of data.seed (by default the run's seed),
+    so the same seed makes the same examples and split every time."""
+    seed = config.seed if config.data.seed is None else config.data.seed
+    data_seed = np.random.SeedSequence(seed).spawn(1)[0]
     return data.load(config.data, np.random.default_rng(data_seed), np.dtype(config.dtype))
 
 
@@ -74,7 +76,8 @@ def build_network(config: ExperimentConfig, n_features: int, output: str, n_outp
 
 
 def prepare(config: ExperimentConfig) -> Experiment:
-    """Data, network, optimizer and schedule from the config; seeded, so the same every time."""
+    """Data, network, optimizer and schedule from the config; seeded, so the same every time.
+    The model's streams (init, shuffle, dropout, augment) come from the run's seed alone."""
     _, init_seed, shuffle_seed, dropout_seed, augment_seed = \
         np.random.SeedSequence(config.seed).spawn(5)
     dataset = load_data(config)

@@ -47,6 +47,10 @@ class Outcome:
     # Step 1 before any update, {cost, examples}: where the first epoch's mean cost starts
     # from, so an epoch whose steps blew up can be told from one that merely started high.
     first_step: dict | None = None
+    # The epoch whose weights the run keeps (0: the initial ones), and whether they were
+    # restored from the best epoch rather than being the last epoch's.
+    kept_epoch: int = 0
+    restored: bool = False
 
 
 def _snapshot(network: Network) -> dict[str, np.ndarray]:
@@ -116,8 +120,10 @@ def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None 
         except KeyboardInterrupt:
             outcome.status, outcome.stop_reason = "interrupted", "interrupted by the user"
     # The dev set chooses: restore the best weights whenever the last ones are not trustworthy.
-    if outcome.status == "diverged" or stopping:
+    outcome.restored = outcome.status == "diverged" or bool(stopping)
+    if outcome.restored:
         network.load_state(outcome.best_state)
+    outcome.kept_epoch = outcome.best_epoch if outcome.restored else outcome.epochs_run
     return outcome
 
 

@@ -53,6 +53,7 @@ def begin(run_dir: Path, experiment: Experiment, source: str | Path | None = Non
                    "task": dataset.task, "n_features": dataset.n_features,
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
+                   "fingerprints": dataset.fingerprints,
                    "versions": layout.environment(), "command": layout.command_line(),
                    "provenance": _provenance(config, source, run_dir), **fields}
         if labels and (labels.get("tags") or labels.get("note")):
@@ -123,6 +124,8 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         layout.save_params(run_dir / layout.PARAMS, network.state(), meta)
         summary.update(
             status=outcome.status, epochs_run=outcome.epochs_run, steps=outcome.steps,
+            # `final` scores the weights in params.npz: those of epoch `kept_epoch`.
+            kept_epoch=outcome.kept_epoch, restored=outcome.restored,
             best_epoch=outcome.best_epoch or None,
             best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
             best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
