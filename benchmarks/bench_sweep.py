@@ -1,6 +1,13 @@
 """Sweep throughput: trials per second with 1 and 2 local worker processes (and optionally Dask).
 
     python benchmarks/bench_sweep.py [--trials 24] [--repeats 3] [--cluster]
+    python benchmarks/bench_sweep.py --search [--seeds 3]
+
+--search times `dlrun sweep configs/search.yaml --trials 40 --workers 2` as a user runs it,
+unpruned, pruned (--prune) and with --sampler tpe, for each sweep seed in turn, and reads each
+sweep's sweep.csv and sweep.json: wall time, epochs trained, and the best dev error found among
+the first 10, 20 and 40 trials. The issue's bar: pruned well under unpruned in wall time, its best
+trial as good within the spread over the seeds.
 
 Each worker keeps BLAS on one thread, so on a machine with two idle cores two workers should finish
 the same trials close to twice as fast; the target is at least 1.8x. Every run trains the very same
@@ -83,12 +90,72 @@ def dask_backend():
     return backend
 
 
+SEARCH = {"unpruned": [], "pruned": ["--prune"], "tpe": ["--sampler", "tpe"]}
+
+
+def search_sweep(seed: int, extra: list[str], runs_dir: str) -> dict:
+    """One `dlrun sweep` of configs/search.yaml: wall seconds, epochs, best dev error so far."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+    command = [sys.executable, "-m", "dlrun", "sweep", "configs/search.yaml", "--trials", "40",
+               "--workers", "2", "--seed", str(seed), "-q", "--runs-dir", runs_dir, *extra]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - started
+    directory = Path(done.stdout.strip().splitlines()[-1])
+    frame = pd.read_csv(directory / "sweep.csv")
+    completed = frame[frame["status"] == "completed"]
+    best = {n: completed[completed["trial"] < n]["dev_error"].min() for n in (10, 20, 40)}
+    chosen = json.loads((directory / "sweep.json").read_text())["best"]["dev_error"]
+    return {"seconds": seconds, "epochs": int(frame["epochs_run"].sum()), "best": best,
+            "chosen": chosen}
+
+
+def search(seeds: int) -> None:
+    import statistics
+    console = Console()
+    load_before = os.getloadavg()[0]
+    found: dict[str, list[dict]] = {label: [] for label in SEARCH}
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for seed in range(seeds):  # the set-ups take turns: load falls on all of them alike
+            for label, extra in SEARCH.items():
+                found[label].append(search_sweep(seed, extra, runs_dir))
+    table = Table(title=f"configs/search.yaml, 40 trials, 2 workers, sweep seeds 0..{seeds - 1}")
+    for column in ("sweep", "wall s (median, range)", "epochs", "chosen dev error",
+                   "best dev error after 10 / 20 / 40 trials"):
+        table.add_column(column, justify="left" if column == "sweep" else "right")
+
+    def spread(values, digits):
+        return (f"{statistics.median(values):.{digits}f} "
+                f"({min(values):.{digits}f}-{max(values):.{digits}f})")
+    for label, rows in found.items():
+        table.add_row(label, spread([r["seconds"] for r in rows], 1),
+                      spread([r["epochs"] for r in rows], 0),
+                      spread([r["chosen"] for r in rows], 3),
+                      " / ".join(spread([r["best"][n] for r in rows], 3) for n in (10, 20, 40)))
+    console.print(table)
+    for label, rows in found.items():
+        console.print(f"{label}: seconds {[round(r['seconds'], 1) for r in rows]}, chosen dev "
+                      f"error {[round(r['chosen'], 4) for r in rows]}")
+    console.print(f"{os.cpu_count()} cores; load average {load_before:.2f} before, "
+                  f"{os.getloadavg()[0]:.2f} after (other programs compete for the cores)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs each")
     parser.add_argument("--cluster", action="store_true", help="also 2 workers on a Dask LocalCluster")
+    parser.add_argument("--search", action="store_true",
+                        help="pruned vs unpruned, random vs TPE on configs/search.yaml")
+    parser.add_argument("--seeds", type=int, default=3, help="sweep seeds for --search")
     args = parser.parse_args()
+    if args.search:
+        return search(args.seeds)
     data, lines = parse(SPACE, "bench")
     space = SearchSpace.from_data(data, "bench", lines)
     setups = [("1 local process", local_backend(1)), ("2 local processes", local_backend(2))]

@@ -579,7 +579,16 @@ def sweep(
     trials: Annotated[int, typer.Option(min=1, help="Trials to run (with --grid: at most).")] = 20,
     workers: Annotated[Optional[int], typer.Option(
         min=1, help="Local worker processes, each on one BLAS thread \\[default: one per core].")] = None,
-    grid: Annotated[bool, typer.Option("--grid", help="A grid instead of random draws.")] = False,
+    sampler: Annotated[str, typer.Option(
+        help="random (independent draws), grid, or tpe (learns from the trials so far; "
+             "pip install \"dlrun\\[search]\").")] = "random",
+    grid: Annotated[bool, typer.Option("--grid", help="The same as --sampler grid.")] = False,
+    optimize: Annotated[str, typer.Option(
+        help="The metric that ranks trials and that pruning and tpe watch, as in compare "
+             "(-NAME: highest first).")] = "dev_error",
+    satisfy: Annotated[Optional[list[str]], typer.Option(
+        "--satisfy", help="A constraint the chosen trial must meet, as in compare, e.g. "
+                          "'duration<2'; repeatable.")] = None,
     seed: Annotated[Optional[int], typer.Option(
         min=0, help="Sweep seed; every trial's values and seed derive from it and its number "
                     "\\[default: the config's seed; after --refine, the refined sweep's seed + 1].")] = None,
@@ -590,11 +599,15 @@ def sweep(
         min=1, help="Train every point with N seeds (the config's seed + 0..N-1) and rank by "
                     "the mean dev error; the data stays the config's.")] = 1,
     prune: Annotated[bool, typer.Option(
-        "--prune", help="Successive halving: stop trials whose dev loss trails at each rung.")] = False,
+        "--prune", help="Successive halving: pause every trial at each rung, go on from its "
+                        "checkpoint with those whose optimized metric leads.")] = False,
     prune_factor: Annotated[int, typer.Option(
         min=2, help="Each rung keeps the best 1/FACTOR and multiplies the epochs by FACTOR.")] = 3,
     prune_min_epochs: Annotated[Optional[int], typer.Option(
         min=1, help="Epochs of the first rung \\[default: the epochs / FACTOR²].")] = None,
+    batch: Annotated[Optional[int], typer.Option(
+        min=1, help="Trials tpe proposes before it learns from them; with the seed it fixes "
+                    "the trials \\[default: one per worker].")] = None,
     cluster: Annotated[Optional[str], typer.Option(
         help="Run trials on a Dask scheduler, e.g. tcp://HOST:8786 (pip install \"dlrun\\[cluster]\").")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where the sweep directory is created.")] = Path("runs"),
@@ -608,9 +621,12 @@ def sweep(
     from .sweep.run import Options
     from .sweep.view import LiveSweep, show_afterword, show_results
 
+    if grid and sampler not in ("random", "grid"):
+        raise ConfigError(f"--grid is --sampler grid; it cannot go with --sampler {sampler}")
     space, refined_from = launch.search_space(config, overrides or [], name, refine, top)
-    options = Options(trials=trials, grid=grid, seed=seed, prune=prune, prune_factor=prune_factor,
-                      prune_min_epochs=prune_min_epochs, seeds=seeds)
+    options = Options(trials=trials, sampler="grid" if grid else sampler, seed=seed, prune=prune,
+                      prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
+                      optimize=optimize, satisfy=list(satisfy or []), batch=batch, seeds=seeds)
     try:
         swept = launch.sweep(space, options, runs_dir, workers, cluster, refined_from,
                              None if quiet else LiveSweep,

@@ -78,7 +78,8 @@ def test_local_sweep_writes_one_ordinary_run_per_trial_and_a_table(tmp_path):
     info = json.loads((sweep_dir / "sweep.json").read_text())
     assert info["status"] == "completed" and info["mode"] == "random" and info["seed"] == 4
     best = frame.sort_values(["dev_error", "dev_loss", "trial"]).iloc[0]
-    assert info["best"] == {"trial": int(best["trial"]), "dev_error": best["dev_error"]}
+    assert info["best"] == {"trial": int(best["trial"]), "dev_error": best["dev_error"],
+                            "optimize": "dev_error", "value": best["dev_error"]}
 
 
 def test_trial_values_come_from_the_sweep_seed_and_every_trial_keeps_the_configs_seed(tmp_path):
@@ -165,9 +166,10 @@ def test_a_swept_seed_changes_the_model_but_not_the_data(tmp_path):
 def test_prune_with_seeds_ranks_points_by_the_mean_over_their_seeds(tmp_path):
     config = write(tmp_path, SPACE.replace("epochs: 4", "epochs: 9"))
     sweep_dir = run_sweep(tmp_path, "--trials", 3, "--seeds", 2, "--workers", 1, "--prune",
-                          "--prune-min-epochs", 3, "--prune-factor", 3, config=config)
+                          "--prune-min-epochs", 3, "--prune-factor", 3, "--optimize", "dev_loss",
+                          config=config)
     frame = table(sweep_dir)
-    first_rung = {point: np.mean([pd.read_csv(sweep_dir / run / "metrics.csv")["dev_loss"][:3].min()
+    first_rung = {point: np.mean([pd.read_csv(sweep_dir / run / "metrics.csv")["dev_loss"][2]
                                   for run in trials["run"]])
                   for point, trials in frame.groupby("point")}
     survivor = min(first_rung, key=first_rung.get)
@@ -175,7 +177,7 @@ def test_prune_with_seeds_ranks_points_by_the_mean_over_their_seeds(tmp_path):
         assert row["status"] == ("completed" if row["point"] == survivor else "pruned")
     reason = json.loads((sweep_dir / frame[frame.point != survivor]["run"].iloc[0] /
                          "summary.json").read_text())["stop_reason"]
-    assert "mean best dev loss over its seeds" in reason
+    assert "mean dev_loss over its seeds" in reason
 
 
 def test_a_data_seed_in_the_config_is_kept_by_every_trial(tmp_path):
@@ -253,17 +255,18 @@ def test_grid_spans_every_choice(tmp_path):
     assert json.loads((sweep_dir / "sweep.json").read_text())["mode"] == "grid"
 
 
-def test_prune_keeps_the_best_third_by_dev_loss_and_reruns_them_identically(tmp_path):
+def test_prune_keeps_the_best_third_by_the_optimized_metric_and_resumes_them_bit_for_bit(tmp_path):
     config = write(tmp_path, SPACE.replace("epochs: 4", "epochs: 9"))
     full = run_sweep(tmp_path, "--trials", 9, "--workers", 1, config=config, runs="full")
     pruned = run_sweep(tmp_path, "--trials", 9, "--workers", 1, "--prune", "--prune-min-epochs", 1,
-                       config=config, runs="pruned")
+                       "--optimize", "dev_loss", config=config, runs="pruned")
     info = json.loads((pruned / "sweep.json").read_text())
-    assert info["prune"] == {"factor": 3, "rungs": [1, 3]}
+    assert info["pruner"] == {"name": "successive_halving", "factor": 3, "rungs": [1, 3],
+                              "watches": "dev_loss", "promoted": "resumed from its checkpoint"}
     frame = table(pruned).set_index("trial")
 
-    def dev_loss_by(epoch, trials):
-        return {t: pd.read_csv(full / f"trial-000{t}" / "metrics.csv")["dev_loss"][:epoch].min()
+    def dev_loss_by(epoch, trials):  # the dev loss of the weights a trial paused with
+        return {t: pd.read_csv(full / f"trial-000{t}" / "metrics.csv")["dev_loss"][epoch - 1]
                 for t in trials}
 
     at_one = dev_loss_by(1, range(9))
@@ -277,15 +280,24 @@ def test_prune_keeps_the_best_third_by_dev_loss_and_reruns_them_identically(tmp_
             pd.testing.assert_frame_equal(
                 pd.read_csv(pruned / row["run"] / "metrics.csv").drop(columns="seconds"),
                 pd.read_csv(full / row["run"] / "metrics.csv").drop(columns="seconds"))
+            # paused at epochs 1 and 3, gone on from its checkpoints: the very same weights
+            assert ((pruned / row["run"] / "params.npz").read_bytes()
+                    == (full / row["run"] / "params.npz").read_bytes())
+            assert [r["from_epoch"] for r in json.loads(
+                (pruned / row["run"] / "summary.json").read_text())["resumed"]] == [1, 3]
         else:
             assert row["status"] == "pruned"
             assert row["epochs_run"] == (3 if trial in kept else 1)
             summary = json.loads((pruned / row["run"] / "summary.json").read_text())
             assert summary["status"] == "pruned"
             assert summary["stop_reason"].startswith(
-                f"successive halving at epoch {row['epochs_run']}: best dev loss")
+                f"successive halving at epoch {row['epochs_run']}: dev_loss")
+            assert not (pruned / row["run"] / "checkpoint.npz").exists()
     epochs_trained = frame["epochs_run"].sum()
     assert epochs_trained == 6 * 1 + 2 * 3 + 9 < 9 * 9
+    # pruning only saves work: no trial trains an epoch more than it would unpruned
+    unpruned = table(full).set_index("trial")["epochs_run"]
+    assert (frame["epochs_run"] <= unpruned).all()
 
 
 def test_refine_narrows_every_range_around_the_best_trials(tmp_path):

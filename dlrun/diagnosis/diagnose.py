@@ -16,9 +16,9 @@ import numpy as np
 from .. import config as config_module
 from ..config import DiagnoseConfig, ExperimentConfig
 from ..data import bayes
+from ..data.fingerprint import changed_splits
 from ..data.synthetic import GENERATORS
 from ..engine.registry import build
-from ..data.fingerprint import changed_splits
 from ..errors import ConfigError, DlrunError, RunDirError
 from ..rundir import layout, reader, result, runlock
 from ..training.experiment import load_data, prepare

@@ -231,8 +231,9 @@ class Keeper:
         self.written = self.latest.epoch
 
     def finish(self, status: str) -> None:
-        """A finished run needs no checkpoint; any other keeps its latest one to resume from."""
-        if status in ("completed", "pruned"):
+        """A completed run needs no checkpoint; any other keeps its latest one to resume from
+        (a pruned sweep trial is paused at a rung: the sweep may promote it and go on)."""
+        if status == "completed":
             self.path.unlink(missing_ok=True)
         else:
             self.write()

@@ -51,7 +51,7 @@ def sweep(space: SearchSpace, options: sweep_run.Options, runs_dir: str | Path =
     try:
         with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
             swept = sweep_run.create(space, runs_dir, options, backend.description, refined_from)
-            note = space.grid_note(options.trials) if options.grid else None
+            note = space.grid_note(options.trials) if options.sampler == "grid" else None
             if note and on_note:  # once the space is known to be valid: a refusal stays one line
                 on_note(note)
             sweep_run.run(swept, backend, reporter_for(swept.directory.name) if reporter_for

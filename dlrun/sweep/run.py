@@ -2,7 +2,8 @@
 
     runs/<name>-<YYYYmmdd-HHMMSS>-<id>/
         sweep.yaml     the search space, runnable again with `dlrun sweep`
-        sweep.json     seed, mode, pruning, where trials ran, status
+        sweep.json     seed, sampler, pruner, metric optimized and constraints, where trials
+                       ran, status
         sweep.csv      one row per trial: sampled values, status, losses and errors
         trial-0000/    each trial's ordinary run directory
         report.html    the trials as a page (dlrun.report), written at the end
@@ -14,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +26,13 @@ import pandas as pd
 
 from .. import config as config_module
 from .. import yamlio
+from ..compare.collect import _sort_key, select, sort
 from ..data import fingerprint
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout, runlock
 from ..training.experiment import prepare
+from . import samplers
+from .samplers import sampling_rng  # noqa: F401 - where callers have always found it
 from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, store
 
@@ -39,8 +44,11 @@ RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_
 @dataclass
 class Options:
     trials: int = 20
-    grid: bool = False
+    sampler: str = "random"  # random, grid or tpe (dlrun.sweep.samplers)
     seed: int | None = 0  # None: the space's default (default_seed)
+    optimize: str = "dev_error"  # as `dlrun compare --optimize`: -NAME for the highest
+    satisfy: list[str] = field(default_factory=list)  # as `dlrun compare --satisfy`
+    batch: int | None = None  # points TPE proposes at once; default: the backend's slots
     prune: bool = False
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
@@ -86,13 +94,6 @@ def default_seed(space: SearchSpace, refined_from: dict | None = None) -> int:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
 
 
-def sampling_rng(sweep_seed: int, index: int) -> np.random.Generator:
-    """The generator of the sampled values of random point `index`: it depends only on the
-    sweep seed and the index, never on which worker ran the trial or when."""
-    sampling, _ = np.random.SeedSequence(sweep_seed, spawn_key=(index,)).spawn(2)
-    return np.random.default_rng(sampling)
-
-
 def check_space(space: SearchSpace) -> None:
     """Refuse a space whose range ends make an invalid config, before any trial runs."""
     def validate(values):
@@ -122,18 +123,22 @@ def data_seed(space: SearchSpace, options: Options) -> int | None:
     return seed if _whole(seed) else options.seed
 
 
-def plan(space: SearchSpace, options: Options) -> list[Trial]:
-    """Every trial's values, seed and validated config: random draws, or the grid's points,
-    each trained `options.seeds` times.
+def plan(space: SearchSpace, options: Options, sampler=None) -> list[Trial]:
+    """Every trial of a sampler that knows its points in advance (random draws, the grid's
+    points), each point trained `options.seeds` times."""
+    sampler = sampler or samplers.make(options.sampler, space, options.seed, options.trials)
+    return [trial for point in range(sampler.trials)
+            for trial in point_trials(space, options, point, sampler.ask(point), sampler.trials)]
+
+
+def point_trials(space: SearchSpace, options: Options, point: int, values: dict,
+                 points: int) -> list[Trial]:
+    """The trials of one point: its values, trained `options.seeds` times.
 
     Every trial is scored on the same data: generation and split come from the config's seed.
     The model's seed (init, shuffle, dropout) is the config's too, so a trial is the standalone
     run of its values, unless `seed` is swept or --seeds N trains each point with the seeds
     s, s + 1, ..., s + N - 1 (s: the config's seed); data.seed then keeps the data fixed."""
-    if options.grid:
-        points = space.grid(options.trials)
-    else:
-        points = [space.sample(sampling_rng(options.seed, i)) for i in range(options.trials)]
     keys = {p.key for p in space.parameters}
     if options.seeds > 1 and "seed" in keys:
         raise ConfigError("--seeds: the config sweeps seed itself; give one or the other")
@@ -141,25 +146,23 @@ def plan(space: SearchSpace, options: Options) -> list[Trial]:
     pin_data = ("seed" in keys or options.seeds > 1) and \
         (space.template.get("data") or {}).get("seed") is None
     base = sweep_name(space)[:58]
-    width = max(4, len(str(len(points) * options.seeds - 1)))
+    width = max(4, len(str(points * options.seeds - 1)))
     trials = []
-    for point, values in enumerate(points):
-        for k in range(options.seeds):
-            index = point * options.seeds + k
-            data = space.instantiate(values)
-            if options.seeds > 1:
-                data["seed"] = default_seed(space) + k
-            if pin_data:
-                data["data"] = {**(data.get("data") or {}), "seed": fixed}
-            if "name" not in keys:
-                data["name"] = f"{base}-{index:0{width}d}"
-            try:
-                experiment = config_module.validate(data, space.source, space.lines,
-                                                    space.overrides)
-            except ConfigError as error:
-                raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
-            trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
-                                experiment.train.epochs, point=point))
+    for k in range(options.seeds):
+        index = point * options.seeds + k
+        data = space.instantiate(values)
+        if options.seeds > 1:
+            data["seed"] = default_seed(space) + k
+        if pin_data:
+            data["data"] = {**(data.get("data") or {}), "seed": fixed}
+        if "name" not in keys:
+            data["name"] = f"{base}-{index:0{width}d}"
+        try:
+            experiment = config_module.validate(data, space.source, space.lines, space.overrides)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (in trial {index}: {encode(values)})") from None
+        trials.append(Trial(index, f"trial-{index:0{width}d}", experiment.seed, values, data,
+                            experiment.train.epochs, point=point))
     return trials
 
 
@@ -184,35 +187,53 @@ def _cell(value) -> Any:
     return encode(value)
 
 
+def _row(trial: Trial, summary: dict) -> dict:
+    return {
+        "trial": trial.index, "point": trial.point, "run": trial.name,
+        "status": summary["status"], "seed": trial.seed,
+        **{key: _cell(value) for key, value in trial.values.items()},
+        "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
+        "train_loss": _value(summary, "train", "loss"),
+        "train_error": _value(summary, "train", "error"),
+        "dev_loss": _value(summary, "dev", "loss"), "dev_error": _value(summary, "dev", "error"),
+        "seconds": summary.get("duration_seconds"),
+        "dev_set": fingerprint.short((summary.get("fingerprints") or {}).get("dev"))}
+
+
 def results_frame(space: SearchSpace, trials: list[Trial], seeds: int = 1):
     """One row per finished trial, in trial order; with several seeds per point, `point` says
     which trials share their values."""
-    rows = []
-    for trial in sorted(trials, key=lambda t: t.index):
-        summary = trial.summary
-        rows.append({
-            "trial": trial.index, "point": trial.point, "run": trial.name,
-            "status": summary["status"], "seed": trial.seed,
-            **{key: _cell(value) for key, value in trial.values.items()},
-            "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
-            "train_loss": _value(summary, "train", "loss"),
-            "train_error": _value(summary, "train", "error"),
-            "dev_loss": _value(summary, "dev", "loss"), "dev_error": _value(summary, "dev", "error"),
-            "seconds": summary.get("duration_seconds"),
-            "dev_set": fingerprint.short((summary.get("fingerprints") or {}).get("dev"))})
+    rows = [_row(trial, trial.summary) for trial in sorted(trials, key=lambda t: t.index)]
     columns = ["trial", *(["point"] if seeds > 1 else []), "run", "status", "seed",
                *[p.key for p in space.parameters], *RESULT_COLUMNS, "dev_set"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def best_trials(frame, count: int):
-    """The `count` best points by dev error (then dev loss), ties by number. With several seeds
-    per point (a `point` column) each row is a point: the mean over its trials with a dev error,
-    the sample standard deviation in `<result>_std`, and how many in `seeds`."""
+def _comparable(frame):
+    """The sweep table under the names `dlrun compare` gives its columns (duration)."""
+    return frame.assign(duration=frame["seconds"])
+
+
+def objective(frame, optimize: str) -> tuple[str, bool]:
+    """(column, maximize) of --optimize NAME or -NAME, resolved as compare resolves it."""
+    column, ascending = _sort_key(optimize, _comparable(frame).columns, "--optimize")
+    return column, not ascending
+
+
+def check_choice(space: SearchSpace, options: Options) -> None:
+    """Refuse an --optimize or --satisfy that names no column, before any trial runs."""
+    empty = _comparable(results_frame(space, []))
+    objective(empty, options.optimize)
+    ranked(empty, options.optimize, options.satisfy)
+
+
+def points_frame(frame):
+    """With several seeds per point (a `point` column), one row per point: the mean over its
+    trials with a dev error, the sample standard deviation in `<result>_std`, how many in `seeds`."""
+    if "point" not in frame.columns:
+        return frame
     ranked = frame[frame["dev_error"].notna()]
     ranked = ranked[np.isfinite(ranked["dev_error"].astype(float))]
-    if "point" not in ranked.columns:
-        return ranked.sort_values(["dev_error", "dev_loss", "trial"]).head(count)
     numbers = [c for c in RESULT_COLUMNS if c != "best_epoch"]
     by = ranked.groupby("point", sort=False)
     points = by.first()
@@ -224,8 +245,27 @@ def best_trials(frame, count: int):
     points["status"] = by["status"].agg(lambda s: ", ".join(
         f"{n} {status}" for status, n in s.value_counts().items()) if s.nunique() > 1
         else s.iloc[0])
-    points = points.reset_index()
-    return points.sort_values(["dev_error", "dev_loss", "point"]).head(count)
+    return points.reset_index()
+
+
+def ranked(frame, optimize: str = "dev_error", satisfy=()):
+    """The trials (points, with several seeds) meeting every --satisfy constraint that have a
+    finite value of the optimized metric, best first (ties by dev loss, then number), as
+    `dlrun compare` chooses."""
+
+    table = _comparable(points_frame(frame))
+    for expression in satisfy:
+        table = select(table, expression, "--satisfy")
+    column, _ = objective(table, optimize)
+    values = pd.to_numeric(table[column], errors="coerce")  # as compare's pick: words never win
+    table = table[values.notna() & np.isfinite(values)]
+    return sort(table, optimize, "--optimize").drop(columns="duration")
+
+
+def best_trials(frame, count: int, optimize: str = "dev_error", satisfy=()):
+    """The `count` best trials (points) by the optimized metric among those meeting the
+    constraints."""
+    return ranked(frame, optimize, satisfy).head(count)
 
 
 def dev_sets(trials) -> int:
@@ -245,8 +285,24 @@ class Sweep:
     info: dict
     finished: dict[int, Trial] = field(default_factory=dict)
     lock: Any = None  # the directory's run lock, held while the sweep runs (dlrun.rundir.runlock)
+    sampler: Any = None
+
+    def metric(self, trial: Trial, summary: dict) -> float | None:
+        """The optimized metric of a trial's summary (pruning and TPE watch it), lower better."""
+        column, maximize = objective(_comparable(results_frame(self.space, [])), self.options.optimize)
+        value = _comparable(pd.DataFrame([_row(trial, summary)])).iloc[0][column]
+        if not _finite(value):
+            return None
+        return -float(value) if maximize else float(value)
+
+    def point_metric(self, trials: list[Trial]) -> float | None:
+        """The mean optimized metric of a point's trials; None if any has none."""
+        values = [self.metric(t, t.summary) for t in trials]
+        return None if any(v is None for v in values) else float(np.mean(values))
 
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
+        # A paused trial's checkpoint served its promotion; a finished one needs none.
+        files = {name: data for name, data in files.items() if name != "checkpoint.npz"}
         summary = {**summary, "command": layout.command_line(),
                    "sweep": {"directory": self.directory.name, "trial": trial.index,
                              "values": trial.values}}
@@ -264,28 +320,47 @@ class Sweep:
         layout.write_json(self.directory / INFO, self.info)
 
     def best(self) -> dict | None:
-        """The point with the lowest mean dev error over its finished trials so far."""
-        by_point: dict[int, list[Trial]] = {}
-        for trial in self.finished.values():
-            if _finite(_value(trial.summary, "dev", "error")):
-                by_point.setdefault(trial.point, []).append(trial)
-        if not by_point:
+        """The trial (point, with several seeds) the sweep chooses so far: the best optimized
+        metric among those meeting every constraint."""
+        frame = ranked(results_frame(self.space, list(self.finished.values()), self.options.seeds),
+                       self.options.optimize, self.options.satisfy)
+        if frame.empty:
             return None
-
-        def mean(trials, metric):
-            return float(np.mean([_value(t.summary, "dev", metric) for t in trials]))
-
-        point, trials = min(by_point.items(), key=lambda item: (
-            mean(item[1], "error"), mean(item[1], "loss"), item[0]))
+        row = frame.iloc[0]
+        column, _ = objective(frame, self.options.optimize)
+        chosen = {"optimize": column, "value": _float(row[column])}
         if self.options.seeds == 1:
-            return {"trial": trials[0].index, "dev_error": _value(trials[0].summary, "dev",
-                                                                  "error")}
-        return {"point": point, "dev_error": mean(trials, "error"),
-                "trials": sorted(t.index for t in trials)}
+            return {"trial": int(row["trial"]), "dev_error": _float(row["dev_error"]), **chosen}
+        point = int(row["point"])
+        return {"point": point, "dev_error": _float(row["dev_error"]),
+                "trials": sorted(t.index for t in self.finished.values()
+                                 if t.point == point and _finite(_value(t.summary, "dev", "error"))),
+                **chosen}
+
+
+def _float(value):
+    return float(value) if _finite(value) else None
 
 
 def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, (int, float, np.number)) and math.isfinite(value)
+
+
+def rerun_options(options: Options) -> list[str]:
+    """The command-line options that give a sweep of the same space the same trials."""
+    found = ["--trials", str(options.trials), "--seed", str(options.seed),
+             "--sampler", options.sampler, "--optimize", options.optimize]
+    for expression in options.satisfy:
+        found += ["--satisfy", shlex.quote(expression)]
+    if options.seeds > 1:
+        found += ["--seeds", str(options.seeds)]
+    if options.batch:
+        found += ["--batch", str(options.batch)]
+    if options.prune:
+        found += ["--prune", "--prune-factor", str(options.prune_factor)]
+        if options.prune_min_epochs:
+            found += ["--prune-min-epochs", str(options.prune_min_epochs)]
+    return found
 
 
 def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: str,
@@ -294,27 +369,39 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     if options.trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {options.trials}")
     check_space(space)
-    trials = plan(space, options)
+    check_choice(space, options)
+    _, maximize = objective(_comparable(results_frame(space, [])), options.optimize)
+    sampler = samplers.make(options.sampler, space, options.seed, options.trials, maximize)
+    # An adaptive sampler proposes points as results come in; the others are known now.
+    trials = [] if sampler.adaptive else plan(space, options, sampler)
+    first = trials[0] if trials else point_trials(space, options, 0, space.middle(),
+                                                  sampler.trials)[0]
     try:  # data errors, and keys that do not fit the data, now
-        prepare(config_module.validate(trials[0].config, space.source))
+        prepare(config_module.validate(first.config, space.source))
     except ConfigError as error:
         raise config_module.located(error, space.source, space.overrides, space.lines) from None
     directory = layout.create(runs_dir, sweep_name(space))
     # Held until the sweep ends, released by the kernel if it is killed: `dlrun ls` tells a live
     # sweep from a stale one, and `dlrun rm` never deletes one still running.
     lock = runlock.acquire(directory, wait=True)
-    header = "# The search space of this sweep: `dlrun sweep` runs it again.\n"
+    header = ("# The search space of this sweep; run it again the same way with\n"
+              f"#   dlrun sweep sweep.yaml {' '.join(rerun_options(options))}\n")
     layout.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
+    pruner = None
+    if options.prune:
+        pruner = {"name": "successive_halving", "factor": options.prune_factor,
+                  "rungs": rungs(first.epochs if not trials else max(t.epochs for t in trials),
+                                 options.prune_factor, options.prune_min_epochs),
+                  "watches": options.optimize, "promoted": "resumed from its checkpoint"}
     info = {"name": directory.name, "status": "running", "seed": options.seed,
-            "mode": "grid" if options.grid else "random", "trials": len(trials),
+            "mode": sampler.name, "trials": sampler.trials * options.seeds,
             "seeds": options.seeds, "data_seed": data_seed(space, options),
+            "sampler": {**sampler.settings(), "seed": options.seed, "batch": options.batch},
+            "pruner": pruner, "optimize": options.optimize, "satisfy": list(options.satisfy),
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
-            "prune": ({"factor": options.prune_factor,
-                       "rungs": rungs(max(t.epochs for t in trials), options.prune_factor,
-                                      options.prune_min_epochs)} if options.prune else None),
             "where": where, "refined_from": refined_from, "command": layout.command_line(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": layout.environment()}
-    sweep = Sweep(directory, space, options, trials, info, lock=lock)
+    sweep = Sweep(directory, space, options, trials, info, lock=lock, sampler=sampler)
     try:
         sweep.write_info()
         sweep.write_table()
@@ -334,18 +421,29 @@ def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
 
 
 def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
-    stops = sweep.info["prune"]["rungs"] if sweep.info["prune"] else []
+    sampler = sweep.sampler
+    total = sampler.trials
+    # TPE learns between batches; the batch size, not the timing of workers, fixes what it asks.
+    batch = (sweep.options.batch or backend.slots) if sampler.adaptive else total
+    if sampler.adaptive:
+        sweep.info["sampler"]["batch"] = batch
     started = time.time()
-    reporter.start(len(sweep.trials), backend.slots)
-    active = list(sweep.trials)
+    reporter.start(total * sweep.options.seeds, backend.slots)
     try:
-        for rung, stop in enumerate([*stops, None]):
-            if len(active) == 1:  # nothing left to compare it with: let it run to the end
-                stop = None
-            reached = _run_round(sweep, backend, active, stop, reporter)
-            if not reached:
-                break
-            active = _halve(sweep, reached, stop, stops[rung + 1] if rung + 1 < len(stops) else None)
+        for first in range(0, total, batch):
+            if sampler.adaptive:
+                new = [trial for point in range(first, min(total, first + batch))
+                       for trial in point_trials(sweep.space, sweep.options, point,
+                                                 sampler.ask(point), total)]
+                sweep.trials.extend(new)
+            else:
+                new = list(sweep.trials)
+            _rounds(sweep, backend, new, reporter)
+            by_point: dict[int, list[Trial]] = {}
+            for trial in new:
+                by_point.setdefault(trial.point, []).append(trial)
+            for point in sorted(by_point):  # in point order, whatever order they finished in
+                sampler.tell(point, sweep.point_metric(by_point[point]))
     except KeyboardInterrupt:
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
         raise
@@ -360,12 +458,28 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
     return sweep
 
 
-def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,
-               reporter: SweepReporter) -> list[tuple[Trial, TrialResult]]:
-    """Run the active trials up to `stop` epochs; finish those that end; return those that reached it."""
+def _rounds(sweep: Sweep, backend, trials: list[Trial], reporter: SweepReporter) -> None:
+    """Run the trials to their end, or in successive-halving rungs when pruning."""
+    stops = sweep.info["pruner"]["rungs"] if sweep.info["pruner"] else []
+    active, paused = list(trials), {}
+    for rung, stop in enumerate([*stops, None]):
+        if len(active) == 1:  # nothing left to compare it with: let it run to the end
+            stop = None
+        reached = _run_round(sweep, backend, active, paused, stop, reporter)
+        if not reached:
+            break
+        active = _halve(sweep, reached, stop, stops[rung + 1] if rung + 1 < len(stops) else None)
+        paused = {trial.index: result.files for trial, result in reached}
+
+
+def _run_round(sweep: Sweep, backend, active: list[Trial], paused: dict[int, dict],
+               stop: int | None, reporter: SweepReporter) -> list[tuple[Trial, TrialResult]]:
+    """Run the active trials up to `stop` epochs, those paused at the last rung from their
+    checkpoints; finish those that end; return those that reached `stop`."""
     by_index = {trial.index: trial for trial in active}
     tasks = [TrialTask(t.index, t.config, sweep.space.source,
-                       stop if stop is not None and stop < t.epochs else None) for t in active]
+                       stop if stop is not None and stop < t.epochs else None,
+                       paused.get(t.index)) for t in active]
     reached = []
     outstanding, slots = len(tasks), backend.slots
     reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
@@ -384,32 +498,34 @@ def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,
 
 def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
            next_stop: int | None) -> list[Trial]:
-    """Keep the best 1/factor of the points that reached this rung, by the mean best dev loss
-    of their trials (one per point unless --seeds); prune the others' trials.
-
-    The kept ones run again from the start with a later stop: training is deterministic, so the
-    re-run repeats the same epochs before going on, and no state has to travel between workers."""
+    """Keep the best 1/factor of the points that reached this rung by the mean optimized metric
+    of their trials (one per point unless --seeds; ties by mean dev loss); prune the others'
+    trials. The kept ones go on from their own checkpoints, so each epoch is trained once and a
+    promoted trial ends as if it had never paused."""
     by_point: dict[int, list[tuple[Trial, TrialResult]]] = {}
     for pair in reached:
         by_point.setdefault(pair[0].point, []).append(pair)
 
-    def dev_loss(point):
-        losses = [pair[1].summary.get("best_dev_loss") for pair in by_point[point]]
-        finite = all(_finite(loss) for loss in losses)
-        return (float(np.mean(losses)) if finite else math.inf, point)
+    def score(point):
+        values = [sweep.metric(trial, result.summary) for trial, result in by_point[point]]
+        losses = [_value(result.summary, "dev", "loss") for _, result in by_point[point]]
+        value = math.inf if any(v is None for v in values) else float(np.mean(values))
+        loss = float(np.mean(losses)) if all(_finite(v) for v in losses) else math.inf
+        return (value, loss, point)
 
-    ranked = sorted(by_point, key=dev_loss)
-    keep = math.ceil(len(ranked) / sweep.options.prune_factor)
+    ranked_points = sorted(by_point, key=score)
+    keep = math.ceil(len(ranked_points) / sweep.options.prune_factor)
     goes_on = f"{next_stop} epochs" if next_stop else "all its epochs"
-    what = "mean best dev loss over its seeds" if sweep.options.seeds > 1 else "best dev loss"
-    for rank, point in enumerate(ranked[keep:], start=keep + 1):
-        loss = dev_loss(point)[0]
-        loss = f"{loss:.4g}" if _finite(loss) else "none"
-        reason = (f"successive halving at epoch {stop}: {what} {loss} ranked {rank} of "
-                  f"{len(ranked)}; only the best {keep} went on to {goes_on}")
+    name = sweep.options.optimize.lstrip("-")
+    what = f"mean {name} over its seeds" if sweep.options.seeds > 1 else name
+    for rank, point in enumerate(ranked_points[keep:], start=keep + 1):
+        value = score(point)[0]
+        value = f"{abs(value):.4g}" if _finite(value) else "none"
+        reason = (f"successive halving at epoch {stop}: {what} {value} ranked {rank} of "
+                  f"{len(ranked_points)}; only the best {keep} went on to {goes_on}")
         for trial, result in by_point[point]:
             sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
-    return sorted((trial for point in ranked[:keep] for trial, _ in by_point[point]),
+    return sorted((trial for point in ranked_points[:keep] for trial, _ in by_point[point]),
                   key=lambda t: t.index)
 
 

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import config as config_module
 from ..rundir import layout
-from ..training import session
+from ..training import resume, session
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class TrialTask:
     config: dict
     source: str
     stop_epoch: int | None = None
+    # The run directory (file name -> bytes) of the trial paused at a rung: it goes on from its
+    # checkpoint, so a promoted trial trains each epoch once and ends as if it never stopped.
+    resume_from: dict[str, bytes] | None = None
 
 
 @dataclass
@@ -44,7 +47,7 @@ class TrialResult:
 def _stopper(stop_epoch: int):
     def stop_check(row: dict) -> str | None:
         if row["epoch"] >= stop_epoch:
-            return f"stopped at epoch {stop_epoch} for successive halving"
+            return f"paused at epoch {stop_epoch}, a pruning rung"
         return None
 
     return stop_check
@@ -56,8 +59,11 @@ def execute(task: TrialTask) -> TrialResult:
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:
-            experiment = config_module.validate(task.config, task.source)
-            _, summary = session.run(experiment, scratch, None, stop_check)
+            if task.resume_from is not None:
+                _, summary = _go_on(Path(scratch), task.resume_from, stop_check)
+            else:
+                experiment = config_module.validate(task.config, task.source)
+                _, summary = session.run(experiment, scratch, None, stop_check)
         except Exception as error:  # a failed trial is a result; the sweep goes on
             summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                        "traceback": traceback.format_exc(limit=5)}
@@ -68,6 +74,18 @@ def execute(task: TrialTask) -> TrialResult:
         if summary["status"] == "failed" and layout.SUMMARY in files:  # keep what the run recorded
             summary = {**json.loads(files[layout.SUMMARY]), **summary}
         return TrialResult(task.index, summary, files, task.stop_epoch)
+
+
+def _go_on(scratch: Path, files: dict[str, bytes], stop_check):
+    """Resume a paused trial from its own checkpoint in a fresh scratch directory."""
+
+    run_dir = scratch / "paused"
+    run_dir.mkdir()
+    for file_name, data in files.items():
+        if Path(file_name).name != file_name or file_name.startswith("."):
+            raise ValueError(f"refusing file name {file_name!r} of a paused trial")
+        (run_dir / file_name).write_bytes(data)
+    return resume.resume(run_dir, stop_check=stop_check, paused_ok=True)
 
 
 def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) -> bool:

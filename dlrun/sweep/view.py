@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from rich import box
 from rich.progress import (
     BarColumn,
@@ -13,7 +14,18 @@ from rich.progress import (
 from rich.table import Table
 
 from ..console import console, err_console
-from .run import TABLE, Sweep, SweepReporter, best_trials, dev_sets, results_frame
+from ..report.importance import rank
+from .run import (
+    TABLE,
+    Sweep,
+    SweepReporter,
+    _comparable,
+    _row,
+    best_trials,
+    dev_sets,
+    objective,
+    results_frame,
+)
 
 
 class LiveSweep(SweepReporter):
@@ -97,12 +109,19 @@ def show_results(swept: Sweep, show: int) -> None:
     """The end of `dlrun sweep`: the `show` best trials, then how many ended how, and where."""
     seeds = swept.options.seeds
     frame = results_frame(swept.space, list(swept.finished.values()), seeds)
-    best = best_trials(frame, show)
-    ranked = "mean dev error over the seeds" if seeds > 1 else "dev error"
+    optimize, satisfy = swept.options.optimize, swept.options.satisfy
+    best = best_trials(frame, show, optimize, satisfy)
+    metric = optimize.replace("_", " ")
+    ranked = f"mean {metric} over the seeds" if seeds > 1 else metric
+    chosen = " meeting " + ", ".join(satisfy) if satisfy else ""
     console.print(best_table(best, [p.key for p in swept.space.parameters],
-                             f"{swept.directory}  best {len(best)} by {ranked}",
+                             f"{swept.directory}  best {len(best)} by {ranked}{chosen}",
                              dev_set=dev_sets(swept.finished.values()) > 1))
     console.print(f"{counts(frame)}; every trial in {swept.directory / TABLE}")
+    column, _ = objective(frame, optimize)
+    line = importance(swept.finished.values(), swept.space, column)
+    if line:
+        console.print(line, highlight=False)
 
 
 def show_afterword(swept: Sweep, quiet: bool) -> None:
@@ -120,3 +139,19 @@ def show_afterword(swept: Sweep, quiet: bool) -> None:
         err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
     elif not quiet:
         console.print(f"report: {written}", highlight=False, soft_wrap=True)
+
+
+def importance(trials, space, column: str) -> str | None:
+    """One line: each hyperparameter's share of the optimized metric's variance over the
+    completed trials (dlrun.report.importance), the largest first; None with under 4 trials."""
+    done = [t for t in trials if t.summary and t.summary.get("status") == "completed"]
+    if len(done) < 4:
+        return None
+    frame = _comparable(pd.DataFrame([_row(t, t.summary) for t in done]))
+    metric = pd.to_numeric(frame[column], errors="coerce").tolist()
+    ranked = rank({p.key: [t.values[p.key] for t in done] for p in space.parameters},
+                  {p.key: p.distribution for p in space.parameters}, metric)
+    names = dict(zip([p.key for p in space.parameters], _headers([p.key for p in space.parameters])))
+    parts = [f"{names[r['key']]} {r['share']:.0%}" for r in ranked]
+    return (f"importance for {column} (share of its variance over {ranked[0]['trials']} "
+            f"completed trials, each hyperparameter alone): {', '.join(parts)}")

@@ -110,11 +110,11 @@ def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None 
                                                f"improve by {stopping.min_delta:g} for "
                                                f"{stopping.patience} epochs")
                         break
+                if on_epoch_end is not None:  # before a stop request: a paused trial goes on from here
+                    on_epoch_end(outcome)
                 if stop_request:
                     outcome.status, outcome.stop_reason = "pruned", stop_request
                     break
-                if on_epoch_end is not None:
-                    on_epoch_end(outcome)
         except Diverged as error:
             outcome.status, outcome.divergence = "diverged", error.detail
             outcome.stop_reason = error.detail["message"]

@@ -119,14 +119,17 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
             first_step=outcome.first_step,
             duration_seconds=round(time.time() - started_at, 3))
-        bayes = _extra(summary, "diagnosis", diagnose.bayes_estimate, config, dataset)
-        if bayes is not None:
-            summary["bayes_error"] = bayes  # what human_error: auto measures the bias from
-        verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
-                         experiment)  # diagnosis.json, .md
-        if verdict:
-            summary["bias_variance"] = verdict
-        _extra(summary, "figures", plots.draw, run_dir, network, dataset, summary)
+        # A pruned sweep trial is paused at a rung, cut short by design: a diagnosis would judge
+        # a run that has not ended, and drawing it at every rung costs more than its epochs.
+        if outcome.status != "pruned":
+            bayes = _extra(summary, "diagnosis", diagnose.bayes_estimate, config, dataset)
+            if bayes is not None:
+                summary["bayes_error"] = bayes  # what human_error: auto measures the bias from
+            verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
+                             experiment)  # diagnosis.json, .md
+            if verdict:
+                summary["bias_variance"] = verdict
+            _extra(summary, "figures", plots.draw, run_dir, network, dataset, summary)
         layout.write_json(run_dir / layout.SUMMARY, summary)  # last: a final status means all is there
         return run_dir, summary
     except BaseException as error:

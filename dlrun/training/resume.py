@@ -45,9 +45,9 @@ def arguments(config: Path | None, overrides: list[str], name: str | None) -> li
     return overrides
 
 
-def _check_status(run_dir: Path, summary: dict) -> str:
+def _check_status(run_dir: Path, summary: dict, paused_ok: bool = False) -> str:
     status = summary.get("status")
-    if status in RESUMABLE:
+    if status in RESUMABLE or (paused_ok and status == "pruned"):
         return status
     if status in ("completed", "pruned"):
         raise RunDirError(f"{run_dir}: {status}, nothing to resume; train a new run to go further")
@@ -56,19 +56,21 @@ def _check_status(run_dir: Path, summary: dict) -> str:
 
 
 def resume(run_dir: str | Path, overrides: list[str] = (),
-           reporter: loop.Reporter | None = None,
+           reporter: loop.Reporter | None = None, stop_check=None, paused_ok: bool = False,
            data_changed: bool = False) -> tuple[Path, dict]:
     """Continue the run in run_dir from its checkpoint (from its first epoch if it has none);
     returns (run directory, summary) like session.run. Data that differs from what the run
-    started with is refused, or trained on when `data_changed` says so (and recorded)."""
+    started with is refused, or trained on when `data_changed` says so (and recorded).
+    `paused_ok`: a sweep promoting a trial it stopped at a rung goes on with it; `stop_check` as
+    in session.run."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
-    _check_status(run_dir, reader.read_summary(run_dir))  # before the lock: nothing written in vain
+    _check_status(run_dir, reader.read_summary(run_dir), paused_ok)  # before the lock: nothing written in vain
     lock = runlock.acquire(run_dir, wait=False)
     try:
         summary = reader.read_summary(run_dir)  # again, now that nobody else can change it
-        previous = _check_status(run_dir, summary)
+        previous = _check_status(run_dir, summary, paused_ok)
         experiment, outcome = _restore(run_dir, list(overrides))
         changed = _check_data(run_dir, summary, experiment.dataset, data_changed)
         epoch = outcome.epochs_run if outcome else 0
@@ -92,7 +94,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
         lock.release()
         raise
     run_dir, summary = record.train_in(run_dir, experiment, summary, lock, reporter,
-                                        resumed=outcome)
+                                        stop_check, resumed=outcome)
     return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
 

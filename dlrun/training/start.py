@@ -37,7 +37,7 @@ def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "run
                               "them with dlrun tag and dlrun note")
         overrides = resume_module.arguments(config, overrides, name)
         reporter = reporter_for(resume.name) if reporter_for else None
-        return resume_module.resume(resume, overrides, reporter, data_changed)
+        return resume_module.resume(resume, overrides, reporter, data_changed=data_changed)
     if config is None:
         raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
     if data_changed:
