@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,14 +112,9 @@ def save(path: Path, checkpoint: Checkpoint) -> None:
 def load(path: Path) -> Checkpoint:
     """A checkpoint.npz; RunDirError naming the file if it is unreadable or incomplete."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise RunDirError(f"{path}: no such checkpoint") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise RunDirError(f"{path}: not a readable checkpoint ({layout.npz_problem(error)}); "
-                          "delete it to train the run again from its first epoch") from None
+    arrays = layout.read_npz(path, "no such checkpoint",
+                             "not a readable checkpoint ({problem}); delete it to train the run "
+                             "again from its first epoch")
     try:
         meta = json.loads(str(arrays.pop(META)))
         if meta.get("format") != FORMAT:

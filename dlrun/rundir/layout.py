@@ -113,17 +113,22 @@ def save_params(path: Path, state: dict[str, np.ndarray], meta: dict[str, np.nda
     write_atomic(path, buffer.getvalue())
 
 
-def load_params(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(network state, meta) from a params.npz; RunDirError if it cannot be read."""
-    path = Path(path)
+def read_npz(path: Path, missing: str, unreadable: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, never unpickling; RunDirError "{path}: {missing}" when it is
+    absent, "{path}: {unreadable}" (its {problem} filled in) when it cannot be read."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+            return {key: archive[key] for key in archive.files}
     except FileNotFoundError:
-        raise RunDirError(f"{path}: no such parameter file") from None
+        raise RunDirError(f"{path}: {missing}") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise RunDirError(f"{path}: not a readable .npz parameter file "
-                          f"({npz_problem(error)})") from None
+        raise RunDirError(f"{path}: " + unreadable.format(problem=npz_problem(error))) from None
+
+
+def load_params(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(network state, meta) from a params.npz; RunDirError if it cannot be read."""
+    arrays = read_npz(Path(path), "no such parameter file",
+                      "not a readable .npz parameter file ({problem})")
     state = {k: v for k, v in arrays.items() if not k.startswith(META_PREFIX)}
     meta = {k[len(META_PREFIX):]: v for k, v in arrays.items() if k.startswith(META_PREFIX)}
     return state, meta
