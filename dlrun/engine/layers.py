@@ -26,6 +26,14 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}  # state saved with the model but not trained
 
+    def __getstate__(self) -> dict:
+        # Compiled kernels (a module) cannot be pickled: a copy runs on NumPy alone.
+        state = dict(self.__dict__)
+        for key in ("kernels", "activation"):  # an activation's kernels, a dense layer's activation
+            if key in state:
+                state[key] = None
+        return state
+
     def forward(self, X: np.ndarray, training: bool) -> np.ndarray:
         raise NotImplementedError
 
@@ -70,6 +78,8 @@ class Dense(Layer):
         if b is not None:
             self.params[self.b_name] = b
         self.input_grad = True  # the network turns it off for its first layer: nobody needs dJ/dX
+        # With compiled kernels, the activation that follows adds b and applies g in one pass.
+        self.activation: Activation | None = None
 
     @property
     def W(self) -> np.ndarray:
@@ -80,6 +90,8 @@ class Dense(Layer):
         params = self.params
         Z = np.dot(X, params[self.W_name].T)
         b = params.get(self.b_name)
+        if self.activation is not None:
+            return self.activation.forward_biased(Z, b)
         if b is not None:
             Z += b.T
         return Z
@@ -109,6 +121,10 @@ class Activation(Layer):
     # Var(W) = init_gain/n_in keeps Var(A) from layer to layer (He's 2 for the ReLU family,
     # Xavier's 1 for tanh): the initializer whose `fan_in_gain` is this one suits the activation.
     init_gain = 1.0
+    # The compiled kernels (compiled.py) that do this activation, if any: set on the layer when
+    # the network runs on them, and then the dense layer before it hands over Z without its bias.
+    kernels = None
+    fusable = False  # it has compiled_forward and compiled_backward
 
     @staticmethod
     def function(Z: np.ndarray) -> np.ndarray:
@@ -123,8 +139,24 @@ class Activation(Layer):
         self.A = self.function(Z)
         return self.A
 
+    def forward_biased(self, Z: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """forward(Z + bᵀ), adding b into Z in place, in one compiled pass."""
+        self.Z, self.A = Z, np.empty_like(Z)
+        self.compiled_forward(Z, b.reshape(-1), self.A)
+        return self.A
+
     def backward(self, dA):
+        if self.kernels is not None:
+            dZ = np.empty_like(dA)
+            self.compiled_backward(dA, self.Z, dZ)
+            return dZ
         return dA * self.derivative(self.Z, self.A)
+
+    def compiled_forward(self, Z, b, A) -> None:
+        raise NotImplementedError
+
+    def compiled_backward(self, dA, Z, dZ) -> None:
+        raise NotImplementedError
 
 
 # A 0-d zero of the array's own dtype: a ufunc takes it without converting a Python scalar,
@@ -137,6 +169,7 @@ class ReLU(Activation):
 
     name, title = "relu", "ReLU"
     kinks, dies, init_gain = (0.0,), True, 2.0
+    fusable = True
 
     @staticmethod
     def function(Z):
@@ -146,6 +179,12 @@ class ReLU(Activation):
     def derivative(Z, A):
         return np.greater(Z, _ZEROS.get(Z.dtype, 0))
 
+    def compiled_forward(self, Z, b, A):
+        self.kernels.bias_relu(Z, b, A)
+
+    def compiled_backward(self, dA, Z, dZ):
+        self.kernels.relu_backward(dA, Z, dZ)
+
 
 class LeakyReLU(Activation):
     """g(Z) = Z for Z > 0, else a·Z with a = LEAKY_SLOPE;  g'(Z) = 1 or a: it always passes a
@@ -153,6 +192,7 @@ class LeakyReLU(Activation):
 
     name, title = "leaky_relu", "leaky ReLU"
     kinks, init_gain = (0.0,), 2.0  # 2/(1 + a²) ≈ 2: He's variance
+    fusable = True
 
     @staticmethod
     def function(Z):
@@ -161,6 +201,12 @@ class LeakyReLU(Activation):
     @staticmethod
     def derivative(Z, A):
         return np.where(Z > 0, 1.0, LEAKY_SLOPE).astype(Z.dtype)
+
+    def compiled_forward(self, Z, b, A):
+        self.kernels.bias_leaky_relu(Z, b, A, Z.dtype.type(LEAKY_SLOPE))
+
+    def compiled_backward(self, dA, Z, dZ):
+        self.kernels.leaky_relu_backward(dA, Z, dZ, Z.dtype.type(LEAKY_SLOPE))
 
 
 class Tanh(Activation):

@@ -3,6 +3,9 @@
 Parameters and gradients live in one flat buffer each (`FlatArrays`): `params` and `grads` still
 map the course's names to arrays of the course's shapes, but those arrays are views, so layers
 write gradients in place and an optimizer updates everything in a few whole-buffer calls.
+
+`use_kernels(compiled)` runs it on compiled kernels (fused.py says when they pay): each dense
+layer's bias and the ReLU after it in one pass, forward and backward, with the same numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 from .flat import FlatArrays
 from .init import Initializer
-from .layers import ACTIVATIONS, BatchNorm, Dense, Dropout, Layer
+from .layers import ACTIVATIONS, Activation, BatchNorm, Dense, Dropout, Layer
 from .losses import LOSS_FOR_OUTPUT
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating, so memory stays flat on big splits
@@ -48,6 +51,27 @@ class Network:
             layers[0].input_grad = False  # dJ/dX of the data is never used: skip its matmul
         self._reversed = layers[::-1]
         self._grad_rows = [self.grads[d.W_name].reshape(-1) for d in self.dense] if self.grads else []
+        self.kernels = None
+        self._forward_layers = layers  # without the activations a dense layer applies itself
+
+    def __getstate__(self) -> dict:
+        # As its layers: a copy runs on NumPy alone.
+        return {**self.__dict__, "kernels": None, "_forward_layers": self.layers}
+
+    def use_kernels(self, kernels) -> None:
+        """Run on the compiled kernels (None: back to NumPy alone). A dense layer with a bias
+        hands its Z to the fusable activation right after it, which adds the bias itself."""
+        self.kernels = kernels
+        for layer in self.layers:
+            if isinstance(layer, Activation) and layer.fusable:
+                layer.kernels = kernels
+        for before, layer in zip(self.layers, self.layers[1:]):
+            if isinstance(before, Dense):
+                fuse = (kernels is not None and before.b_name in before.params
+                        and isinstance(layer, Activation) and layer.fusable)
+                before.activation = layer if fuse else None
+        applied = {id(d.activation) for d in self.dense if d.activation is not None}
+        self._forward_layers = [layer for layer in self.layers if id(layer) not in applied]
 
     @classmethod
     def build(cls, sizes: list[int], activation: str, init: Initializer, output: str,
@@ -79,7 +103,7 @@ class Network:
 
     def forward(self, X: np.ndarray, training: bool) -> np.ndarray:
         """Logits Z[L] of shape (m, n_L)."""
-        for layer in self.layers:
+        for layer in self._forward_layers:
             X = layer.forward(X, training)
         return X
 

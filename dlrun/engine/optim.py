@@ -5,6 +5,9 @@ When the parameters and gradients are views into one flat buffer each (a Network
 rule runs once on the whole buffer instead of once per array: the same arithmetic in a dozen
 vectorized calls, whatever the number of layers. `state` still shows every slot per parameter
 name, as views of the flat slots.
+
+Given compiled kernels (`use_kernels`; fused.py says when they pay, compiled.py holds them), a
+flat step is one pass instead: the same arithmetic bit for bit, one read and one write per element.
 """
 
 from __future__ import annotations
@@ -82,6 +85,14 @@ class Optimizer:
         self._scratch: dict[tuple, np.ndarray] = {}
         self._state: dict[str, dict[str, np.ndarray]] = {}
         self._state_seen = False
+        self.kernels = None  # compiled kernels (use_kernels) for flat steps; None: NumPy
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "kernels": None}  # a module cannot be pickled: NumPy for a copy
+
+    def use_kernels(self, kernels) -> None:
+        """Step flat buffers through compiled one-pass kernels (compiled.py; None: NumPy)."""
+        self.kernels = kernels
 
     @property
     def state(self) -> dict[str, dict[str, np.ndarray]]:
@@ -99,7 +110,10 @@ class Optimizer:
         pair = flat_pair(params, grads)
         if pair is not None:
             flat_params, flat_grads, layout = pair
-            self.update(flat_params, flat_grads, lr, self._slots_for(layout, flat_params.dtype))
+            slots = self._slots_for(layout, flat_params.dtype)
+            if self.kernels is None or not _weak(lr) or not self.fused_update(
+                    self.kernels, flat_params, flat_grads, lr, slots):
+                self.update(flat_params, flat_grads, lr, slots)
             return
         for name, param in params.items():
             self.update(param, grads[name], lr, self._state.setdefault(name, {}))
@@ -114,6 +128,12 @@ class Optimizer:
 
     def update(self, param: np.ndarray, grad: np.ndarray, lr: float, state: dict) -> None:
         raise NotImplementedError
+
+    def fused_update(self, kernels, param: np.ndarray, grad: np.ndarray, lr: float,
+                     state: dict) -> bool:
+        """`update` through the compiled kernels (param and grad flat and contiguous); False if
+        this rule has none for these numbers, and `update` runs instead."""
+        return False
 
     @staticmethod
     def slot(state: dict, key: str, like: np.ndarray) -> np.ndarray:
@@ -141,6 +161,10 @@ class GradientDescent(Optimizer):
         step = np.multiply(grad, lr, out=self.scratch(param))
         param -= step
 
+    def fused_update(self, kernels, param, grad, lr, state):
+        kernels.gradient_descent(param, grad, param.dtype.type(lr))
+        return True
+
 
 class Momentum(Optimizer):
     """V ← βV + (1−β)dθ;  θ ← θ − α·V."""
@@ -158,6 +182,14 @@ class Momentum(Optimizer):
         V *= self.beta
         V += np.multiply(grad, 1 - self.beta, out=work)
         param -= np.multiply(V, lr, out=work)
+
+    def fused_update(self, kernels, param, grad, lr, state):
+        if not _weak(self.beta):
+            return False
+        cast = param.dtype.type
+        kernels.momentum(param, grad, self.slot(state, "V", param), cast(self.beta),
+                         cast(1 - self.beta), cast(lr))
+        return True
 
 
 class RMSprop(Optimizer):
@@ -184,6 +216,14 @@ class RMSprop(Optimizer):
         work *= lr
         param -= work
 
+    def fused_update(self, kernels, param, grad, lr, state):
+        if not _weak(self.beta, self.epsilon):
+            return False
+        cast = param.dtype.type
+        kernels.rmsprop(param, grad, self.slot(state, "S", param), cast(self.beta),
+                        cast(1 - self.beta), cast(self.epsilon), cast(lr))
+        return True
+
 
 class Adam(Optimizer):
     """Momentum and RMSprop together, each corrected for its zero start:
@@ -207,14 +247,34 @@ class Adam(Optimizer):
         np.multiply(grad, 1 - self.beta2, out=work)
         work *= grad
         S += work
-        # V̂/(√Ŝ + ε) = V·√c₂/c₁ / (√S + ε·√c₂) with c = 1 − βᵗ: the corrections become two
-        # scalars instead of two passes over the arrays.
-        root_c2 = math.sqrt(1 - self.beta2 ** self.t)
+        epsilon_hat, step = self.corrected(lr)
         np.sqrt(S, out=work)
-        work += self.epsilon * root_c2
+        work += epsilon_hat
         np.divide(V, work, out=work)
-        work *= lr * root_c2 / (1 - self.beta1 ** self.t)
+        work *= step
         param -= work
+
+    def corrected(self, lr: float) -> tuple[float, float]:
+        """(ε̂, step) = (ε·√c₂, α·√c₂/c₁) with c = 1 − βᵗ: V̂/(√Ŝ + ε) = V·√c₂/c₁ / (√S + ε·√c₂),
+        so the bias corrections become two scalars instead of two passes over the arrays."""
+        root_c2 = math.sqrt(1 - self.beta2 ** self.t)
+        return self.epsilon * root_c2, lr * root_c2 / (1 - self.beta1 ** self.t)
+
+    def fused_update(self, kernels, param, grad, lr, state):
+        if not _weak(self.beta1, self.beta2, self.epsilon):
+            return False
+        cast = param.dtype.type
+        epsilon_hat, step = self.corrected(lr)
+        kernels.adam(param, grad, self.slot(state, "V", param), self.slot(state, "S", param),
+                     cast(self.beta1), cast(1 - self.beta1), cast(self.beta2),
+                     cast(1 - self.beta2), cast(epsilon_hat), cast(step))
+        return True
+
+
+def _weak(*values) -> bool:
+    """Python numbers, which NumPy casts to the arrays' dtype as the kernels' scalars are (a
+    NumPy float64 would make NumPy compute a float32 step in float64: left to NumPy)."""
+    return all(type(value) in (int, float) for value in values)
 
 
 OPTIMIZERS = {cls.name: cls for cls in (GradientDescent, Momentum, RMSprop, Adam)}

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import data, metrics
+from ..engine import fused
+from ..engine.flat import FlatArrays
 from ..engine.layers import Activation
 from ..engine.network import Network
 from .batches import batch_rows
-from .experiment import Experiment, evaluate
+from .experiment import Experiment, evaluate, steps_per_epoch
 
 
 class Reporter:
@@ -73,6 +75,7 @@ def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None 
                                  monitor=stopping.metric if stopping else "loss",
                                  patience_left=stopping.patience if stopping else None)
     extra_columns = _extra_columns(dataset)
+    use_kernels(experiment, cfg.epochs - outcome.epochs_run)
     started = time.perf_counter() - outcome.seconds
     # Overflow is how divergence starts: it is detected and reported once, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -126,6 +129,18 @@ def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None 
         network.load_state(outcome.best_state)
     outcome.kept_epoch = outcome.best_epoch if outcome.restored else outcome.epochs_run
     return outcome
+
+
+def use_kernels(experiment: Experiment, epochs: int) -> None:
+    """Network and optimizer on compiled kernels where they repay loading them (fused.py):
+    a network with enough parameters, trained for enough steps."""
+    network = experiment.network
+    if not isinstance(network.params, FlatArrays):
+        return
+    steps = epochs * steps_per_epoch(experiment.config, len(experiment.dataset.splits["train"][0]))
+    kernels = fused.kernels(network.params.flat.size, steps)
+    network.use_kernels(kernels)
+    experiment.optimizer.use_kernels(kernels)
 
 
 def _train_epoch(experiment: Experiment, epoch: int, outcome: Outcome, on_step) -> dict:
