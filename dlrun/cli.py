@@ -125,7 +125,7 @@ def train(
             from .training import resume as resume_module
             overrides = resume_module.arguments(config, overrides, name)
             reporter = None if quiet else ProgressReporter(resume.name)
-            run_dir, summary = resume_module.resume(resume, overrides, reporter)
+            run_dir, summary = resume_module.resume(resume, overrides, reporter, figures="later")
         else:
             if config is None:
                 raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
@@ -134,7 +134,8 @@ def train(
             experiment = config_module.load(config, overrides)
             reporter = None if quiet else ProgressReporter(experiment.name)
             try:
-                run_dir, summary = session.run(experiment, runs_dir, reporter)
+                # The figures are drawn by a detached child while this prints and exits.
+                run_dir, summary = session.run(experiment, runs_dir, reporter, figures="later")
             except ConfigError as error:  # found once the data is loaded: say where the key is
                 raise config_module.located(error, config, overrides) from None
     redo = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}
@@ -449,6 +450,7 @@ def sweep(
         raise typer.Exit(130)
     finally:
         backend.close(abort=aborted)
+    sweep_module.draw_best(swept, later=True)  # by a detached child, while this prints and exits
     frame = sweep_module.results_frame(space, list(swept.finished.values()))
     if quiet:
         typer.echo(str(swept.directory))

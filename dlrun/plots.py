@@ -68,6 +68,15 @@ def _figure(width: float, height: float, rows: int, columns: int, top: float = 0
     return fig, np.atleast_1d(fig.subplots(rows, columns)).ravel()
 
 
+def _save(fig, path: Path) -> None:
+    """Write the PNG in one rename: a figure drawn while someone looks is whole or absent."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    layout.write_atomic(Path(path), buffer.getvalue())
+
+
 def _spans_decades(axis, decades: float = 2.0) -> bool:
     """Whether the positive values plotted on axis span more than `decades` powers of ten, so
     that a linear scale would show most of them as a flat line at the bottom."""
@@ -127,7 +136,7 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
         step_axis.legend(fontsize="small", loc="upper right")
         step_axis.grid(alpha=0.3)
     fig.suptitle(f"{summary.get('name', '')}  [{summary.get('status', '')}]")
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 
@@ -191,7 +200,7 @@ def draw_boundary(network, mean, std, task: str, classes: list[str], path: Path,
                       else f"  (error {errors[split]:.1%})")
         axis.set(title=title, xlabel=features[0], ylabel=features[1], xlim=(low[0], high[0]),
                  ylim=(low[1], high[1]))
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 

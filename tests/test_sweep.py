@@ -334,3 +334,17 @@ def test_refine_takes_overrides_and_names_them_in_errors(tmp_path):
     assert "override 'name=../out': name: must start with a letter" in result.output
     assert "an end of" not in result.output  # the name is wrong whatever the ranges are
     assert not (tmp_path / "x").exists()
+
+
+def test_trials_draw_no_figures_and_the_sweep_draws_its_best_three(tmp_path):
+    from dlrun import detach
+
+    sweep_dir = run_sweep(tmp_path, "--trials", 5, "--workers", 1)
+    frame = table(sweep_dir)
+    best = list(sweep.best_trials(frame, 3)["run"])
+    assert json.loads((sweep_dir / "sweep.json").read_text())["figures"] == best
+    for run in frame["run"]:
+        assert detach.wait_until_free(sweep_dir / run)
+        assert (sweep_dir / run / "curves.png").exists() == (run in best)
+        assert (sweep_dir / run / "boundary.png").exists() == (run in best)
+        assert not (sweep_dir / run / "run.lock").exists()

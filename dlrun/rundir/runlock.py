@@ -41,6 +41,13 @@ class RunLock:
         os.close(self.fd)
         self.fd = None
 
+    def hand_over(self) -> None:
+        """Close this process's copy without unlocking: a forked child holding the same open
+        file keeps the lock, and releases it when its work is done."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
 
 def holder(run_dir: Path) -> dict | None:
     """What run.lock says of the process that wrote it, or None if it says nothing readable."""

@@ -25,6 +25,7 @@ from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, store
 
 SPACE, INFO, TABLE = "sweep.yaml", "sweep.json", "sweep.csv"
+FIGURED = 3  # the best trials whose figures a sweep draws at its end; `dlrun plot` draws any other
 RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_loss", "dev_error",
                   "seconds"]
 
@@ -270,6 +271,44 @@ def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
     sweep.write_info(status="completed", duration_seconds=round(time.time() - started, 3),
                      best=sweep.best())
     return sweep
+
+
+def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED) -> list[str]:
+    """Draw the figures of the `count` best trials, named in sweep.json under "figures"; later:
+    in a detached child holding their run locks (dlrun.detach). Trials draw none themselves:
+    drawing costs more than training a course-sized trial, and `dlrun plot` draws any of them."""
+    frame = results_frame(sweep.space, list(sweep.finished.values()))
+    names = list(best_trials(frame, count)["run"])
+    sweep.write_info(figures=names)
+    if names:
+        draw_trials([sweep.directory / name for name in names], later)
+    return names
+
+
+def draw_trials(run_dirs: list[Path], later: bool = False) -> None:
+    """Draw the figures of finished trials (as `dlrun plot` would), each while holding its lock;
+    one that cannot be drawn is left for `dlrun plot` to explain."""
+    from ..rundir import runlock
+
+    def job():
+        from .. import plots
+        for run_dir, lock in zip(run_dirs, locks):
+            try:
+                plots.redraw(run_dir)
+            except Exception:  # noqa: BLE001 - the trial itself stands; `dlrun plot` says why
+                pass
+            lock.release()
+
+    locks = [runlock.acquire(run_dir, wait=True) for run_dir in run_dirs]
+    if later:
+        from .. import detach
+        detach.run_detached(job, locks)
+    else:
+        try:
+            job()
+        finally:
+            for lock in locks:
+                lock.release()
 
 
 def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,

@@ -58,7 +58,8 @@ def execute(task: TrialTask) -> TrialResult:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:
             experiment = config_module.validate(task.config, task.source)
-            _, summary = session.run(experiment, scratch, None, stop_check)
+            # No figures: drawing costs more than training a trial; the sweep draws its best.
+            _, summary = session.run(experiment, scratch, None, stop_check, figures="none")
         except Exception as error:  # a failed trial is a result; the sweep goes on
             summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                        "traceback": traceback.format_exc(limit=5)}

@@ -54,7 +54,7 @@ def _check_status(run_dir: Path, summary: dict) -> str:
 
 
 def resume(run_dir: str | Path, overrides: list[str] = (),
-           reporter: loop.Reporter | None = None) -> tuple[Path, dict]:
+           reporter: loop.Reporter | None = None, figures: str = "now") -> tuple[Path, dict]:
     """Continue the run in run_dir from its checkpoint (from its first epoch if it has none);
     returns (run directory, summary) like session.run."""
     run_dir = Path(run_dir)
@@ -86,7 +86,8 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
     except BaseException:
         lock.release()
         raise
-    return session.train_in(run_dir, experiment, summary, lock, reporter, resumed=outcome)
+    return session.train_in(run_dir, experiment, summary, lock, reporter, resumed=outcome,
+                            figures=figures)
 
 
 def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outcome | None]:

@@ -1,5 +1,10 @@
 """A training session: claim a run directory, train in it, then write everything a run holds
-(parameters, summary, diagnosis, figures), so that a final status means every file is there."""
+(parameters, summary, diagnosis, figures), so that a final status means every file is there.
+
+Figures are the exception `figures` chooses: "now" draws them before the final summary; "later"
+draws them in a detached child that holds run.lock until they are written (the final summary is
+there first: a final status and a free lock mean every file is there); "none" leaves them to
+`dlrun plot`, as sweep trials do."""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import plots
 from ..config import ExperimentConfig
 from ..diagnosis import diagnose
 from ..rundir import checkpoint, layout, runlock
@@ -16,8 +20,12 @@ from .experiment import Experiment, evaluate, prepare
 from .loop import Outcome, Reporter, fit, metric_columns
 
 
+FIGURES = ("now", "later", "none")
+
+
 def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
-        reporter: Reporter | None = None, stop_check=None) -> tuple[Path, dict]:
+        reporter: Reporter | None = None, stop_check=None,
+        figures: str = "now") -> tuple[Path, dict]:
     """Train the experiment into a new run directory; returns (run directory, summary).
 
     `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
@@ -39,7 +47,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     except BaseException:
         lock.release()
         raise
-    return train_in(run_dir, experiment, summary, lock, reporter, stop_check)
+    return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures)
 
 
 def _extra(summary: dict, what: str, write, *args):
@@ -55,7 +63,7 @@ def _extra(summary: dict, what: str, write, *args):
 
 def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
              reporter: Reporter | None = None, stop_check=None,
-             resumed: Outcome | None = None) -> tuple[Path, dict]:
+             resumed: Outcome | None = None, figures: str = "now") -> tuple[Path, dict]:
     """Train in a run directory this process holds the lock of, then write its results;
     `resumed` (restored from a checkpoint) goes on from its epoch, appending to metrics.csv."""
     reporter = reporter or Reporter()
@@ -103,8 +111,11 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
                          experiment)  # diagnosis.json, .md
         if verdict:
             summary["bias_variance"] = verdict
-        _extra(summary, "figures", plots.draw, run_dir, network, dataset, summary)
+        if figures == "now":
+            _extra(summary, "figures", _draw, run_dir, network, dataset, summary)
         layout.write_json(run_dir / layout.SUMMARY, summary)  # last: a final status means all is there
+        if figures == "later":
+            _draw_later(run_dir, experiment, summary, lock)
         return run_dir, summary
     except BaseException as error:
         if keeper is not None:
@@ -119,6 +130,25 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         if steps:
             steps.close()
         lock.release()
+
+
+def _draw(run_dir: Path, network, dataset, summary: dict):
+    from .. import plots  # matplotlib comes with it: only what draws pays for the import
+    return plots.draw(run_dir, network, dataset, summary)
+
+
+def _draw_later(run_dir: Path, experiment: Experiment, summary: dict, lock) -> None:
+    """Draw the figures in a detached child holding the lock; a failure there is recorded in
+    summary.json as _extra records one, for `dlrun plot` to draw them again."""
+    from .. import detach
+
+    def job():
+        _extra(summary, "figures", _draw, run_dir, experiment.network, experiment.dataset,
+               summary)
+        if "figures" in summary.get("problems", {}):
+            layout.write_json(run_dir / layout.SUMMARY, summary)
+
+    detach.run_detached(job, [lock])
 
 
 def _keep_latest(keeper) -> None:
