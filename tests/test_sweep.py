@@ -348,3 +348,24 @@ def test_trials_draw_no_figures_and_the_sweep_draws_its_best_three(tmp_path):
         assert (sweep_dir / run / "curves.png").exists() == (run in best)
         assert (sweep_dir / run / "boundary.png").exists() == (run in best)
         assert not (sweep_dir / run / "run.lock").exists()
+
+
+def test_a_trial_writes_its_scratch_files_without_waiting_for_the_disk(tmp_path, monkeypatch):
+    """Scratch files are read back and stored durably by the launcher: fsync there buys nothing;
+    no periodic checkpoint either (a trial is run again, never resumed)."""
+    import os
+
+    from dlrun.rundir import checkpoint
+    from dlrun.sweep.trial import TrialTask, execute
+
+    space = sweep.load_space(write(tmp_path, SPACE.replace("epochs: 4", "epochs: 25")))
+    (trial,) = sweep.plan(space, sweep.Options(trials=1))
+    synced, saved = [], []
+    real_fsync, real_save = os.fsync, checkpoint.save
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(checkpoint, "save", lambda *a: (saved.append(a), real_save(*a)))
+    result = execute(TrialTask(trial.index, trial.config, space.source))
+    assert result.summary["status"] == "completed" and result.summary["epochs_run"] == 25
+    assert synced == [] and saved == []
+    assert store(tmp_path, "stored", result.summary, result.files)
+    assert len(synced) == len(result.files)  # the stored copy is durable, file by file

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import RunDirError
-from . import reader
+from . import layout, reader
 
 try:
     import fcntl
@@ -116,7 +116,8 @@ def _write_holder(fd: int) -> None:
     data = (json.dumps(info, sort_keys=True) + "\n").encode()
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
-    os.fsync(fd)
+    if layout.durable():
+        os.fsync(fd)
 
 
 def is_held(run_dir: Path) -> bool | None:

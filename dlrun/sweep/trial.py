@@ -54,12 +54,16 @@ def execute(task: TrialTask) -> TrialResult:
     from ..training import session
 
     # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
-    with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
+    # The scratch files are read back below and stored durably by the launcher: no fsync here.
+    with threadpool_limits(limits=1), layout.scratch_writes(), \
+            tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:
             experiment = config_module.validate(task.config, task.source)
             # No figures: drawing costs more than training a trial; the sweep draws its best.
-            _, summary = session.run(experiment, scratch, None, stop_check, figures="none")
+            # No periodic checkpoints: a trial is run again, never resumed from one.
+            _, summary = session.run(experiment, scratch, None, stop_check, figures="none",
+                                     checkpoints=False)
         except Exception as error:  # a failed trial is a result; the sweep goes on
             summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                        "traceback": traceback.format_exc(limit=5)}

@@ -30,13 +30,18 @@ class SerialBackend:
     def close(self, abort: bool = False) -> None: ...
 
 
-def _ignore_interrupt() -> None:
+def _start_worker() -> None:
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
+    from ..training import session  # noqa: F401 - imported while the launcher plans the trials
+
+
+def _nothing() -> None: ...
 
 
 class ProcessBackend:
-    """K local worker processes, started fresh (spawn) so they share no threads or locks."""
+    """K local worker processes, started fresh (spawn) so they share no threads or locks, and
+    kept for every trial of the sweep (a worker's start-up and imports are paid once)."""
 
     def __init__(self, workers: int):
         import multiprocessing
@@ -44,7 +49,8 @@ class ProcessBackend:
         self.slots = workers
         self.description = f"{workers} local processes"
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_ignore_interrupt)
+                                        initializer=_start_worker)
+        self.pool.submit(_nothing)  # start the workers now: their imports overlap the planning
 
     def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
         from concurrent.futures import as_completed

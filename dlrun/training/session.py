@@ -25,11 +25,12 @@ FIGURES = ("now", "later", "none")
 
 def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
         reporter: Reporter | None = None, stop_check=None,
-        figures: str = "now") -> tuple[Path, dict]:
+        figures: str = "now", checkpoints: bool = True) -> tuple[Path, dict]:
     """Train the experiment into a new run directory; returns (run directory, summary).
 
     `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
-    with status "pruned" and that reason."""
+    with status "pruned" and that reason. `checkpoints=False` writes no periodic checkpoint,
+    only the one a run that ends unfinished keeps (sweep trials: they are run again, not resumed)."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     network, dataset = experiment.network, experiment.dataset
     run_dir = layout.create(runs_dir, config.name)
@@ -47,7 +48,8 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     except BaseException:
         lock.release()
         raise
-    return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures)
+    return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures,
+                    checkpoints=checkpoints)
 
 
 def _extra(summary: dict, what: str, write, *args):
@@ -63,7 +65,8 @@ def _extra(summary: dict, what: str, write, *args):
 
 def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
              reporter: Reporter | None = None, stop_check=None,
-             resumed: Outcome | None = None, figures: str = "now") -> tuple[Path, dict]:
+             resumed: Outcome | None = None, figures: str = "now",
+             checkpoints: bool = True) -> tuple[Path, dict]:
     """Train in a run directory this process holds the lock of, then write its results;
     `resumed` (restored from a checkpoint) goes on from its epoch, appending to metrics.csv."""
     reporter = reporter or Reporter()
@@ -77,7 +80,8 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
                                     append=append)
         steps = (layout.MetricsWriter(run_dir / layout.STEPS, layout.STEP_COLUMNS, flush_every=100,
                                     append=append) if config.train.record_steps else None)
-        keeper = checkpoint.Keeper(run_dir, experiment, config.train.checkpoint_every,
+        keeper = checkpoint.Keeper(run_dir, experiment,
+                                   config.train.checkpoint_every if checkpoints else 0,
                                    [writer.flush, *([steps.flush] if steps else [])])
         reporter.start(config.train.epochs)
 
