@@ -400,6 +400,9 @@ def sweep(
     runs_dir: Annotated[Path, typer.Option(help="Where the sweep directory is created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option(help="Sweep name (overrides the config's name).")] = None,
     show: Annotated[int, typer.Option(min=1, help="Best trials listed at the end.")] = 5,
+    stack: Annotated[bool, typer.Option(
+        "--stack/--no-stack", help="Train trials that share an architecture, batch size and "
+                                   "epochs as one stacked computation (same numbers).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display or table.")] = False,
 ):
     """Train many trials drawn from a search space, in parallel, and rank them by dev error."""
@@ -427,7 +430,8 @@ def sweep(
     if seed is None:
         seed = sweep_module.default_seed(space, refined_from)
     options = sweep_module.Options(trials=trials, grid=grid, seed=seed, prune=prune,
-                                   prune_factor=prune_factor, prune_min_epochs=prune_min_epochs)
+                                   prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
+                                   stack=stack)
     from .training.signals import sigterm_as_interrupt
 
     backend = open_backend(workers, cluster, trials)

@@ -21,6 +21,7 @@ from .. import config as config_module
 from .. import yamlio
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout
+from . import stacked
 from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, store
 
@@ -38,6 +39,7 @@ class Options:
     prune: bool = False
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
+    stack: bool = True  # train trials that share an architecture as one computation (stacked.py)
 
 
 @dataclass
@@ -174,6 +176,35 @@ def best_trials(frame, count: int):
     return ranked.sort_values(["dev_error", "dev_loss", "trial"]).head(count)
 
 
+TABLE_EVERY = 1.0  # seconds between rewrites of sweep.csv while trials finish
+
+
+class Writes:
+    """Storing trials in one background thread, in order: fsyncing a trial's files costs more
+    than training a course-sized trial, and the thread waits on the disk while training goes on."""
+
+    def __init__(self):
+        self.pool = None
+        self.pending: list = []
+
+    def submit(self, function, *args) -> None:
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="dlrun-store")
+        self.pending.append(self.pool.submit(function, *args))
+
+    def wait(self) -> None:
+        """Block until everything submitted is written; re-raise the first failure."""
+        pending, self.pending = self.pending, []
+        try:
+            for future in pending:
+                future.result()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+                self.pool = None
+
+
 @dataclass
 class Sweep:
     """A running sweep: its directory, its trials and what is known of them."""
@@ -184,19 +215,30 @@ class Sweep:
     trials: list[Trial]
     info: dict
     finished: dict[int, Trial] = field(default_factory=dict)
+    writes: Writes = field(default_factory=lambda: Writes())
+    table_written: float = -math.inf
 
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
         summary = {**summary, "command": layout.command_line(),
                    "sweep": {"directory": self.directory.name, "trial": trial.index,
                              "values": trial.values}}
         trial.summary = summary
-        store(self.directory, trial.name, summary, files)
+        self.writes.submit(store, self.directory, trial.name, summary, files)
         self.finished[trial.index] = trial
-        self.write_table()
+        if time.monotonic() - self.table_written >= TABLE_EVERY:
+            self.write_table()
 
     def write_table(self) -> None:
+        """Rewrite sweep.csv once the trials it lists are stored."""
         frame = results_frame(self.space, list(self.finished.values()))
-        layout.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
+        self.writes.submit(layout.write_atomic, self.directory / TABLE,
+                           frame.to_csv(index=False).encode())
+        self.table_written = time.monotonic()
+
+    def settle(self) -> None:
+        """Wait until every finished trial is stored and sweep.csv lists them all."""
+        self.write_table()
+        self.writes.wait()
 
     def write_info(self, **changes) -> None:
         self.info.update(changes)
@@ -240,7 +282,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": layout.environment()}
     sweep = Sweep(directory, space, options, trials, info)
     sweep.write_info()
-    sweep.write_table()
+    sweep.settle()
     return sweep
 
 
@@ -260,14 +302,17 @@ def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
                 break
             active = _halve(sweep, reached, stop, stops[rung + 1] if rung + 1 < len(stops) else None)
     except KeyboardInterrupt:
+        sweep.settle()
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
         raise
     except BaseException as error:
+        sweep.settle()
         sweep.write_info(status="failed", error=f"{type(error).__name__}: {error}",
                          duration_seconds=round(time.time() - started, 3))
         raise
     finally:
         reporter.finish()
+    sweep.settle()
     sweep.write_info(status="completed", duration_seconds=round(time.time() - started, 3),
                      best=sweep.best())
     return sweep
@@ -320,7 +365,8 @@ def _run_round(sweep: Sweep, backend, active: list[Trial], stop: int | None,
     reached = []
     outstanding, slots = len(tasks), backend.slots
     reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
-    for result in backend.run(tasks):
+    jobs = stacked.group(tasks, slots) if sweep.options.stack else tasks
+    for result in backend.run(jobs):
         outstanding -= 1
         trial = by_index[result.index]
         if result.summary["status"] == "pruned" and result.stop_epoch is not None:

@@ -67,13 +67,30 @@ def execute(task: TrialTask) -> TrialResult:
         except Exception as error:  # a failed trial is a result; the sweep goes on
             summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                        "traceback": traceback.format_exc(limit=5)}
-        run_dirs = [path for path in Path(scratch).iterdir() if path.is_dir()]
-        files = {}
-        if run_dirs:
-            files = {path.name: path.read_bytes() for path in run_dirs[0].iterdir() if path.is_file()}
-        if summary["status"] == "failed" and layout.SUMMARY in files:  # keep what the run recorded
-            summary = {**json.loads(files[layout.SUMMARY]), **summary}
-        return TrialResult(task.index, summary, files, task.stop_epoch)
+        return collect(Path(scratch), task, summary)
+
+
+def collect(scratch: Path, task: TrialTask, summary: dict) -> TrialResult:
+    """The run directory a trial wrote in `scratch`, as bytes, with its summary."""
+    run_dirs = [path for path in scratch.iterdir() if path.is_dir()]
+    files = {}
+    if run_dirs:
+        files = {path.name: path.read_bytes() for path in run_dirs[0].iterdir() if path.is_file()}
+    if summary["status"] == "failed" and layout.SUMMARY in files:  # keep what the run recorded
+        summary = {**json.loads(files[layout.SUMMARY]), **summary}
+    return TrialResult(task.index, summary, files, task.stop_epoch)
+
+
+def run_job(job) -> list[TrialResult]:
+    """What a worker runs: one trial, or a group of trials stacked into one computation."""
+    if isinstance(job, TrialTask):
+        return [execute(job)]
+    from .stacked import execute_group
+    return execute_group(job)
+
+
+def job_indices(job) -> list[int]:
+    return [job.index] if isinstance(job, TrialTask) else job.indices
 
 
 def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) -> bool:

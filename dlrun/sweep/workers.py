@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..errors import ConfigError
-from .trial import TrialResult, TrialTask
+from .trial import TrialResult
 
 
 def default_workers() -> int:
@@ -22,10 +22,10 @@ class SerialBackend:
     slots = 1
     description = "this process"
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        from .trial import execute
-        for task in tasks:
-            yield execute(task)
+    def run(self, jobs: list) -> Iterator[TrialResult]:
+        from .trial import run_job
+        for job in jobs:
+            yield from run_job(job)
 
     def close(self, abort: bool = False) -> None: ...
 
@@ -52,18 +52,20 @@ class ProcessBackend:
                                         initializer=_start_worker)
         self.pool.submit(_nothing)  # start the workers now: their imports overlap the planning
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
+    def run(self, jobs: list) -> Iterator[TrialResult]:
+        """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""
         from concurrent.futures import as_completed
 
-        from .trial import execute
-        futures = {self.pool.submit(execute, task): task for task in tasks}
+        from .trial import job_indices, run_job
+        futures = {self.pool.submit(run_job, job): job for job in jobs}
         for future in as_completed(futures):
             try:
-                yield future.result()
+                results = future.result()
             except Exception as error:  # the worker process itself died
-                task = futures[future]
-                yield TrialResult(task.index, {"status": "failed",
+                results = [TrialResult(index, {"status": "failed",
                                                "error": f"worker process lost: {error}"})
+                           for index in job_indices(futures[future])]
+            yield from results
 
     def close(self, abort: bool = False) -> None:
         # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a

@@ -32,7 +32,15 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     with status "pruned" and that reason. `checkpoints=False` writes no periodic checkpoint,
     only the one a run that ends unfinished keeps (sweep trials: they are run again, not resumed)."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
-    network, dataset = experiment.network, experiment.dataset
+    run_dir, summary, lock = open_run(experiment, runs_dir)
+    return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures,
+                    checkpoints=checkpoints)
+
+
+def open_run(experiment: Experiment, runs_dir: str | Path) -> tuple[Path, dict, object]:
+    """Claim a new run directory for a prepared experiment, hold its lock, and write its config
+    and "running" summary; returns (run directory, summary, lock)."""
+    config, network, dataset = experiment.config, experiment.network, experiment.dataset
     run_dir = layout.create(runs_dir, config.name)
     lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
     try:
@@ -48,8 +56,7 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     except BaseException:
         lock.release()
         raise
-    return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures,
-                    checkpoints=checkpoints)
+    return run_dir, summary, lock
 
 
 def _extra(summary: dict, what: str, write, *args):
@@ -96,31 +103,7 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         if steps:
             steps.close()
         reporter.finish()
-        final = {name: evaluate(network, X, y, dataset.task)
-                 for name, (X, y) in dataset.splits.items() if len(X)}
-        meta = {"classes": np.array(dataset.classes, dtype=str), "task": np.array(dataset.task),
-                "features": np.array(dataset.features, dtype=str)}
-        if dataset.mean is not None:
-            meta.update(mean=dataset.mean, std=dataset.std)
-        layout.save_params(run_dir / layout.PARAMS, network.state(), meta)
-        summary.update(
-            status=outcome.status, epochs_run=outcome.epochs_run, steps=outcome.steps,
-            best_epoch=outcome.best_epoch or None,
-            best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
-            best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
-            stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
-            first_step=outcome.first_step,
-            duration_seconds=round(time.time() - started_at, 3))
-        verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
-                         experiment)  # diagnosis.json, .md
-        if verdict:
-            summary["bias_variance"] = verdict
-        if figures == "now":
-            _extra(summary, "figures", _draw, run_dir, network, dataset, summary)
-        layout.write_json(run_dir / layout.SUMMARY, summary)  # last: a final status means all is there
-        if figures == "later":
-            _draw_later(run_dir, experiment, summary, lock)
-        return run_dir, summary
+        return conclude(run_dir, experiment, summary, outcome, started_at, lock, figures)
     except BaseException as error:
         if keeper is not None:
             _keep_latest(keeper)
@@ -134,6 +117,38 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         if steps:
             steps.close()
         lock.release()
+
+
+def conclude(run_dir: Path, experiment: Experiment, summary: dict, outcome: Outcome,
+             started_at: float, lock, figures: str = "now") -> tuple[Path, dict]:
+    """Write what a trained run holds besides its metrics: parameters, final metrics, diagnosis,
+    figures (see `figures` above) and, last, the final summary."""
+    network, dataset = experiment.network, experiment.dataset
+    final = {name: evaluate(network, X, y, dataset.task)
+             for name, (X, y) in dataset.splits.items() if len(X)}
+    meta = {"classes": np.array(dataset.classes, dtype=str), "task": np.array(dataset.task),
+            "features": np.array(dataset.features, dtype=str)}
+    if dataset.mean is not None:
+        meta.update(mean=dataset.mean, std=dataset.std)
+    layout.save_params(run_dir / layout.PARAMS, network.state(), meta)
+    summary.update(
+        status=outcome.status, epochs_run=outcome.epochs_run, steps=outcome.steps,
+        best_epoch=outcome.best_epoch or None,
+        best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
+        best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
+        stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
+        first_step=outcome.first_step,
+        duration_seconds=round(time.time() - started_at, 3))
+    verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
+                     experiment)  # diagnosis.json, .md
+    if verdict:
+        summary["bias_variance"] = verdict
+    if figures == "now":
+        _extra(summary, "figures", _draw, run_dir, network, dataset, summary)
+    layout.write_json(run_dir / layout.SUMMARY, summary)  # last: a final status means all is there
+    if figures == "later":
+        _draw_later(run_dir, experiment, summary, lock)
+    return run_dir, summary
 
 
 def _draw(run_dir: Path, network, dataset, summary: dict):
