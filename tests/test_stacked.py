@@ -150,8 +150,10 @@ def test_grouping_keeps_what_cannot_stack_apart():
     groups = [job for job in jobs if isinstance(job, stacked.StackedTask)]
     assert [g.indices for g in groups] == [[0, 1, 2, 3]]
     assert sorted(job.index for job in jobs if isinstance(job, TrialTask)) == [4, 5]
-    split = stacked.group(tasks[:4], slots=2)
-    assert [g.indices for g in split] == [[0, 1], [2, 3]]  # one group per worker
+    assert all(isinstance(job, TrialTask) for job in stacked.group(tasks[:3], slots=1))
+    many = [TrialTask(i, varied[i % 4], "test") for i in range(8)]
+    split = stacked.group(many, slots=2)
+    assert [g.indices for g in split] == [[0, 1, 2, 3], [4, 5, 6, 7]]  # one group per worker
 
 
 SAME_ARCHITECTURE = """\

@@ -369,3 +369,19 @@ def test_a_trial_writes_its_scratch_files_without_waiting_for_the_disk(tmp_path,
     assert synced == [] and saved == []
     assert store(tmp_path, "stored", result.summary, result.files)
     assert len(synced) == len(result.files)  # the stored copy is durable, file by file
+
+
+def test_a_sweep_flushes_its_trials_to_disk_together_not_file_by_file(tmp_path, monkeypatch):
+    import os
+
+    from dlrun.sweep import trial as trial_module
+
+    synced, flushed = [], []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(trial_module, "flush_to_disk", lambda: flushed.append(1) or True)
+    monkeypatch.setattr(sweep, "flush_to_disk", trial_module.flush_to_disk)
+    sweep_dir = run_sweep(tmp_path, "--trials", 6, "--workers", 1)
+    assert len(list(sweep_dir.glob("trial-*/summary.json"))) == 6
+    assert flushed  # once the trials are stored
+    assert len(synced) < 6 * 6  # not six fsyncs per trial: only sweep.json, .yaml and .csv

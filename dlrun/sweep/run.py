@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..errors import ConfigError, RunDirError
 from ..rundir import layout
 from . import stacked
 from .space import Choice, RandInt, SearchSpace, encode
-from .trial import TrialResult, TrialTask, store
+from .trial import TrialResult, TrialTask, flush_to_disk, store
 
 SPACE, INFO, TABLE = "sweep.yaml", "sweep.json", "sweep.csv"
 FIGURED = 3  # the best trials whose figures a sweep draws at its end; `dlrun plot` draws any other
@@ -217,13 +218,14 @@ class Sweep:
     finished: dict[int, Trial] = field(default_factory=dict)
     writes: Writes = field(default_factory=lambda: Writes())
     table_written: float = -math.inf
+    sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
 
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
         summary = {**summary, "command": layout.command_line(),
                    "sweep": {"directory": self.directory.name, "trial": trial.index,
                              "values": trial.values}}
         trial.summary = summary
-        self.writes.submit(store, self.directory, trial.name, summary, files)
+        self.writes.submit(store, self.directory, trial.name, summary, files, self.sync_each)
         self.finished[trial.index] = trial
         if time.monotonic() - self.table_written >= TABLE_EVERY:
             self.write_table()
@@ -236,9 +238,11 @@ class Sweep:
         self.table_written = time.monotonic()
 
     def settle(self) -> None:
-        """Wait until every finished trial is stored and sweep.csv lists them all."""
+        """Wait until every finished trial is stored, sweep.csv lists them all, and all of it is
+        on disk (one sync for every trial stored since the last: see trial.store)."""
         self.write_table()
         self.writes.wait()
+        flush_to_disk()
 
     def write_info(self, **changes) -> None:
         self.info.update(changes)

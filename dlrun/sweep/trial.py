@@ -71,11 +71,15 @@ def execute(task: TrialTask) -> TrialResult:
 
 
 def collect(scratch: Path, task: TrialTask, summary: dict) -> TrialResult:
-    """The run directory a trial wrote in `scratch`, as bytes, with its summary."""
+    """The run directory a trial wrote in `scratch` (its only one), as bytes, with its summary."""
     run_dirs = [path for path in scratch.iterdir() if path.is_dir()]
+    return collect_run(run_dirs[0] if run_dirs else None, task, summary)
+
+
+def collect_run(run_dir: Path | None, task: TrialTask, summary: dict) -> TrialResult:
     files = {}
-    if run_dirs:
-        files = {path.name: path.read_bytes() for path in run_dirs[0].iterdir() if path.is_file()}
+    if run_dir is not None:
+        files = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
     if summary["status"] == "failed" and layout.SUMMARY in files:  # keep what the run recorded
         summary = {**json.loads(files[layout.SUMMARY]), **summary}
     return TrialResult(task.index, summary, files, task.stop_epoch)
@@ -93,8 +97,12 @@ def job_indices(job) -> list[int]:
     return [job.index] if isinstance(job, TrialTask) else job.indices
 
 
-def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) -> bool:
-    """Write a trial's run directory as `directory/name` in one rename; False if it already exists."""
+def store(directory: Path, name: str, summary: dict, files: dict[str, bytes],
+          sync: bool = True) -> bool:
+    """Write a trial's run directory as `directory/name` in one rename; False if it already exists.
+
+    sync=False leaves the files to the caller to flush (a sweep flushes all its trials at once:
+    one sync instead of six fsyncs a trial, each of which costs more than training one)."""
     final = directory / name
     if final.exists():
         return False
@@ -106,9 +114,9 @@ def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) ->
                 continue
             if Path(file_name).name != file_name or file_name.startswith("."):
                 raise ValueError(f"trial {name}: refusing file name {file_name!r} from a worker")
-            _write_synced(partial / file_name, data)
+            _write(partial / file_name, data, sync)
         summary_text = json.dumps(summary, indent=2, sort_keys=True, allow_nan=True) + "\n"
-        _write_synced(partial / layout.SUMMARY, summary_text.encode())
+        _write(partial / layout.SUMMARY, summary_text.encode(), sync)
         try:
             os.rename(partial, final)
         except OSError as error:
@@ -122,8 +130,18 @@ def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) ->
         raise
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, sync: bool) -> None:
     with open(path, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def flush_to_disk() -> bool:
+    """Flush every written file to disk in one call, where the system offers it (not Windows);
+    False if it does not, and the caller must sync file by file."""
+    if not hasattr(os, "sync"):
+        return False
+    os.sync()
+    return True
