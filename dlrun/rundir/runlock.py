@@ -114,7 +114,8 @@ def _write_holder(fd: int) -> None:
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     data = (json.dumps(info, sort_keys=True) + "\n").encode()
-    os.ftruncate(fd, 0)
+    if os.fstat(fd).st_size:  # ext4 flushes a file truncated to 0 when it is closed: not a new one
+        os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
     if layout.durable():
         os.fsync(fd)

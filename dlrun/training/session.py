@@ -29,8 +29,8 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     """Train the experiment into a new run directory; returns (run directory, summary).
 
     `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
-    with status "pruned" and that reason. `checkpoints=False` writes no periodic checkpoint,
-    only the one a run that ends unfinished keeps (sweep trials: they are run again, not resumed)."""
+    with status "pruned" and that reason. `checkpoints=False` takes no checkpoint at all, not
+    even the one a run that ends unfinished keeps (sweep trials: they are run again, not resumed)."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     run_dir, summary, lock = open_run(experiment, runs_dir)
     return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures,
@@ -97,8 +97,9 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             reporter.epoch(row)
             return stop_check(row) if stop_check else None
 
+        # Without checkpoints nothing is captured either: a sweep trial is run again, not resumed.
         outcome = fit(experiment, on_epoch, steps.write if steps else None, resumed,
-                      keeper.epoch_end)
+                      keeper.epoch_end if checkpoints else None)
         keeper.finish(outcome.status)
         if steps:
             steps.close()
