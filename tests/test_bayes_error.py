@@ -34,10 +34,14 @@ def _generator(name, **options):
     return build(GENERATORS, "generator", {"name": name, **options})
 
 
-def _shares(generator, classes):
-    """Class shares as sample() makes them."""
+def _counts(generator, classes):
+    """Class counts as sample() makes them."""
     _, y = generator.sample(np.random.default_rng(0))
-    return np.bincount(y, minlength=classes) / len(y)
+    return np.bincount(y, minlength=classes)
+
+
+def _shares(generator, classes):
+    return _counts(generator, classes) / generator.n_samples
 
 
 def _normal(z):
@@ -53,11 +57,11 @@ _lower_tail = np.vectorize(lambda z: 0.5 * math.erfc(-z / math.sqrt(2)))
 
 def _moons_reference(g):
     """∫ min(π0 p0, π1 p1) dx on a grid, p_k by the midpoint rule over each half circle."""
-    s, step = g.noise, g.noise / 8
+    s, step = g.noise, g.noise / 6
     grid = np.stack(np.meshgrid(np.arange(-1 - 6 * s, 2 + 6 * s, step),
                                 np.arange(-0.5 - 6 * s, 1 + 6 * s, step), indexing="ij"), -1)
     x = grid.reshape(-1, 2)
-    t = (np.arange(800) + 0.5) * np.pi / 800
+    t = (np.arange(400) + 0.5) * np.pi / 400
     curves = [np.column_stack([np.cos(t), np.sin(t)]),
               np.column_stack([1 - np.cos(t), 0.5 - np.sin(t)])]
     shares = _shares(g, 2)
@@ -95,7 +99,7 @@ def _xor_reference(g):
     return np.minimum(shares[0] * p0, shares[1] * p1).sum() * step ** 2
 
 
-def _flower_grid(g, angles=4096):
+def _flower_grid(g, angles=2048):
     """(φ, dφ, ρ, dρ, q): q[k] = π_k·ρ·p_k(x) on a polar grid of x = ρ·(sin φ, cos φ).
 
     x = r·(sin θ, cos θ) is reached from (θ, r) = (φ, ρ) and (φ + π, −ρ) (θ taken on every
@@ -103,12 +107,11 @@ def _flower_grid(g, angles=4096):
     """
     s, R, p = g.noise, g.radius, g.petals
     phi = np.arange(angles) * TWO_PI / angles
-    rho_step = s / 20
+    rho_step = s / 10
     rho = np.arange(rho_step / 2, R + 9 * s, rho_step)
-    shares = _shares(g, 2)
     turns = TWO_PI * np.arange(-3, 4)
     q = []
-    for k, count in enumerate(np.bincount(g.sample(np.random.default_rng(0))[1], minlength=2)):
+    for k, count in enumerate(_counts(g, 2)):
         nodes = np.linspace(k * np.pi, (k + 1) * np.pi, count, endpoint=False)
 
         def theta_density(angle):
@@ -118,7 +121,7 @@ def _flower_grid(g, angles=4096):
         ahead = theta_density(phi)[:, None] * _normal((rho - R * np.sin(p * phi)[:, None]) / s) / s
         behind = theta_density(phi + np.pi)[:, None] * _normal(
             (-rho - R * np.sin(p * (phi + np.pi))[:, None]) / s) / s
-        q.append(shares[k] * (ahead + behind))
+        q.append(count / g.n_samples * (ahead + behind))
     return phi, TWO_PI / angles, rho, rho_step, np.stack(q)
 
 
@@ -158,7 +161,7 @@ def _blobs_reference(g):
 
 
 def _blobs_two(g):
-    s, sigma, step = g.spread, g.noise, g.spread / 500
+    s, sigma, step = g.spread, g.noise, g.spread / 250
     u = np.arange(-2 * s + step / 2, 2 * s, step)
     triangle = (2 * s - np.abs(u)) / (4 * s * s) * step
     grid = np.meshgrid(*[u] * g.features, indexing="ij")
@@ -167,18 +170,20 @@ def _blobs_two(g):
     return float((weight * _lower_tail(-distance / (2 * sigma))).sum())
 
 
-def _blobs_discs(g, points=100_000, nodes=256):
+def _blobs_discs(g, points=100_000, nodes=64):
     rng = np.random.default_rng(7)
     s, sigma = g.spread, g.noise
     own = rng.uniform(-s, s, (points, 2))
     x = own + rng.normal(0, sigma, (points, 2))
     r = np.hypot(*(x - own).T)
     alpha = (np.arange(nodes) + 0.5) / nodes * np.pi - np.pi / 2  # x₁ = a + r·sin α
-    col = x[:, :1] + r[:, None] * np.sin(alpha)
-    half = r[:, None] * np.cos(alpha)
-    chord = np.clip(x[:, 1:] + half, -s, s) - np.clip(x[:, 1:] - half, -s, s)
-    inside = np.abs(col) <= s
-    area = (np.where(inside, chord, 0) * r[:, None] * np.cos(alpha)).sum(1) * np.pi / nodes
+    area = np.empty(points)
+    for rows in np.array_split(np.arange(points), 10):
+        column = x[rows, :1] + r[rows, None] * np.sin(alpha)
+        half = r[rows, None] * np.cos(alpha)
+        chord = np.clip(x[rows, 1:] + half, -s, s) - np.clip(x[rows, 1:] - half, -s, s)
+        chord = np.where(np.abs(column) <= s, chord, 0.0)
+        area[rows] = (chord * half).sum(1) * np.pi / nodes  # dx₁ = r·cos α dα
     return float(1 - np.mean((1 - area / (2 * s) ** 2) ** (g.classes - 1)))
 
 
@@ -231,7 +236,7 @@ def test_the_bayes_classifier_errs_as_often_as_the_estimate_says(name):
     generator = _generator(name, stretch=3.0, **COUNTED[name])
     rng = np.random.default_rng(11)
     wrong = seen = 0
-    while seen < 300_000:
+    while seen < 200_000:
         X, y = generator.generate(rng)
         wrong += int((bayes.posterior(generator, X).argmax(1) != y).sum())
         seen += len(y)
@@ -248,7 +253,8 @@ def test_the_flower_reference_density_is_the_one_sample_draws():
     sector = (phi // (TWO_PI / 16)).astype(int)
     expected = np.stack([np.bincount(sector, weights=q[k].sum(1), minlength=16) * dphi * drho
                          for k in range(2)])
-    X, y = _generator("flower", n_samples=400_000).generate(np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    X, y = map(np.concatenate, zip(*[generator.generate(rng) for _ in range(1000)]))
     angle = np.mod(np.arctan2(X[:, 0], X[:, 1]), TWO_PI)
     seen = np.stack([np.bincount((angle[y == k] // (TWO_PI / 16)).astype(int), minlength=16)
                      for k in range(2)]) / len(y)
@@ -306,7 +312,7 @@ def test_the_cache_remembers_in_memory_and_on_disk(tmp_path):
     bayes._remembered.cache_clear()
     assert bayes.bayes_error(generator) == first  # disk
     assert bayes.bayes_error(_generator("xor", noise=0.2, stretch=9.0)) == first
-    assert bayes.bayes_error(_generator("xor", noise=0.2, n_samples=400.0)) == first
+    assert bayes.cache_key(_generator("xor", noise=1)) == bayes.cache_key(_generator("xor", noise=1.0))
 
 
 def test_the_cache_file_is_read(tmp_path):
