@@ -101,6 +101,7 @@ def test_after_sigkill_the_run_is_stale_and_resume_finishes_it_exactly(tmp_path,
     assert result.exit_code == 0, result.output
     assert reader.read_summary(run_dir)["resumed"][0]["previous_status"] == "stale"
     assert_same_run(straight_run(tmp_path, epoch + 4), run_dir)
+    assert detach.wait_until_free(run_dir)  # the figures are drawn after the command returns
     assert not (run_dir / runlock.LOCK).exists()
 
 

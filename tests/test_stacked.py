@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config
+from dlrun import config, detach
 from dlrun.cli import app
 from dlrun.sweep import run as sweep
 from dlrun.sweep import stacked
@@ -189,6 +189,7 @@ def test_a_stacked_sweep_writes_the_run_directories_an_unstacked_one_does(tmp_pa
     pd.testing.assert_frame_equal(*tables)
     for run in tables[0]["run"]:
         stacked_run, alone_run = dirs["--stack"] / run, dirs["--no-stack"] / run
+        assert detach.wait_until_free(stacked_run) and detach.wait_until_free(alone_run)
         with np.load(stacked_run / "params.npz") as a, np.load(alone_run / "params.npz") as b:
             assert all(np.array_equal(a[k], b[k]) for k in b.files)
         metrics = [pd.read_csv(d / "metrics.csv") for d in (stacked_run, alone_run)]
