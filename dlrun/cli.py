@@ -44,8 +44,32 @@ class OneLineUsageErrors(typer.core.TyperGroup):
         sys.exit(result if isinstance(result, int) else 0)
 
 
+def _help_without_type_tags() -> None:
+    """Typer prints a type tag (<str>, <bool>, <list[Path]>) beside every parameter in --help.
+    Show what click always showed instead: nothing for a flag or an argument (its name says it),
+    the metavar where one is given (choices such as [table|csv|json]), else the kind of value."""
+    from typer.core import TyperArgument, TyperOption
+
+    original = TyperOption.display_type
+
+    def option_type(self, ctx):
+        if self.metavar is not None:
+            return self.metavar
+        if self.is_flag or self.count:
+            return None
+        label = original(self, ctx).strip("<>.")  # <str>, <int range>, <list[str]>, <a|b>
+        label = label.removeprefix("list[").removesuffix("]").removesuffix(" range")
+        if "|" in label:
+            return f"[{label}]"
+        return {"str": "TEXT", "int": "INTEGER", "float": "NUMBER"}.get(label, label.upper())
+
+    TyperOption.display_type_rich = option_type
+    TyperArgument.display_type_rich = lambda self, ctx: None
+
+
+_help_without_type_tags()
 app = typer.Typer(cls=OneLineUsageErrors, rich_markup_mode="rich", no_args_is_help=True,
-                  add_completion=False,
+                  add_completion=True,
                   help="Run, understand and compare fully-connected neural-network experiments.")
 
 
@@ -98,7 +122,15 @@ def train(
     overrides: Annotated[Optional[list[str]], typer.Argument(
         help="Dotted overrides, e.g. train.learning_rate=0.01 model.keep_prob=0.8")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path("runs"),
-    name: Annotated[Optional[str], typer.Option(help="Run name (overrides the config's name).")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        metavar="TEMPLATE",
+        help="Run name, or a template of config keys: \"lr{train.learning_rate}-{keep_prob}\" "
+             "\\[default: the config's name and the overrides, e.g. quickstart-lr0.003-kp0.8].")
+    ] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(
+        metavar="TAG", help="Tag the run (repeat for several); dlrun ls and compare --tag find it.")
+    ] = None,
+    note: Annotated[Optional[str], typer.Option(metavar="TEXT", help="A note on the run.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
     resume: Annotated[Optional[Path], typer.Option(
         metavar="RUN_DIR", help="Continue an interrupted, killed or diverged run from its last "
@@ -123,19 +155,27 @@ def train(
     with sigterm_as_interrupt():
         if resume is not None:
             from .training import resume as resume_module
+            if tag or note:
+                raise ConfigError("--tag, --note: a resumed run keeps its tags and note; change "
+                                  "them with dlrun tag and dlrun note")
             overrides = resume_module.arguments(config, overrides, name)
             reporter = None if quiet else ProgressReporter(resume.name)
             run_dir, summary = resume_module.resume(resume, overrides, reporter, figures="later")
         else:
             if config is None:
                 raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
-            if name is not None:
-                overrides.append(f"name={name}")
+            from .naming import run_name
+            from .rundir import tags as tags_module
+            labels = {"tags": [tags_module.check_tag(t) for t in tag or []],
+                      "note": tags_module.check_note(note or "")}
             experiment = config_module.load(config, overrides)
+            experiment = experiment.model_copy(
+                update={"name": run_name(experiment, overrides, name)})
             reporter = None if quiet else ProgressReporter(experiment.name)
             try:
                 # The figures are drawn by a detached child while this prints and exits.
-                run_dir, summary = session.run(experiment, runs_dir, reporter, figures="later")
+                run_dir, summary = session.run(experiment, runs_dir, reporter, source=config,
+                                               labels=labels, figures="later")
             except ConfigError as error:  # found once the data is loaded: say where the key is
                 raise config_module.located(error, config, overrides) from None
     redo = {"diagnosis": "dlrun diagnose", "figures": "dlrun plot"}
@@ -183,7 +223,8 @@ def diagnose(
         help="Human-level error, the proxy for Bayes error (0.02 for 2%); "
              "default: the run's diagnose.human_error.")] = None,
     output_format: Annotated[str, typer.Option(
-        "--format", help="text (tables) or json (for scripts).")] = "text",
+        "--format", metavar="[text|json]", help="text (tables) or json (for scripts).")
+    ] = "text",
 ):
     """Say what is wrong with a run and what to try next; writes diagnosis.json and diagnosis.md."""
     from .console import console, err_console
@@ -264,8 +305,11 @@ def compare(
     ] = False,
     all_params: Annotated[bool, typer.Option(
         "--all-params", help="Show every config key, not only those that differ.")] = False,
+    tag: Annotated[Optional[list[str]], typer.Option(
+        metavar="TAG", help="Only runs with this tag (repeat: with every one).")] = None,
     output_format: Annotated[str, typer.Option(
-        "--format", help="table for people; csv, markdown or json for files and scripts.")
+        "--format", metavar="[table|csv|markdown|json]",
+        help="table for people; csv, markdown or json for files and scripts.")
     ] = "table",
     plot: Annotated[Optional[Path], typer.Option(
         help="Write the dev and train curves of the rows shown to this image (.png, .pdf, .svg).")
@@ -283,7 +327,8 @@ def compare(
         view.check_plot_path(plot)
     comparison = compare_module.compare(
         paths or [runs_dir], runs_dir, filters=filters or (), sort_by=sort, top=top,
-        optimize=optimize, satisfy=satisfy or (), group=group_seeds, all_params=all_params)
+        optimize=optimize, satisfy=satisfy or (), group=group_seeds, all_params=all_params,
+        required_tags=tag or ())
     if output_format == "table":
         layout_notes = []
         if len(comparison.table):
@@ -310,7 +355,8 @@ def diff(
     run_a: Annotated[Path, typer.Argument(help="The run to compare from.")],
     run_b: Annotated[Path, typer.Argument(help="The run to compare to.")],
     output_format: Annotated[str, typer.Option(
-        "--format", help="table for people, json for scripts.")] = "table",
+        "--format", metavar="[table|json]", help="table for people, json for scripts.")
+    ] = "table",
     runs_dir: Annotated[Path, typer.Option(help="Where run names are looked up.")] = Path("runs"),
 ):
     """Show which config keys changed between two runs (old → new) and how the results moved."""
@@ -326,6 +372,148 @@ def diff(
         return
     for renderable in view.diff_tables(result):
         console.print(renderable, highlight=False)
+
+
+@app.command("config")
+@user_errors
+def show_config(
+    config: Annotated[Path, typer.Argument(help="Experiment spec (YAML).", show_default=False)],
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="Dotted overrides, e.g. train.learning_rate=0.01")] = None,
+    origin: Annotated[bool, typer.Option(
+        "--origin", help="Say where each value comes from: default, FILE:LINE or the override.")
+    ] = False,
+):
+    """Print the resolved config (the files it extends merged, every default filled in), as
+    dlrun train would save it, and check it against its data without training."""
+    from .compose import resolved_text
+
+    typer.echo(resolved_text(config, list(overrides or []), origin), nl=False)
+
+
+RUNS_DIR_HELP = "The directory of runs."
+
+
+@app.command("ls")
+@user_errors
+def list_runs(
+    runs_dir: Annotated[Path, typer.Argument(help=RUNS_DIR_HELP)] = Path("runs"),
+    status: Annotated[Optional[list[str]], typer.Option(
+        metavar="STATUS", help="Only runs with this status (repeatable): completed, running, "
+                               "stale, interrupted, diverged, failed, pruned, corrupt.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(
+        metavar="TAG", help="Only runs with this tag (repeat: with every one).")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        metavar="WHEN", help="Only runs started since: an age (12h, 7d) or a date "
+                             "(2025-01-31, 2025-01-31T14:30).")] = None,
+    trials: Annotated[bool, typer.Option("--trials", help="List each sweep's trials under it.")
+                      ] = False,
+    output_format: Annotated[str, typer.Option(
+        "--format", metavar="[table|csv|json]", help="table for people; csv or json for scripts.")
+    ] = "table",
+):
+    """List runs and sweeps, newest first: status, start, duration, dev error, verdict, tags."""
+    from .errors import ConfigError
+    from .rundir import catalog, listview
+
+    if output_format not in listview.FORMATS:
+        raise ConfigError(f"--format: expected {', '.join(listview.FORMATS)}, got "
+                          f"{output_format!r}")
+    found, total = catalog.listing(runs_dir, status or (), tag or (), since)
+    if output_format != "table":
+        writer = listview.to_json if output_format == "json" else listview.to_csv
+        typer.echo(writer(found, trials), nl=False)
+        return
+    from .console import console
+    if found:
+        text, notes = listview.table(found, console.width, trials)
+        console.print(text, no_wrap=True, overflow="crop", end="")
+        for note in notes:
+            console.print(f"[dim]{note}[/dim]", highlight=False)
+    console.print(listview.footer(found, total), highlight=False)
+
+
+def _stdin_is_terminal() -> bool:
+    import sys
+    return sys.stdin.isatty()
+
+
+@app.command("rm")
+@user_errors
+def remove_runs(
+    runs: Annotated[Optional[list[str]], typer.Argument(
+        metavar="RUN", show_default=False,
+        help="Runs or sweeps to remove: names, beginnings of names, or paths inside --runs-dir.")
+    ] = None,
+    status: Annotated[Optional[list[str]], typer.Option(
+        metavar="STATUS", help="Only runs with this status, e.g. failed (repeatable).")] = None,
+    older_than: Annotated[Optional[str], typer.Option(
+        metavar="AGE", help="Only runs started longer ago than this: 30m, 12h, 7d, 2w.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking.")] = False,
+    runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("runs"),
+):
+    """Remove run (and sweep) directories; asks first, and never touches a run still training."""
+    from .console import console
+    from .errors import ConfigError
+    from .rundir import catalog
+
+    chosen = catalog.removal(runs_dir, runs or (), status or (), older_than)
+    if not chosen:
+        console.print("nothing to remove: no run matches", highlight=False)
+        return
+    if not yes:
+        if not _stdin_is_terminal():
+            raise ConfigError(f"rm: {len(chosen)} run(s) would be removed; standard input is not "
+                              "a terminal to ask, so confirm with --yes")
+        for entry in chosen:
+            console.print(f"  {entry.path}  {entry.status}", highlight=False, markup=False)
+        if not typer.confirm(f"Remove these {len(chosen)}?", default=False):
+            console.print("nothing removed")
+            raise typer.Exit(1)
+    removed = catalog.remove(chosen)
+    console.print(f"removed {len(removed)}: {', '.join(p.name for p in removed)}",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+@user_errors
+def tag(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="A run or sweep: its name, the "
+                                                            "beginning of it, or its path.")],
+    changes: Annotated[Optional[list[str]], typer.Argument(
+        metavar="+TAG|-TAG", help="+TAG adds a tag, -TAG removes one; none: show the tags.")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("runs"),
+):
+    """Add or remove tags of a run (kept in its meta.json, apart from its config)."""
+    from .rundir import catalog
+    from .rundir import tags as tags_module
+
+    added, removed = tags_module.parse_changes(list(changes or []))
+    directory = catalog.find(runs_dir, run)
+    meta = (tags_module.retag(directory, added, removed) if added or removed
+            else tags_module.read(directory))
+    typer.echo(f"{directory.name}: {', '.join(meta['tags']) or '(no tags)'}")
+
+
+@app.command()
+@user_errors
+def note(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="A run or sweep: its name, the "
+                                                            "beginning of it, or its path.")],
+    text: Annotated[Optional[str], typer.Argument(
+        metavar="NOTE", help="The note (replaces the one there; \"\" clears it); none: show it.")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help=RUNS_DIR_HELP)] = Path("runs"),
+):
+    """Write (or show) the note of a run, kept in its meta.json."""
+    from .rundir import catalog
+    from .rundir import tags as tags_module
+
+    directory = catalog.find(runs_dir, run)
+    meta = tags_module.annotate(directory, text) if text is not None else \
+        tags_module.read(directory)
+    typer.echo(meta["note"] or f"{directory.name}: (no note)")
 
 
 @app.command()
@@ -345,7 +533,8 @@ def gradcheck(
     seed: Annotated[int, typer.Option(
         help="Seed of the engine check's random networks (a config uses its own seed).")] = 0,
     output_format: Annotated[str, typer.Option(
-        "--format", help="table (for people) or json (for scripts).")] = "table",
+        "--format", metavar="[table|json]", help="table (for people) or json (for scripts).")
+    ] = "table",
 ):
     """Prove backpropagation right: compare every gradient with two-sided differences of the
     cost, in float64. Exit status 0 when nothing fails, 1 when a gradient is wrong."""
@@ -413,7 +602,8 @@ def sweep(
 
     overrides = list(overrides or [])
     if name is not None:
-        overrides.append(f"name={name}")
+        from .naming import check
+        overrides.append(f"name={check(name)}")
     refined_from = None
     if refine is not None:
         if config is not None and "=" in config.name and not config.exists():

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import yamlio
+from . import compose, yamlio
 from .data.synthetic import GENERATORS
 from .engine.init import INITIALIZERS
 from .engine.layers import ACTIVATIONS
@@ -51,6 +51,21 @@ def _registry_choice(registry: dict, kind: str):
         return describe(_build(registry, kind, value))
 
     return Annotated[dict[str, Any], BeforeValidator(resolve)]
+
+
+def _one_of(registry: dict):
+    """A field holding one of the registry's names, read when a config is validated (so an
+    entry registered after import is allowed too)."""
+
+    def check_name(value):
+        if isinstance(value, str) and value in registry:
+            return value
+        names = [repr(name) for name in registry]
+        choices = " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+        got = f" (got {value!r})" if isinstance(value, (int, float, str)) else ""
+        raise ValueError(f"must be {choices}{got}")
+
+    return Annotated[str, BeforeValidator(check_name)]
 
 
 class Strict(BaseModel):
@@ -194,7 +209,7 @@ SOURCES = ("generator", "path", "train", "dev", "test")
 
 class ModelConfig(Strict):
     hidden_layers: list[PositiveInt] = [10, 5]  # the course's [n0, 10, 5, 1] network
-    activation: Literal[ACTIVATIONS] = "relu"
+    activation: _one_of(ACTIVATIONS) = "relu"
     output: Literal["auto", "sigmoid", "softmax", "linear"] = "auto"  # auto: from the task
     init: _registry_choice(INITIALIZERS, "init") = "he"  # He suits ReLU, the default activation
     batch_norm: bool = False
@@ -362,7 +377,7 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
                           f"...), got {type(data).__name__}")
     for path, node in find_distributions(data):
         line = _locate(path, lines or {})
-        raise ConfigError(f"{f'{source}:{line}' if line else source}: {'.'.join(map(str, path))}: "
+        raise ConfigError(f"{compose.at(source, line)}: {'.'.join(map(str, path))}: "
                           f"{next(iter(node))} is a search-space distribution, not a value; "
                           f"sample it with `dlrun sweep {source}`")
     try:
@@ -378,8 +393,7 @@ def validate(data: Any, source: str, lines: yamlio.Lines | None = None,
 
 def _where(loc: tuple, source: str, lines: yamlio.Lines | None, overrides: list[str]) -> str:
     """`file:line` of the key at `loc`, or the override that set it."""
-    line = _locate(loc, lines or {})
-    where = f"{source}:{line}" if line else source
+    where = compose.at(source, _locate(loc, lines or {}))
     for override in overrides:
         path = tuple(override.partition("=")[0].strip().split("."))
         if [str(p) for p in loc[:len(path)]] == list(path[:len(loc)]):
@@ -423,15 +437,9 @@ def apply_override(data: dict, override: str) -> None:
 
 
 def read(path: str | Path, overrides: list[str] = ()) -> tuple[Any, yamlio.Lines]:
-    """(data, key lines) of a spec file with dotted overrides applied; errors are ConfigErrors."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    data, lines = yamlio.parse(text, str(path))
+    """(data, key lines) of a spec file, the files it extends merged in (dlrun.compose), with
+    dotted overrides applied; errors are ConfigErrors."""
+    data, lines = compose.compose(path)
     if data is None:
         data = {}
     if isinstance(data, dict):

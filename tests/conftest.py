@@ -32,3 +32,10 @@ def make_config():
         return config.validate(spec, "test")
 
     return make
+
+
+@pytest.fixture
+def unregistered():
+    """A name no entry of a registry has (longer than all of theirs put together), so that a
+    test of an unknown name never pins what is registered today."""
+    return lambda registry: "not_" + "_".join(registry)

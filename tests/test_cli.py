@@ -39,7 +39,7 @@ def test_quiet_prints_only_the_run_directory_and_name_renames(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["train.lr=0.1"], "train.lr: unknown key"),
     (["model.keep_prob=2"], "model.keep_prob: must be a number in (0, 1]"),
-    (["--name", "../../etc"], "name: must start with a letter or digit"),
+    (["--name", "../../etc"], "--name '../../etc': a run name must start with a letter or digit"),
     (["model.output=linear"], "quickstart.yaml: override 'model.output=linear': model.output: "
                               "linear needs real-valued targets"),
     (["diagnose.human_error=5"], "override 'diagnose.human_error=5': diagnose.human_error: 5 is "

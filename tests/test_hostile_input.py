@@ -14,6 +14,11 @@ from typer.testing import CliRunner
 
 from dlrun import config
 from dlrun.cli import app
+from dlrun.data.synthetic import GENERATORS
+from dlrun.engine.init import INITIALIZERS
+from dlrun.engine.layers import ACTIVATIONS
+from dlrun.engine.optim import OPTIMIZERS
+from dlrun.engine.schedules import SCHEDULES
 from dlrun.rundir import layout, reader
 from dlrun.training import session
 
@@ -63,8 +68,7 @@ values = st.one_of(
 PLAUSIBLE = {
     "seed": st.integers(0, 2**32 - 1),
     "dtype": st.sampled_from(["float32", "float64"]),
-    "data.generator.name": st.sampled_from(["moons", "circles", "spirals", "blobs", "xor",
-                                            "flower"]),
+    "data.generator.name": st.sampled_from(list(GENERATORS)),
     "data.generator.n_samples": st.integers(10, 80),
     "data.generator.noise": st.floats(0, 1),
     "data.split": st.sampled_from([{"train": 0.5, "dev": 0.25, "test": 0.25},
@@ -73,17 +77,17 @@ PLAUSIBLE = {
     "data.normalize": st.booleans(),
     "data.augment.noise": st.floats(0, 1),
     "model.hidden_layers": st.lists(st.integers(1, 8), max_size=3),
-    "model.activation": st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu"]),
-    "model.init": st.sampled_from(["he", "xavier", "random", "zeros"]),
+    "model.activation": st.sampled_from(list(ACTIVATIONS)),
+    "model.init": st.sampled_from(list(INITIALIZERS)),
     "model.batch_norm": st.booleans(),
     "model.keep_prob": st.floats(0.05, 1),
     "regularization.l2": st.floats(0, 10),
     "regularization.l1": st.floats(0, 10),
-    "train.optimizer": st.sampled_from(["adam", "gd", "momentum", "rmsprop"]),
+    "train.optimizer": st.sampled_from(list(OPTIMIZERS)),
     "train.learning_rate": st.floats(1e-6, 50),
     "train.batch_size": st.one_of(st.integers(1, 64), st.just("full")),
     "train.epochs": st.integers(1, 3),
-    "train.decay": st.sampled_from(["none", "exponential", "staircase", "inverse_time"]),
+    "train.decay": st.sampled_from(list(SCHEDULES)),
     "train.early_stopping": st.booleans(),
     "train.record_steps": st.booleans(),
     "train.checkpoint_every": st.integers(0, 3),

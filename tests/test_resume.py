@@ -78,6 +78,7 @@ def assert_same_run(a: Path, b: Path) -> None:
 
 @pytest.mark.parametrize("options, stops", [
     ({}, [7]),  # the checkpoint of epoch 6 is written when Ctrl-C comes in epoch 7
+    ({"decay": "cosine"}, [7]),  # a schedule bound to the run's length
     ({"checkpoint_every": 0}, [3, 9]),  # interrupted twice, checkpoints only on interrupts
     # Early stopping ends this run at epoch 16, three epochs after its best (13): the second
     # interruption comes with patience partly spent, and the best weights from before it.
@@ -98,6 +99,18 @@ def test_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_
     assert [entry["from_epoch"] for entry in summary["resumed"]] == [s - 1 for s in stops]
     assert_same_run(straight, stopped)
     assert not (stopped / checkpoint.CHECKPOINT).exists() and not (stopped / runlock.LOCK).exists()
+
+
+def test_a_cosine_schedule_follows_the_epochs_a_resumed_run_is_given(tmp_path):
+    cfg = config.validate(spec(epochs=8, decay="cosine"), "test")
+    stopped, _ = session.run(cfg, tmp_path, InterruptAt(5))  # goes on from epoch 4's checkpoint
+    _, summary = resume.resume(stopped, ["train.epochs=12"])
+    steps = summary["steps"] // 12
+    lrs = pd.read_csv(stopped / layout.METRICS)["learning_rate"].tolist()
+    cosine = lambda e, epochs: 0.005 * (1 + np.cos(np.pi * e / epochs))  # noqa: E731
+    assert lrs == pytest.approx([cosine(e, 8) for e in range(4)] + [cosine(e, 12)
+                                                                    for e in range(4, 12)])
+    assert steps == 4
 
 
 def test_a_float32_run_resumes_exactly_too(tmp_path):

@@ -50,8 +50,43 @@ def test_describe_rebuilds_the_same_schedule():
     ({"name": "inverse_time", "interval": 1.5}, "interval"),
     ({"name": "exponential", "base": 1.5}, "base"),
     ({"name": "inverse_time", "rate": -1}, "rate"),
-    ({"name": "cosine"}, "allowed: none, inverse_time"),
+    ({"name": "cosine", "floor": 1}, "floor"),
 ])
 def test_bad_schedules_are_refused(spec, message):
     with pytest.raises(ValueError, match=message):
         build(SCHEDULES, "decay schedule", spec)
+
+
+def test_an_unknown_schedule_lists_every_registered_one(unregistered):
+    name = unregistered(SCHEDULES)
+    with pytest.raises(ValueError) as error:
+        build(SCHEDULES, "decay schedule", name)
+    assert str(error.value) == f"unknown decay schedule {name!r}; allowed: {', '.join(SCHEDULES)}"
+
+
+def cosine(spec="cosine", epochs=4, steps_per_epoch=5):
+    return build(SCHEDULES, "decay schedule", spec).bind(epochs, steps_per_epoch)
+
+
+def test_cosine_falls_from_lr0_to_zero_over_the_run():
+    schedule = cosine()  # T = 20 steps
+    assert schedule.lr(0.2, 0, 0) == 0.2
+    assert schedule.lr(0.2, 1, 5) == pytest.approx(0.1 * (1 + math.cos(math.pi / 4)))
+    assert schedule.lr(0.2, 2, 10) == pytest.approx(0.1)
+    assert schedule.lr(0.2, 3, 19) == pytest.approx(0.1 * (1 - math.cos(math.pi / 20)))
+    assert schedule.lr(0.2, 4, 20) == pytest.approx(0.0, abs=1e-18)
+    assert schedule.lr(0.2, 5, 27) == pytest.approx(0.0, abs=1e-18)  # past the end: stays there
+
+
+def test_cosine_with_a_floor_ends_at_that_share_of_lr0():
+    schedule = cosine({"name": "cosine", "floor": 0.1})
+    assert schedule.lr(0.2, 0, 0) == pytest.approx(0.2)
+    assert schedule.lr(0.2, 2, 10) == pytest.approx((0.2 + 0.02) / 2)
+    assert schedule.lr(0.2, 4, 20) == pytest.approx(0.02)
+
+
+def test_cosine_follows_the_length_it_is_bound_to():
+    short, long = cosine(epochs=2), cosine(epochs=8)
+    assert short.lr(1.0, 1, 5) == pytest.approx(0.5) and long.lr(1.0, 4, 20) == pytest.approx(0.5)
+    with pytest.raises(RuntimeError, match="bind"):
+        build(SCHEDULES, "decay schedule", "cosine").lr(1.0, 0, 0)

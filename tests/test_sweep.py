@@ -331,7 +331,7 @@ def test_refine_takes_overrides_and_names_them_in_errors(tmp_path):
     result = invoke("sweep", "--refine", first, "--top", 2, "--name", "../out", "--runs-dir",
                     tmp_path / "x")
     assert result.exit_code == 2
-    assert "override 'name=../out': name: must start with a letter" in result.output
+    assert "--name '../out': a run name must start with a letter" in result.output
     assert "an end of" not in result.output  # the name is wrong whatever the ranges are
     assert not (tmp_path / "x").exists()
 

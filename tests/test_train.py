@@ -89,6 +89,15 @@ def test_learning_rate_column_follows_the_schedule(tmp_path, make_config):
     assert metrics_of(run_dir)["learning_rate"].tolist() == pytest.approx([0.2, 0.1, 0.2 / 3, 0.05, 0.04])
 
 
+@pytest.mark.parametrize("epochs", [4, 8])
+def test_a_cosine_schedule_spans_the_epochs_the_run_is_given(tmp_path, make_config, epochs):
+    cfg = make_config(train={"learning_rate": 0.2, "epochs": epochs, "decay": "cosine"})
+    run_dir, summary = session.run(cfg, tmp_path)
+    steps = summary["steps"] // epochs  # 120 examples in batches of 32: 4 steps an epoch
+    expected = [0.1 * (1 + np.cos(np.pi * e * steps / summary["steps"])) for e in range(epochs)]
+    assert steps == 4 and metrics_of(run_dir)["learning_rate"].tolist() == pytest.approx(expected)
+
+
 def test_huge_learning_rate_diverges_and_keeps_finite_parameters(tmp_path, make_config):
     cfg = make_config(train={"optimizer": "gd", "learning_rate": 1e30, "epochs": 20})
     run_dir, summary = session.run(cfg, tmp_path)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import yamlio
 from ..errors import ConfigError, DlrunError, RunDirError
-from ..rundir import layout, reader, runlock
+from ..rundir import layout, reader, runlock, tags
 
 RESULTS = ("status", "epochs_run", "best_epoch", "train_error", "dev_error", "train_loss",
            "dev_loss", "test_error", "verdict", "duration")
@@ -205,7 +205,7 @@ def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
 
 def run_row(record: reader.RunRecord) -> dict:
     """One run as a flat row: `run`, its dotted config keys, its results, `note` and `path`."""
-    row = {"run": record.path.name}
+    row = {"run": record.path.name, "tags": ",".join(tags.read(record.path)["tags"]) or None}
     if record.config is not None:
         row.update(flatten(record.config))
     else:
@@ -225,8 +225,10 @@ def load(paths: list[str | Path], runs_dir: str | Path = "runs"
         records[str(record.path)] = record
     rows = [run_row(record) for record in records.values()]
     params = list(dict.fromkeys(key for row in rows for key in row
-                                if key not in ("run", "note", "path", "_config", *RESULTS)))
-    table = pd.DataFrame(rows, columns=["run", *params, *RESULTS, "note", "path", "_config"])
+                                if key not in ("run", "tags", "note", "path", "_config",
+                                               *RESULTS)))
+    table = pd.DataFrame(rows, columns=["run", "tags", *params, *RESULTS, "note", "path",
+                                        "_config"])
     return table, params, records
 
 
@@ -364,7 +366,9 @@ def group_seeds(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
         names = {r["name"] for r in group if not _missing(r.get("name"))}
         # The members' shared name is the shortest fair label; the paths stay in `path`.
         row = {"run": names.pop() if len(names) == 1 else first["run"], "runs": len(group),
-               "seeds": ", ".join(f"{s:g}" if isinstance(s, float) else str(s) for s in seeds)}
+               "seeds": ", ".join(f"{s:g}" if isinstance(s, float) else str(s) for s in seeds),
+               "tags": ",".join(sorted({t for r in group if r["tags"]
+                                        for t in r["tags"].split(",")})) or None}
         row.update({column: first[column] for column in params if column != "seed"})
         row["status"] = _tally(r["status"] for r in group)
         for metric in NUMERIC:
@@ -373,7 +377,7 @@ def group_seeds(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
         row.update(note="; ".join(f"{r['run']}: {r['note']}" for r in group if r["note"]),
                    path=[r["path"] for r in group], _config=bool(first["_config"]))
         rows.append(row)
-    columns = ["run", "runs", "seeds", *[k for k in params if k != "seed"], "status",
+    columns = ["run", "runs", "seeds", "tags", *[k for k in params if k != "seed"], "status",
                *[c for m in NUMERIC for c in (m, f"{m}_std")], "verdict", "note", "path",
                "_config"]
     return pd.DataFrame(rows, columns=columns)
@@ -436,10 +440,17 @@ def differing(table: pd.DataFrame, params: list[str]) -> list[str]:
 
 def compare(paths: list[str | Path], runs_dir: str | Path = "runs", *, filters=(), sort_by=None,
             top: int | None = None, optimize: str | None = None, satisfy=(),
-            group: bool = False, all_params: bool = False) -> Comparison:
+            group: bool = False, all_params: bool = False, required_tags=()) -> Comparison:
     """Read, filter, group, constrain, sort and cut the runs, as `dlrun compare` does."""
+    for tag in required_tags:
+        tags.check_tag(tag)
     table, params, records = load(paths, runs_dir)
     total, excluded = len(table), {}
+    if required_tags:
+        before = len(table)
+        table = table[table["tags"].map(
+            lambda cell: set(required_tags) <= set((cell or "").split(",")))]
+        excluded["--tag"] = before - len(table)
     for expression in filters:
         before = len(table)
         table = select(table, expression, "--filter")

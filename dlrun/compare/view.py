@@ -53,7 +53,8 @@ def plain(value):
 
 def output_columns(comparison: Comparison) -> list[str]:
     """Columns for files and scripts: full dotted keys, every result, the spread of each mean."""
-    columns = ["run", *(["runs", "seeds"] if comparison.grouped else []), *comparison.params]
+    columns = ["run", *(["runs", "seeds"] if comparison.grouped else []), "tags",
+               *comparison.params]
     for metric in RESULTS:
         columns.append(metric)
         if comparison.grouped and metric in NUMERIC:
@@ -102,7 +103,10 @@ def display_columns(comparison: Comparison) -> list[tuple[str, str]]:
     if comparison.grouped:
         columns.append(("seeds", "seeds"))
     columns += [(c, short_name(c, names)) for c in comparison.params]
-    return columns + [(metric, metric) for metric in RESULTS]
+    columns += [(metric, metric) for metric in RESULTS]
+    if comparison.table["tags"].notna().any():  # last: the first cut when the terminal is narrow
+        columns.append(("tags", "tags"))
+    return columns
 
 
 def cell(comparison: Comparison, row: dict, column: str) -> str:

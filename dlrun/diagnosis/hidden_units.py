@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.layers import Activation, Dense
+from ..engine.layers import ACTIVATIONS, Activation, Dense
 from .training_checks import check
 
 SAMPLE = 4096  # examples measured: enough to see every unit fire, cheap on any data set
 FLAT = 0.01  # on a flat tail: the derivative is under 1% of its peak (|tanh| > 0.995)
-PEAK_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0}
 SAME = 1e-5  # units whose outputs differ by less than this (relative) are the same function
 
 
@@ -32,15 +31,15 @@ def distinct_columns(A: np.ndarray) -> int:
 
 
 def layer_health(index: int, activation: Activation) -> dict:
-    """Distinct, dead and saturated units of one hidden layer after a forward pass."""
+    """Distinct, dead and saturated units of one hidden layer after a forward pass; dead ones are
+    counted where the activation can die, saturated ones where it saturates."""
     Z, A = activation.Z.astype(np.float64), activation.A.astype(np.float64)
-    name = activation.name
-    health = {"layer": index, "activation": name, "units": int(A.shape[1]),
+    health = {"layer": index, "activation": activation.name, "units": int(A.shape[1]),
               "distinct": distinct_columns(A), "dead": None, "saturated_share": None}
-    if name == "relu":
+    if activation.dies:
         health["dead"] = int(np.sum(np.all(Z <= 0, axis=0)))
-    if name in PEAK_DERIVATIVE:
-        slope = activation.derivative(Z, A) / PEAK_DERIVATIVE[name]
+    if activation.saturates:
+        slope = activation.derivative(Z, A) / activation.peak_slope
         health["saturated_share"] = float(np.mean(slope < FLAT))
     return health
 
@@ -100,7 +99,8 @@ def dead_relu(layers: list[dict], settings, split: str) -> dict:
 def saturation(layers: list[dict], settings, split: str) -> dict:
     squashing = [h for h in layers if h["saturated_share"] is not None]
     if not squashing:
-        return check("skipped", "no sigmoid or tanh layer")
+        saturating = sorted(name for name, cls in ACTIVATIONS.items() if cls.saturates)
+        return check("skipped", f"no {' or '.join(saturating)} layer")
     worst = max(squashing, key=lambda h: h["saturated_share"])
     share = worst["saturated_share"]
     told = (f"{100 * share:.3g}% of layer {worst['layer']}'s {worst['activation']} outputs on the "

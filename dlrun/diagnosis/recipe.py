@@ -6,6 +6,9 @@ meaningless); then the error gaps, the biggest first. Each action names the conf
 
 from __future__ import annotations
 
+from ..engine.init import INITIALIZERS
+from ..engine.layers import ACTIVATIONS
+from ..engine.optim import OPTIMIZERS
 from .training_checks import full_batch
 
 PROBLEMS = {  # check: the problem it found, in the order they are worth fixing
@@ -20,16 +23,54 @@ def _hidden(config) -> str:
     return str(config.model.hidden_layers)
 
 
+def _first(registry: dict[str, type], test) -> str | None:
+    """The name of the first registered entry whose class passes `test`: advice suggests entries
+    by their traits, so a new one is suggested where it fits without a list of names here."""
+    return next((name for name, cls in registry.items() if test(cls)), None)
+
+
+def _init_for(activation: type) -> str | None:
+    """The initializer made for the activation: Var(W) = g/n_in with the activation's gain g (He
+    for the ReLU family, Xavier for tanh), else any scaled to the layer's fan."""
+    return (_first(INITIALIZERS, lambda cls: cls.fan_in_gain == activation.init_gain)
+            or _first(INITIALIZERS, lambda cls: cls.fan_scaled))
+
+
+def _titled(registry: dict[str, type], names) -> str:
+    return " or ".join(registry[name].title for name in names if name is not None)
+
+
+def _other_entries(config) -> dict[str, str]:
+    """Other registered entries the config's own lack the traits of, as actions; "" where the
+    config's entry has the trait already or no registered entry offers it."""
+    model, train = config.model, config.train
+    activation, optimizer = ACTIVATIONS[model.activation], OPTIMIZERS[train.optimizer["name"]]
+    init, fan_in = model.init["name"], _init_for(activation)
+    steady = _first(ACTIVATIONS, lambda cls: not cls.saturates)  # ReLU
+    alive = _first(ACTIVATIONS, lambda cls: not (cls.dies or cls.saturates))  # leaky ReLU
+    averaging = _titled(OPTIMIZERS, [  # momentum, Adam
+        _first(OPTIMIZERS, lambda cls: cls.momentum and not cls.adaptive),
+        _first(OPTIMIZERS, lambda cls: cls.momentum and cls.adaptive)])
+    return {
+        "random": f"random initialization (model.init: {fan_in}; it is {init}): units that start "
+                  "equal get equal gradients and stay copies of each other" if fan_in else "",
+        "scaled_init": f"initialization scaled to each layer's fan-in (model.init: {fan_in}; it "
+                       f"is {init})" if fan_in and not INITIALIZERS[init].fan_scaled else "",
+        "steady": f"{_titled(ACTIVATIONS, [steady])} units (model.activation: {steady}), whose "
+                  "slope does not shrink" if steady and activation.saturates else "",
+        "alive": f"{_titled(ACTIVATIONS, [alive])} (model.activation: {alive}), which always "
+                 "passes a gradient" if alive and activation.dies else "",
+        "averaging": f"{averaging} to average the steps (train.optimizer)"
+                     if averaging and not (optimizer.momentum or optimizer.adaptive) else "",
+    }
+
+
 def _optimization_actions(name: str, found: dict, config, summary: dict) -> list[str]:
     """Actions for one failed check, leaving out what the config already does."""
     model, train = config.model, config.train
     lr = f"train.learning_rate is {train.learning_rate:g}"
-    init = model.init["name"]
-    fan_in = "he" if model.activation in ("relu", "leaky_relu") else "xavier"
-    scaled_init = (f"initialization scaled to each layer's fan-in (model.init: {fan_in}; it is "
-                   f"{init})") if init not in ("he", "xavier", "glorot") else ""
-    relu = ("ReLU units (model.activation: relu), whose slope does not shrink"
-            if model.activation not in ("relu", "leaky_relu") else "")
+    other = _other_entries(config)
+    scaled_init, relu = other["scaled_init"], other["steady"]
     batch_norm = "" if model.batch_norm else "batch norm (model.batch_norm: true)"
     smaller_lr = f"a learning rate 3 to 10 times smaller ({lr})"
     if name == "gradients" and found.get("kind") == "zero":
@@ -44,13 +85,8 @@ def _optimization_actions(name: str, found: dict, config, summary: dict) -> list
             "gradients": [scaled_init, relu, batch_norm,
                           f"a shallower network (model.hidden_layers is {_hidden(config)})"
                           if len(model.hidden_layers) > 1 else ""],
-            "symmetry": [f"random initialization (model.init: {fan_in}; it is {init}): units that "
-                         "start equal get equal gradients and stay copies of each other"],
-            "dead_relu": [smaller_lr,
-                          "leaky ReLU (model.activation: leaky_relu), which always passes a "
-                          "gradient"
-                          if model.activation == "relu" else "",
-                          scaled_init],
+            "symmetry": [other["random"]],
+            "dead_relu": [smaller_lr, other["alive"], scaled_init],
             "saturation": [scaled_init or "a smaller initialization scale",
                            "" if config.data.normalize
                            else "normalized inputs (data.normalize: true)",
@@ -58,8 +94,7 @@ def _optimization_actions(name: str, found: dict, config, summary: dict) -> list
             "oscillation": [f"a smaller learning rate ({lr}) or a decay schedule (train.decay)",
                             "" if full_batch(config, summary)
                             else f"larger mini-batches (train.batch_size is {train.batch_size})",
-                            "momentum or Adam to average the steps (train.optimizer)"
-                            if train.optimizer["name"] == "gd" else ""],
+                            other["averaging"]],
             "early_stopping": ["early stopping (train.early_stopping: {patience: 10}), which "
                                "keeps the weights of the best dev epoch"],
         }[name]
@@ -85,8 +120,11 @@ def _bias_actions(config, trend: str | None, summary: dict) -> list[str]:
                    "epochs", bigger]
     else:
         actions = [bigger]
-    if train.optimizer["name"] != "adam":
-        actions.append(f"Adam (train.optimizer: adam; it is {train.optimizer['name']})")
+    optimizer = OPTIMIZERS[train.optimizer["name"]]
+    both = _first(OPTIMIZERS, lambda cls: cls.momentum and cls.adaptive)  # Adam
+    if both and not (optimizer.momentum and optimizer.adaptive):
+        actions.append(f"{OPTIMIZERS[both].title} (train.optimizer: {both}; it is "
+                       f"{train.optimizer['name']})")
     else:
         actions.append(f"tune the learning rate on a log scale (train.learning_rate is "
                        f"{train.learning_rate:g})")

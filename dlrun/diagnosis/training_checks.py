@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from ..engine.optim import OPTIMIZERS
+
 FIRST_STEP_EXAMPLES = 32  # a first step over fewer examples is too noisy to measure from
 RISE = 0.01  # a train loss rising by more than 1% in an epoch is a real rise, not rounding
 MIN_EPOCHS = 5  # fewer epochs say nothing about a trend
@@ -93,7 +95,7 @@ def cost_decrease(metrics: dict, summary: dict, config) -> dict:
     large learning rate. Other set-ups are noisy by design and are not judged on this."""
     train, model = config.train, config.model
     reason = None
-    if train.optimizer["name"] != "gd":
+    if not OPTIMIZERS[train.optimizer["name"]].steepest_descent:
         reason = (f"optimizer {train.optimizer['name']}: only plain gradient descent must "
                   "descend every step")
     elif not full_batch(config, summary):

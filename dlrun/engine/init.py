@@ -8,7 +8,16 @@ from .registry import check
 
 
 class Initializer:
+    """A scheme drawing W ~ N(0, std²) (Zeros aside). Its traits tell the advice what it is:
+
+    `fan_scaled`: std follows the layer's size (fan-in, fan-out or both), so the signal keeps its
+    scale through depth whatever the widths; `fan_in_gain`: the g of Var(W) = g/n_in when the
+    variance is the fan-in's alone; the activation whose `init_gain` is g is the one it suits.
+    """
+
     name = ""
+    fan_scaled = False
+    fan_in_gain: float | None = None
 
     def __call__(self, rng: np.random.Generator, n_out: int, n_in: int, dtype) -> np.ndarray:
         return (rng.standard_normal((n_out, n_in)) * self.std(n_out, n_in)).astype(dtype)
@@ -43,6 +52,7 @@ class He(Initializer):
     """Variance 2/n_in: keeps ReLU activations from shrinking or growing with depth."""
 
     name = "he"
+    fan_scaled, fan_in_gain = True, 2.0
 
     def std(self, n_out, n_in):
         return np.sqrt(2.0 / n_in)
@@ -52,6 +62,7 @@ class Xavier(Initializer):
     """Variance 1/n_in: the tanh counterpart of He."""
 
     name = "xavier"
+    fan_scaled, fan_in_gain = True, 1.0
 
     def std(self, n_out, n_in):
         return np.sqrt(1.0 / n_in)
@@ -61,6 +72,7 @@ class Glorot(Initializer):
     """Variance 2/(n_in + n_out): balances the forward and the backward signal."""
 
     name = "glorot"
+    fan_scaled = True
 
     def std(self, n_out, n_in):
         return np.sqrt(2.0 / (n_in + n_out))

@@ -91,52 +91,32 @@ class Dense(Layer):
         return np.dot(dZ, self.params[self.W_name]) if self.input_grad else None
 
 
-# A 0-d zero of the array's own dtype: a ufunc takes it without converting a Python scalar,
-# which costs as much as the operation itself on the small arrays of the course's networks.
-_ZEROS = {np.dtype(t): np.zeros((), dtype=t) for t in (np.float32, np.float64)}
-
-
-def _relu(Z):
-    return np.maximum(Z, _ZEROS.get(Z.dtype, 0))
-
-
-def _relu_derivative(Z, A):
-    return np.greater(Z, _ZEROS.get(Z.dtype, 0))
-
-
-def _leaky_relu(Z):
-    return np.where(Z > 0, Z, LEAKY_SLOPE * Z)
-
-
-def _leaky_relu_derivative(Z, A):
-    return np.where(Z > 0, 1.0, LEAKY_SLOPE).astype(Z.dtype)
-
-
-def _tanh_derivative(Z, A):
-    return 1 - A * A
-
-
-def _sigmoid_derivative(Z, A):
-    return A * (1 - A)
-
-
 class Activation(Layer):
-    """An elementwise nonlinearity; `derivative` maps (Z, A) to dA/dZ.
-
-    Module-level functions rather than lambdas, so that a network can be pickled.
+    """An elementwise nonlinearity A = g(Z). A subclass gives g (`function`), its slope
+    (`derivative`, mapping (Z, A) to dA/dZ) and its traits: what the diagnosis, the advice and
+    gradient checking know about it, so that none of them keeps a list of names.
     """
 
-    FUNCTIONS = {
-        "relu": (_relu, _relu_derivative),
-        "leaky_relu": (_leaky_relu, _leaky_relu_derivative),
-        "tanh": (np.tanh, _tanh_derivative),
-        "sigmoid": (sigmoid, _sigmoid_derivative),
-    }
+    name = ""
+    title = ""  # how advice names it in a sentence, e.g. "leaky ReLU"
+    kinks: tuple[float, ...] = ()  # values of Z where the slope jumps: there J has no derivative
+    # The slope is 0 for every Z ≤ 0: a unit whose Z is never positive passes no gradient back
+    # and never learns again (a dead unit).
+    dies = False
+    # The slope vanishes on both tails (|Z| large): a unit far out on one has stopped learning.
+    saturates = False
+    peak_slope = 1.0  # the largest g'(Z): a saturating unit's slope is judged against it
+    # Var(W) = init_gain/n_in keeps Var(A) from layer to layer (He's 2 for the ReLU family,
+    # Xavier's 1 for tanh): the initializer whose `fan_in_gain` is this one suits the activation.
+    init_gain = 1.0
 
-    def __init__(self, name: str):
-        super().__init__()
-        self.name = name
-        self.function, self.derivative = self.FUNCTIONS[name]
+    @staticmethod
+    def function(Z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def derivative(Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def forward(self, Z, training):
         self.Z = Z
@@ -147,7 +127,73 @@ class Activation(Layer):
         return dA * self.derivative(self.Z, self.A)
 
 
-ACTIVATIONS = tuple(Activation.FUNCTIONS)
+# A 0-d zero of the array's own dtype: a ufunc takes it without converting a Python scalar,
+# which costs as much as the operation itself on the small arrays of the course's networks.
+_ZEROS = {np.dtype(t): np.zeros((), dtype=t) for t in (np.float32, np.float64)}
+
+
+class ReLU(Activation):
+    """g(Z) = max(Z, 0);  g'(Z) = 1 for Z > 0, else 0."""
+
+    name, title = "relu", "ReLU"
+    kinks, dies, init_gain = (0.0,), True, 2.0
+
+    @staticmethod
+    def function(Z):
+        return np.maximum(Z, _ZEROS.get(Z.dtype, 0))
+
+    @staticmethod
+    def derivative(Z, A):
+        return np.greater(Z, _ZEROS.get(Z.dtype, 0))
+
+
+class LeakyReLU(Activation):
+    """g(Z) = Z for Z > 0, else a·Z with a = LEAKY_SLOPE;  g'(Z) = 1 or a: it always passes a
+    gradient."""
+
+    name, title = "leaky_relu", "leaky ReLU"
+    kinks, init_gain = (0.0,), 2.0  # 2/(1 + a²) ≈ 2: He's variance
+
+    @staticmethod
+    def function(Z):
+        return np.where(Z > 0, Z, LEAKY_SLOPE * Z)
+
+    @staticmethod
+    def derivative(Z, A):
+        return np.where(Z > 0, 1.0, LEAKY_SLOPE).astype(Z.dtype)
+
+
+class Tanh(Activation):
+    """g(Z) = tanh Z;  g'(Z) = 1 − A², at most 1 (at Z = 0)."""
+
+    name, title = "tanh", "tanh"
+    saturates, peak_slope = True, 1.0
+
+    @staticmethod
+    def function(Z):
+        return np.tanh(Z)
+
+    @staticmethod
+    def derivative(Z, A):
+        return 1 - A * A
+
+
+class Sigmoid(Activation):
+    """g(Z) = σ(Z) = 1/(1 + e^−Z);  g'(Z) = A(1 − A), at most 1/4 (at Z = 0)."""
+
+    name, title = "sigmoid", "sigmoid"
+    saturates, peak_slope = True, 0.25
+
+    @staticmethod
+    def function(Z):
+        return sigmoid(Z)
+
+    @staticmethod
+    def derivative(Z, A):
+        return A * (1 - A)
+
+
+ACTIVATIONS = {cls.name: cls for cls in (ReLU, LeakyReLU, Tanh, Sigmoid)}
 
 
 class Dropout(Layer):

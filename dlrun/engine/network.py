@@ -15,7 +15,7 @@ import numpy as np
 
 from .flat import FlatArrays
 from .init import Initializer
-from .layers import Activation, BatchNorm, Dense, Dropout, Layer
+from .layers import ACTIVATIONS, BatchNorm, Dense, Dropout, Layer
 from .losses import LOSS_FOR_OUTPUT
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating, so memory stays flat on big splits
@@ -68,7 +68,7 @@ class Network:
             if hidden:
                 if normalized:
                     layers.append(BatchNorm(l, sizes[l], dtype))
-                layers.append(Activation(activation))
+                layers.append(ACTIVATIONS[activation]())
                 if keep_probs[l - 1] < 1.0:
                     layers.append(Dropout(keep_probs[l - 1], dropout_rng))
         return cls(layers, output, l2=l2, l1=l1)

@@ -61,7 +61,20 @@ class FlatSlots(dict):
 
 
 class Optimizer:
+    """The update rule's traits, which the diagnosis and its advice read:
+
+    `momentum`: steps along V, an exponentially weighted average of the gradients, which damps
+    oscillation across a ravine; `adaptive`: divides each parameter's step by √S, a running RMS
+    of its own gradients, so that steep and flat directions move alike; `steepest_descent`:
+    steps along −dθ alone, so on the full batch and with a small enough α the cost must fall at
+    every step.
+    """
+
     name = ""
+    title = ""  # how advice names it in a sentence, e.g. "Adam"
+    momentum = False
+    adaptive = False
+    steepest_descent = False
 
     def __init__(self):
         self.t = 0
@@ -121,7 +134,8 @@ class Optimizer:
 class GradientDescent(Optimizer):
     """θ ← θ − α·dθ."""
 
-    name = "gd"
+    name, title = "gd", "gradient descent"
+    steepest_descent = True
 
     def update(self, param, grad, lr, state):
         step = np.multiply(grad, lr, out=self.scratch(param))
@@ -131,7 +145,8 @@ class GradientDescent(Optimizer):
 class Momentum(Optimizer):
     """V ← βV + (1−β)dθ;  θ ← θ − α·V."""
 
-    name = "momentum"
+    name, title = "momentum", "momentum"
+    momentum = True
 
     def __init__(self, beta: float = 0.9):
         super().__init__()
@@ -148,7 +163,8 @@ class Momentum(Optimizer):
 class RMSprop(Optimizer):
     """S ← βS + (1−β)dθ²;  θ ← θ − α·dθ/(√S + ε)."""
 
-    name = "rmsprop"
+    name, title = "rmsprop", "RMSprop"
+    adaptive = True
 
     def __init__(self, beta: float = 0.999, epsilon: float = 1e-8):
         super().__init__()
@@ -173,7 +189,8 @@ class Adam(Optimizer):
     """Momentum and RMSprop together, each corrected for its zero start:
     V ← β₁V + (1−β₁)dθ;  S ← β₂S + (1−β₂)dθ²;  θ ← θ − α·V̂/(√Ŝ + ε), V̂ = V/(1−β₁ᵗ), Ŝ = S/(1−β₂ᵗ)."""
 
-    name = "adam"
+    name, title = "adam", "Adam"
+    momentum = adaptive = True
 
     def __init__(self, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8):
         super().__init__()

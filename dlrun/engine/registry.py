@@ -1,4 +1,11 @@
-"""Building engine objects from their YAML names, with errors that list what is allowed."""
+"""Building engine objects from their YAML names, with errors that list what is allowed.
+
+A registry is a dict {name: class} (INITIALIZERS, ACTIVATIONS, OPTIMIZERS, SCHEDULES, GENERATORS).
+A new entry is one class, whose constructor's keyword arguments are its YAML options and whose
+class attributes are its traits, and one line in its registry: config validation reads the
+registries when a config is validated, and the diagnosis, its advice and gradient checking read
+the traits, never lists of names.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Learning-rate decay schedules: `lr(lr0, epoch, step)` with epoch and step counted from 0.
 
+Before training, `bind(total_epochs, steps_per_epoch)` tells a schedule the run's length, so one
+that depends on it (cosine) follows `train.epochs` instead of repeating it in its own options.
+
 `interval` groups epochs, as in fixed-interval scheduling: the rate changes once per `interval`
 epochs, so interval=1 decays every epoch.
 """
@@ -18,6 +21,21 @@ def _check_interval(interval: int) -> None:
 
 class Schedule:
     name = ""
+    total_epochs: int | None = None  # the run's length, once bound
+    steps_per_epoch: int | None = None
+
+    def bind(self, total_epochs: int, steps_per_epoch: int) -> Schedule:
+        """Tell the schedule that the run lasts `total_epochs` epochs of `steps_per_epoch` steps."""
+        self.total_epochs, self.steps_per_epoch = total_epochs, steps_per_epoch
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        """T = epochs × steps per epoch: the number of steps the run takes."""
+        if self.total_epochs is None or self.steps_per_epoch is None:
+            raise RuntimeError(f"schedule {self.name!r} depends on the run's length: call "
+                               "bind(total_epochs, steps_per_epoch) before lr()")
+        return self.total_epochs * self.steps_per_epoch
 
     def lr(self, lr0: float, epoch: int, step: int) -> float:
         raise NotImplementedError
@@ -101,5 +119,21 @@ class InverseSqrtStep(Schedule):
         return lr0 * self.k / math.sqrt(1 + step)
 
 
+class Cosine(Schedule):
+    """α = α_min + (α₀ − α_min)·½(1 + cos(π·t/T)) with α_min = floor·α₀, t the steps already taken
+    and T the run's total steps: α₀ at the first step, (α₀ + α_min)/2 halfway, α_min at the end
+    (t past T, as gradient checking's extra steps may go, stays at α_min)."""
+
+    name = "cosine"
+
+    def __init__(self, floor: float = 0.0):
+        check(0 <= floor < 1, f"Argument `floor` must be in [0, 1). Received: floor={floor}")
+        self.floor = floor
+
+    def lr(self, lr0, epoch, step):
+        progress = min(step / self.total_steps, 1.0)
+        return lr0 * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 SCHEDULES = {cls.name: cls for cls in (Constant, InverseTime, Exponential, Staircase,
-                                       InverseSqrtEpoch, InverseSqrtStep)}
+                                       InverseSqrtEpoch, InverseSqrtStep, Cosine)}

@@ -32,7 +32,6 @@ WARN_BELOW = 1e-5  # the course's "acceptable"; above it, backpropagation disagr
 # sweep, 6 on a linear regression whose residuals cancel; 16 leaves a margin.
 ROUNDING_ULPS = 16
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
-KINKED = ("relu", "leaky_relu")  # activations whose slope jumps at Z = 0
 
 TOTAL, LOSS, PENALTY = "cost", "loss", "penalty"  # the cost J is the loss plus the penalty
 WHOLE = "all"  # the row of the whole parameter vector θ
@@ -197,21 +196,28 @@ class Probe:
         self.layers = network.layers
         self.owner = {name: i for i, layer in enumerate(self.layers) for name in layer.params}
         self.kinked = [i for i, layer in enumerate(self.layers)
-                       if isinstance(layer, Activation) and layer.name in KINKED]
+                       if isinstance(layer, Activation) and layer.kinks]
         self.inputs = []  # what each layer receives at the unperturbed θ
         A = X
         for layer in self.layers:
             self.inputs.append(A)
             A = layer.forward(A, training=True)
-        self.pattern = {i: self.layers[i].Z > 0 for i in self.kinked}
+        self.pattern = {i: _sides(self.layers[i]) for i in self.kinked}
 
     def __call__(self, start: int) -> tuple[float, float, dict[int, np.ndarray]]:
-        """(loss, penalty, ReLU on/off pattern of the layers from `start` on)."""
+        """(loss, penalty, kink sides of the kinked activations from `start` on)."""
         A = self.inputs[start]
         for layer in self.layers[start:]:
             A = layer.forward(A, training=True)
-        pattern = {i: self.layers[i].Z > 0 for i in self.kinked if i >= start}
+        pattern = {i: _sides(self.layers[i]) for i in self.kinked if i >= start}
         return self.network.loss.value(A, self.y), self.network.penalty(self.m), pattern
+
+
+def _sides(activation: Activation) -> np.ndarray:
+    """Which side of its kinks each Z of the layer lies on: how many kinks lie below it (for
+    ReLU's one kink at 0, whether the unit is on). A change of side means ±ε crossed a kink."""
+    Z, kinks = activation.Z, activation.kinks
+    return Z > kinks[0] if len(kinks) == 1 else np.searchsorted(sorted(kinks), Z)
 
 
 @dataclass
@@ -222,7 +228,7 @@ class Numeric:
     penalty: np.ndarray  # (k,)
     loss_scale: np.ndarray  # (k,) ulp of J over the step: the rounding scale of each difference
     penalty_scale: np.ndarray
-    activation_kink: np.ndarray  # (k,) bool: ±ε switched a ReLU on or off
+    activation_kink: np.ndarray  # (k,) bool: ±ε moved a Z across its activation's kink
     l1_kink: np.ndarray  # (k,) bool: ±ε crossed W = 0 under an L1 penalty
 
     def term(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

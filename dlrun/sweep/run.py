@@ -5,6 +5,7 @@
         sweep.json     seed, mode, pruning, where trials ran, status
         sweep.csv      one row per trial: sampled values, status, losses and errors
         trial-0000/    each trial's ordinary run directory
+        run.lock       held while the sweep runs (dlrun.rundir.runlock), so a killed one is stale
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from .. import config as config_module
 from .. import yamlio
 from ..errors import ConfigError, RunDirError
-from ..rundir import layout
+from ..rundir import layout, runlock
 from . import stacked
 from .space import Choice, RandInt, SearchSpace, encode
 from .trial import TrialResult, TrialTask, flush_to_disk, store
@@ -216,6 +217,7 @@ class Sweep:
     trials: list[Trial]
     info: dict
     finished: dict[int, Trial] = field(default_factory=dict)
+    lock: Any = None  # the directory's run lock, held while the sweep runs (dlrun.rundir.runlock)
     writes: Writes = field(default_factory=lambda: Writes())
     table_written: float = -math.inf
     sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
@@ -274,6 +276,9 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     except ConfigError as error:
         raise config_module.located(error, space.source, space.overrides, space.lines) from None
     directory = layout.create(runs_dir, sweep_name(space))
+    # Held until the sweep ends, released by the kernel if it is killed: `dlrun ls` tells a live
+    # sweep from a stale one, and `dlrun rm` never deletes one still running.
+    lock = runlock.acquire(directory, wait=True)
     header = "# The search space of this sweep: `dlrun sweep` runs it again.\n"
     layout.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
     info = {"name": directory.name, "status": "running", "seed": options.seed,
@@ -284,15 +289,26 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
                                       options.prune_min_epochs)} if options.prune else None),
             "where": where, "refined_from": refined_from, "command": layout.command_line(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": layout.environment()}
-    sweep = Sweep(directory, space, options, trials, info)
-    sweep.write_info()
-    sweep.settle()
+    sweep = Sweep(directory, space, options, trials, info, lock=lock)
+    try:
+        sweep.write_info()
+        sweep.settle()
+    except BaseException:
+        lock.release()
+        raise
     return sweep
 
 
 def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
     """Run every trial on the backend, in successive-halving rounds when pruning."""
-    reporter = reporter or SweepReporter()
+    try:
+        return _run(sweep, backend, reporter or SweepReporter())
+    finally:
+        if sweep.lock is not None:
+            sweep.lock.release()
+
+
+def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
     stops = sweep.info["prune"]["rungs"] if sweep.info["prune"] else []
     started = time.time()
     reporter.start(len(sweep.trials), backend.slots)

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..compose import at as compose_at
 from ..errors import ConfigError
 
 REFINE_MARGIN = 0.1  # a narrowed range reaches this fraction of the old one beyond the best values
@@ -284,7 +285,7 @@ class SearchSpace:
                 parameters.append(Parameter(path, DISTRIBUTIONS[name](args)))
             except ValueError as error:
                 line = lines.get((*path, name)) or lines.get(path)
-                where = f"{source}:{line}" if line else source
+                where = compose_at(source, line)
                 raise ConfigError(f"{where}: {dotted(path)}: {error}") from None
         if not parameters:
             raise ConfigError(f"{source}: no distribution to sweep over; replace a value with "

@@ -99,10 +99,17 @@ def prepare(config: ExperimentConfig) -> Experiment:
             raise ConfigError(f"model.init_from: {error}", key="model.init_from") from None
     augment = build_augmenter(config.data.augment, dataset.n_features, dataset.mean, dataset.std,
                               np.random.default_rng(augment_seed))
+    schedule = build(SCHEDULES, "decay schedule", config.train.decay).bind(
+        config.train.epochs, steps_per_epoch(config, len(dataset.splits["train"][0])))
     return Experiment(config, dataset, network,
-                      build(OPTIMIZERS, "optimizer", config.train.optimizer),
-                      build(SCHEDULES, "decay schedule", config.train.decay),
+                      build(OPTIMIZERS, "optimizer", config.train.optimizer), schedule,
                       np.random.default_rng(shuffle_seed), augment, dropout_rng)
+
+
+def steps_per_epoch(config: ExperimentConfig, m: int) -> int:
+    """⌈m / batch size⌉: the optimizer steps of one epoch over m training examples."""
+    size = m if config.train.batch_size == "full" else min(config.train.batch_size, m)
+    return -(-m // size) if size else 0
 
 
 def evaluate(network: Network, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:

@@ -79,7 +79,8 @@ def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None 
                 train, dev = results["train"], results["dev"]
                 row.update(train_loss=train["loss"], train_error=train["error"],
                            dev_loss=dev["loss"], dev_error=dev["error"],
-                           seconds=time.perf_counter() - started)
+                           seconds=time.perf_counter() - started,
+                           steps=outcome.steps)  # for the progress bar; not a metrics column
                 outcome.seconds = row["seconds"]
                 row.update({column: results[split][name]
                             for column, (split, name) in extra_columns.items()})

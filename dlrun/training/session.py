@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import provenance
 from ..config import ExperimentConfig
 from ..diagnosis import diagnose
-from ..rundir import checkpoint, layout, runlock
+from ..rundir import checkpoint, layout, runlock, tags
 from .experiment import Experiment, evaluate, prepare
 from .loop import Outcome, Reporter, fit, metric_columns
 
@@ -24,20 +25,24 @@ FIGURES = ("now", "later", "none")
 
 
 def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
-        reporter: Reporter | None = None, stop_check=None,
-        figures: str = "now", checkpoints: bool = True) -> tuple[Path, dict]:
+        reporter: Reporter | None = None, stop_check=None, *, source: str | Path | None = None,
+        labels: dict | None = None, figures: str = "now",
+        checkpoints: bool = True) -> tuple[Path, dict]:
     """Train the experiment into a new run directory; returns (run directory, summary).
 
     `stop_check(row)`, called after every epoch, may return a reason to stop: the run then ends
-    with status "pruned" and that reason. `checkpoints=False` takes no checkpoint at all, not
-    even the one a run that ends unfinished keeps (sweep trials: they are run again, not resumed)."""
+    with status "pruned" and that reason. `source` is the config file (its git state goes into
+    the provenance); `labels` ({"tags", "note"}) go to meta.json before training starts.
+    `checkpoints=False` takes no checkpoint at all, not even the one a run that ends unfinished
+    keeps (sweep trials: they are run again, not resumed)."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
-    run_dir, summary, lock = open_run(experiment, runs_dir)
+    run_dir, summary, lock = open_run(experiment, runs_dir, source, labels)
     return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures,
                     checkpoints=checkpoints)
 
 
-def open_run(experiment: Experiment, runs_dir: str | Path) -> tuple[Path, dict, object]:
+def open_run(experiment: Experiment, runs_dir: str | Path, source: str | Path | None = None,
+             labels: dict | None = None) -> tuple[Path, dict, object]:
     """Claim a new run directory for a prepared experiment, hold its lock, and write its config
     and "running" summary; returns (run directory, summary, lock)."""
     config, network, dataset = experiment.config, experiment.network, experiment.dataset
@@ -50,13 +55,23 @@ def open_run(experiment: Experiment, runs_dir: str | Path) -> tuple[Path, dict, 
                    "task": dataset.task, "n_features": dataset.n_features,
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
-                   "versions": layout.environment(), "command": layout.command_line()}
+                   "versions": layout.environment(), "command": layout.command_line(),
+                   "provenance": _provenance(config, source, run_dir)}
+        if labels and (labels.get("tags") or labels.get("note")):
+            tags.write(run_dir, labels.get("tags", []), labels.get("note", ""))
         layout.write_atomic(run_dir / layout.CONFIG, config.to_yaml().encode("utf-8"))
         layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
         lock.release()
         raise
     return run_dir, summary, lock
+
+
+def _provenance(config: ExperimentConfig, source, run_dir: Path) -> dict:
+    try:
+        return provenance.collect(config, source, run_dir)
+    except Exception as error:  # noqa: BLE001 - a record of the run must not stop the run
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 def _extra(summary: dict, what: str, write, *args):
