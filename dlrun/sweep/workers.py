@@ -33,10 +33,7 @@ class SerialBackend:
 def _start_worker() -> None:
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
-    from ..training import session  # noqa: F401 - imported while the launcher plans the trials
-
-
-def _nothing() -> None: ...
+    from ..training import session  # noqa: F401 - once per worker, before its first trial
 
 
 class ProcessBackend:
@@ -50,7 +47,6 @@ class ProcessBackend:
         self.description = f"{workers} local processes"
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_start_worker)
-        self.pool.submit(_nothing)  # start the workers now: their imports overlap the planning
 
     def run(self, jobs: list) -> Iterator[TrialResult]:
         """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""

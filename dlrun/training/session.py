@@ -140,6 +140,8 @@ def conclude(run_dir: Path, experiment: Experiment, summary: dict, outcome: Outc
     """Write what a trained run holds besides its metrics: parameters, final metrics, diagnosis,
     figures (see `figures` above) and, last, the final summary."""
     network, dataset = experiment.network, experiment.dataset
+    if figures == "later" and outcome.status not in ("completed", "pruned"):
+        figures = "now"  # an interrupted or diverged run may be resumed at once: free its lock
     final = {name: evaluate(network, X, y, dataset.task)
              for name, (X, y) in dataset.splits.items() if len(X)}
     meta = {"classes": np.array(dataset.classes, dtype=str), "task": np.array(dataset.task),

@@ -174,7 +174,8 @@ def _judge(stack: _Stack, outcomes, rows, epoch_rows, epoch, stop_checks, extra,
         train, dev = results["train"], results["dev"]
         row = epoch_rows[i]
         row.update(train_loss=train["loss"], train_error=train["error"], dev_loss=dev["loss"],
-                   dev_error=dev["error"], seconds=time.perf_counter() - started)
+                   dev_error=dev["error"], seconds=time.perf_counter() - started,
+                   steps=outcome.steps)  # as loop.fit's rows: for a progress bar, not a column
         outcome.seconds = row["seconds"]
         row.update({column: results[split][name] for column, (split, name) in extra.items()})
         rows[i].append(row)
