@@ -171,6 +171,8 @@ def train(
             experiment = config_module.load(config, overrides)
             experiment = experiment.model_copy(
                 update={"name": run_name(experiment, overrides, name)})
+            if experiment.data.folds:
+                return _cross_validate(experiment, config, overrides, runs_dir, quiet)
             reporter = None if quiet else ProgressReporter(experiment.name)
             try:
                 # The figures are drawn by a detached child while this prints and exits.
@@ -188,12 +190,19 @@ def train(
                       soft_wrap=True)  # never folded: the path is there to be copied
         console.print(summary_table(summary))
         if "bias_variance" in summary:
-            from .diagnosis.bias_variance import format_error
+            from .diagnosis.bias_variance import format_bayes, format_error
             bv, task = summary["bias_variance"], summary["task"]
             gaps = ", ".join(f"{name.replace('_', ' ')} {format_error(bv[name], task)}"
                              for name in ("avoidable_bias", "variance", "data_mismatch")
                              if bv.get(name) is not None)
-            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps})")
+            if "reason" not in summary.get("bayes_error", {"reason": None}):
+                gaps += f"; Bayes error {format_bayes(summary['bayes_error'], task)}"
+            caveat = f"; {bv['caveat']}" if bv.get("caveat") else ""
+            console.print(f"bias/variance: [bold]{bv['verdict']}[/bold] ({gaps}){caveat}",
+                          highlight=False)
+        if "refit" in summary:
+            from .training.refit import describe
+            console.print(describe(summary), highlight=False, soft_wrap=True)
         if summary["status"] != "completed":
             console.print(f"[yellow]{summary['status']}[/yellow]: {summary['stop_reason']}")
             if summary["status"] == "interrupted":
@@ -213,15 +222,41 @@ def train(
         raise typer.Exit(130)
 
 
+def _cross_validate(experiment, config: Path, overrides: list[str], runs_dir: Path,
+                    quiet: bool) -> None:
+    """`dlrun train` of a config with data.folds: K runs, then the final model with refit."""
+    from . import config as config_module
+    from .console import ProgressReporter, console
+    from .errors import ConfigError
+    from .strategy import folds
+    from .strategy.view import final_line, folds_table
+
+    try:
+        result = folds.cross_validate(
+            experiment, runs_dir, lambda title: None if quiet else ProgressReporter(title),
+            source=config)
+    except ConfigError as error:
+        raise config_module.located(error, config, overrides) from None
+    if quiet:
+        typer.echo(str(result.directory))
+        return
+    console.print(folds_table(result))
+    if result.final:
+        console.print(final_line(result), highlight=False, soft_wrap=True)
+    console.print(f"runs and {folds.SUMMARY} in {result.directory}", highlight=False,
+                  soft_wrap=True)
+
+
 @app.command()
 @user_errors
 def diagnose(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
     settings: Annotated[Optional[list[str]], typer.Argument(
         help="Thresholds of the diagnose section, e.g. min_gap=0.02 min_share=0.5")] = None,
-    human_error: Annotated[Optional[float], typer.Option(
-        help="Human-level error, the proxy for Bayes error (0.02 for 2%); "
-             "default: the run's diagnose.human_error.")] = None,
+    human_error: Annotated[Optional[str], typer.Option(
+        help="Human-level error, the proxy for Bayes error (0.02 for 2%), or auto: the Bayes "
+             "error computed from the data's generator, or bounded by the training data's "
+             "nearest neighbours; default: the run's diagnose.human_error.")] = None,
     output_format: Annotated[str, typer.Option(
         "--format", metavar="[text|json]", help="text (tables) or json (for scripts).")
     ] = "text",
@@ -235,7 +270,7 @@ def diagnose(
         raise ConfigError(f"--format: expected text or json, got {output_format!r}")
     settings = list(settings or [])
     if human_error is not None:
-        settings.append(f"human_error={human_error!r}")
+        settings.append(f"human_error={human_error}")
     diagnosis = diagnose_module.diagnose_run_dir(run_dir, settings)
     try:
         diagnose_module.save(run_dir, diagnosis)
@@ -311,42 +346,74 @@ def compare(
         "--format", metavar="[table|csv|markdown|json]",
         help="table for people; csv, markdown or json for files and scripts.")
     ] = "table",
+    columns: Annotated[Optional[str], typer.Option(
+        help="The table's columns after the run's name, comma-separated: config keys (short or "
+             "dotted) or results, e.g. dev_error,learning_rate,optimizer.")] = None,
+    transpose: Annotated[bool, typer.Option(
+        "--transpose", help="Runs as columns and keys as rows (for a handful of runs).")] = False,
     plot: Annotated[Optional[Path], typer.Option(
         help="Write the dev and train curves of the rows shown to this image (.png, .pdf, .svg).")
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are looked for.")
                         ] = Path("runs"),
 ):
-    """Compare runs side by side: the config keys that differ, and how each run did."""
+    """Compare runs side by side: how each run did, and the config keys that differ."""
     from .compare import collect as compare_module
-    from .compare import view
+    from .compare import terminal, view
+    from .compare.plot import check_plot_path, legend_path, plot_curves
     from .console import console, err_console
 
     view.check_format(output_format, view.FORMATS)
     if plot is not None:
-        view.check_plot_path(plot)
+        check_plot_path(plot)
     comparison = compare_module.compare(
         paths or [runs_dir], runs_dir, filters=filters or (), sort_by=sort, top=top,
         optimize=optimize, satisfy=satisfy or (), group=group_seeds, all_params=all_params,
         required_tags=tag or ())
     if output_format == "table":
         layout_notes = []
+        names = [n.strip() for n in columns.split(",") if n.strip()] if columns else None
         if len(comparison.table):
-            table, layout_notes = view.terminal_table(comparison, console.width)
+            show = terminal.transposed if transpose else terminal.terminal_table
+            table, layout_notes = show(comparison, console.width, names)
             console.print(table, no_wrap=True, overflow="crop")
-        for line in view.footer(comparison, layout_notes):
+        for line in terminal.footer(comparison, layout_notes):
             console.print(line, highlight=False)
     else:
         writer = {"csv": view.to_csv, "markdown": view.to_markdown,
                   "json": view.to_json}[output_format]
         typer.echo(writer(comparison), nl=False)
     if plot is not None:
-        notes = view.plot_curves(comparison, plot)
+        notes = plot_curves(comparison, plot)
         # Keep stdout clean for csv/json; people see the same lines either way.
         out = console if output_format == "table" else err_console
         for note in notes:
             out.print(f"[yellow]*[/yellow] {note}", highlight=False)
-        out.print(f"curves written to {plot}", highlight=False)
+        out.print(f"curves written to {plot}, their labels in full to {legend_path(plot)}",
+                  highlight=False)
+
+
+@app.command()
+@user_errors
+def report(
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="RUNS_OR_SWEEPS", show_default=False,
+        help="Run directories, sweep directories, directories of runs, or the beginning of run "
+             "names in --runs-dir (default: --runs-dir).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")
+                      ] = Path("report.html"),
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories are looked for.")
+                        ] = Path("runs"),
+):
+    """Write one self-contained HTML page of runs and sweeps: their table, interactive curves,
+    diagnoses and figures, and for a sweep which hyperparameters matter. Opens from disk, no
+    network (pip install "dlrun\\[report]" for plotly)."""
+    from .console import console
+    from .report import page
+
+    written, comparison = page.write(paths or [runs_dir], output, runs_dir)
+    console.print(f"{len(comparison.table)} runs in {written} "
+                  f"({written.stat().st_size / 1e6:.1f} MB)", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -654,8 +721,89 @@ def sweep(
         console.print(best_table(best, [p.key for p in space.parameters],
                                  f"{swept.directory}  best {len(best)} by dev error"))
         console.print(f"{counts(frame)}; every trial in {swept.directory / sweep_module.TABLE}")
+    from .report.page import for_sweep
+
+    written, problem = for_sweep(swept.directory)
+    if problem:
+        err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
+    elif not quiet:
+        console.print(f"report: {written}", highlight=False, soft_wrap=True)
     if not (frame["status"] == "completed").any():
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def refit(
+    run_dir: Annotated[Path, typer.Argument(help="A completed run directory.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Train the final model on train + dev for the epochs the run chose on dev, into RUN/refit,
+    and report its test error (train.refit: true does this after training)."""
+    from .console import ProgressReporter, console
+    from .training import refit as refit_module
+    from .training.signals import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        summary = refit_module.refit(run_dir, None if quiet else ProgressReporter(run_dir.name))
+    console.print(refit_module.describe(summary), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def errors(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by dlrun train.")],
+    split: Annotated[str, typer.Option(help="The split to analyse: dev, test, train or train_dev.")
+                     ] = "dev",
+    top: Annotated[int, typer.Option(min=1, help="Worst examples shown (and drawn).")] = 10,
+    tags: Annotated[Optional[Path], typer.Option(
+        metavar="ERRORS_CSV", help="errors.csv with its tag column filled in (several tags: "
+                                   "'blurry; dark'): the share of the errors each tag covers and "
+                                   "the error fixing it could reach.")] = None,
+):
+    """Error analysis: the confusion matrix, per-class figures and the misclassified examples by
+    loss (regression: the largest residuals); writes errors.csv to tag and confusion.png."""
+    from .console import console
+    from .diagnosis import error_table, error_view
+
+    error_view.render(error_table.report(run_dir, split, top, tags), console, top)
+
+
+@app.command("learning-curve")
+@user_errors
+def learning_curve(
+    config: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        help="Dotted overrides, e.g. train.epochs=300")] = None,
+    sizes: Annotated[str, typer.Option(
+        help="Shares of the training split to train on, comma-separated.")] = "0.1,0.2,0.4,0.7,1.0",
+    seeds: Annotated[int, typer.Option(min=1, help="Runs per size (seeds seed, seed + 1, ...).")
+                     ] = 1,
+    runs_dir: Annotated[Path, typer.Option(help="Where the curve's directory is created.")
+                        ] = Path("runs"),
+):
+    """Train on growing shares of the training split, same dev set, and say whether more data
+    is likely to help; writes learning_curve.csv and .png beside the runs."""
+    from . import config as config_module
+    from .console import console
+    from .strategy import learning_curve as curve_module
+    from .errors import ConfigError
+    from .strategy.view import curve_table, run_line
+    from .training.signals import sigterm_as_interrupt
+
+    shares = curve_module.parse_sizes(sizes)
+    experiment = config_module.load(config, list(overrides or []))
+    with sigterm_as_interrupt():
+        try:
+            curve = curve_module.learning_curve(
+                experiment, runs_dir, shares, seeds,
+                on_run=lambda point, summary: console.print(run_line(point, summary),
+                                                            highlight=False))
+        except ConfigError as error:  # found once the data is loaded: say where the key is
+            raise config_module.located(error, config, overrides or []) from None
+    console.print(curve_table(curve))
+    console.print(f"[bold]{curve.verdict}[/bold]: {curve.reason}", highlight=False)
+    console.print(f"table and figure in {curve.directory}", highlight=False, soft_wrap=True)
 
 
 @app.command()

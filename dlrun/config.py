@@ -7,6 +7,7 @@ never silently ignored.
 from __future__ import annotations
 
 import difflib
+import inspect
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -27,7 +28,7 @@ from .data.synthetic import GENERATORS
 from .engine.init import INITIALIZERS
 from .engine.layers import ACTIVATIONS
 from .engine.optim import OPTIMIZERS
-from .engine.registry import build, describe
+from .engine.registry import build, describe, options_of
 from .engine.schedules import SCHEDULES
 from .errors import ConfigError
 from .metrics import MONITORED
@@ -44,13 +45,40 @@ def _build(registry: dict, kind: str, value):
     return build(registry, kind, value)
 
 
+class RegistryField:
+    """Marks a field built from a registry, so that readers of run directories can tell an
+    option left at its default from one that was set."""
+
+    def __init__(self, registry: dict):
+        self.registry = registry
+
+
 def _registry_choice(registry: dict, kind: str):
     """A field holding `name` or `{name: ..., options}`, stored with every option filled in."""
 
     def resolve(value):
         return describe(_build(registry, kind, value))
 
-    return Annotated[dict[str, Any], BeforeValidator(resolve)]
+    return Annotated[dict[str, Any], BeforeValidator(resolve), RegistryField(registry)]
+
+
+def registry_at(dotted: str) -> dict | None:
+    """The registry the field at `dotted` (model.init) chooses from, or None."""
+    *parents, last = dotted.split(".")
+    model = _model_at(tuple(parents))
+    field = model.model_fields.get(last) if model else None
+    marker = next((m for m in getattr(field, "metadata", ()) if isinstance(m, RegistryField)), None)
+    return marker.registry if marker else None
+
+
+def option_defaults(dotted: str, name: str) -> dict[str, Any] | None:
+    """The defaults of the options of registry entry `name` in the field at `dotted` (model.init,
+    random: {scale: 0.01}); None when that field holds no registry choice or knows no `name`."""
+    registry = registry_at(dotted)
+    if registry is None or not isinstance(name, str) or name not in registry:
+        return None
+    return {key: value for key, value in options_of(registry[name]).items()
+            if value is not inspect.Parameter.empty}
 
 
 def _one_of(registry: dict):
@@ -149,6 +177,9 @@ class DataConfig(Strict):
     features: list[str] | None = None  # CSV: the feature columns (default: all but the target)
     split: Split | None = None  # default 60/20/20; not used with a file per split
     train_dev: float = Field(0.0, ge=0, lt=1)  # share of training examples held out, untrained
+    subsample: float = Field(1.0, gt=0, le=1)  # train on this share of the training split only
+    folds: int = Field(0, ge=0)  # K >= 2: K-fold cross-validation over train + dev (0: off)
+    fold: int = Field(0, ge=0)  # with folds: the fold that is this run's dev set
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"  # auto: from the labels
     normalize: bool = True  # zero mean, unit variance from the training split: a rounder cost
     augment: Augment = Field(default_factory=Augment)
@@ -159,6 +190,16 @@ class DataConfig(Strict):
         if isinstance(data, dict) and all(data.get(key) is None for key in SOURCES):
             data = {**data, "generator": "moons"}
         return data
+
+    @model_validator(mode="after")
+    def _fold_among_folds(self):
+        if self.folds == 1:
+            raise ValueError("folds: 1 fold leaves nothing to validate on; give 2 or more, or 0 "
+                             "for no cross-validation")
+        if self.fold >= max(self.folds, 1):
+            raise ValueError(f"fold: {self.fold} is not one of the {self.folds} folds "
+                             f"(0 to {max(self.folds - 1, 0)})")
+        return self
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -268,6 +309,10 @@ class TrainConfig(Strict):
     # Epochs between checkpoints (0: only when a run stops early). Ten costs a few milliseconds
     # on small networks and loses at most ten epochs to a killed process.
     checkpoint_every: int = Field(10, ge=0)
+    # After training, train the final model on train + dev for the epochs the dev set chose
+    # (dlrun.training.refit), in the run's refit/ directory; its test error is the one to quote.
+    refit: bool = False
+    refit_scale: Literal["epochs", "steps"] = "epochs"  # keep the passes over the data, or steps
 
     @field_validator("batch_size", mode="before")
     @classmethod
@@ -284,7 +329,9 @@ class DiagnoseConfig(Strict):
     RMSE for regression.
     """
 
-    human_error: float = Field(0.0, ge=0)  # proxy for Bayes error; 0 claims a perfect classifier
+    # Proxy for Bayes error. auto: computed from the generator's densities, or bounded by the
+    # nearest-neighbour error of the training data; a number given here always wins.
+    human_error: Union[float, Literal["auto"]] = "auto"
     min_gap: float = Field(0.01, ge=0)  # one point: less is noise on a few hundred examples
     # The human estimate is itself rough: a train error within a tenth of it is at human level.
     human_margin: float = Field(0.1, ge=0)
@@ -293,11 +340,29 @@ class DiagnoseConfig(Strict):
     blowup_factor: float = Field(100.0, gt=1)  # loss 100x its lowest so far: two orders, diverging
     oscillation_share: float = Field(0.3, gt=0, le=1)  # epochs whose train loss rose by over 1%
     plateau_change: float = Field(0.01, ge=0)  # relative loss change over the last fifth of epochs
-    vanishing_ratio: float = Field(1e-3, gt=0, lt=1)  # ‖dW1‖/‖dWL‖ three decades below one
-    exploding_ratio: float = Field(1e3, gt=1)
+    # ‖dW1‖/‖dWL‖ two decades below one: the first layer learns a hundred times slower.
+    vanishing_ratio: float = Field(1e-2, gt=0, lt=1)
+    exploding_ratio: float = Field(1e3, gt=1)  # that ratio, or the activations' growth with depth
     dead_share: float = Field(0.5, gt=0, le=1)  # ReLU units that never fire on the dev data
     saturated_share: float = Field(0.5, gt=0, le=1)  # sigmoid/tanh outputs on their flat tails
     dev_rise: float = Field(0.1, ge=0)  # dev loss ending 10% above its minimum: trained too long
+
+    @field_validator("human_error", mode="before")
+    @classmethod
+    def _human_error_is_auto_or_a_number(cls, value):
+        if value == "auto":
+            return value
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise ValueError(f"must be a finite number (got {value})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"must be auto, or a number greater than or equal to 0 (0.02 for "
+                             f"2%) (got {value!r})")
+        return float(value)
 
 
 class ExperimentConfig(Strict):

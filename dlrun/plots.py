@@ -92,8 +92,10 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
                 steps: dict[str, np.ndarray] | None = None) -> Path:
     """curves.png: cost and error of every split against epochs, the learning rate, and (when
     recorded) every mini-batch's cost with its bias-corrected exponentially weighted average."""
-    fig, axes = _figure(12, 8, 2, 2) if steps else _figure(15, 4.2, 1, 3)
     epochs = metrics.get("epoch", np.arange(1, len(next(iter(metrics.values()), [])) + 1))
+    if len(epochs) == 0:
+        return _draw_no_epoch(summary, path, steps)
+    fig, axes = _figure(12, 8, 2, 2) if steps else _figure(15, 4.2, 1, 3)
     regression = summary.get("task") == "regression"
     best = summary.get("best_epoch")
     cost_axis, error_axis, lr_axis = axes[:3]
@@ -137,6 +139,50 @@ def draw_curves(metrics: dict[str, np.ndarray], summary: dict, path: Path,
         step_axis.grid(alpha=0.3)
     fig.suptitle(f"{summary.get('name', '')}  [{summary.get('status', '')}]")
     _save(fig, path)
+    return path
+
+
+def no_epoch_message(summary: dict, steps: bool = False) -> str:
+    """Why a run has no epoch to plot, from its summary: how it ended and its first step;
+    `steps`: the cost of each step it took is drawn below."""
+    status, reason = summary.get("status", "unknown"), summary.get("stop_reason")
+    lines = [f"No epoch finished: the run {status} in its first epoch"
+             + (f" ({reason})" if reason else "") + "."]
+    cost = (summary.get("first_step") or {}).get("cost")
+    if isinstance(cost, (int, float)):
+        lines.append(f"The first step's cost, before any update, was {cost:.4g}.")
+    lines.append("Below, the cost of each mini-batch step it took; " if steps else
+                 "There is no curve to draw; ")
+    lines[-1] += "dlrun diagnose says what went wrong."
+    return "\n".join(lines)
+
+
+def _draw_no_epoch(summary: dict, path: Path, steps: dict[str, np.ndarray] | None) -> Path:
+    """curves.png of a run that ended before its first epoch did: the reason in words, and the
+    cost of each mini-batch it took when those were recorded."""
+    import textwrap
+
+    has_steps = bool(steps) and len(steps.get("step", ())) > 0
+    fig, (axis,) = _figure(10, 4.2, 1, 1, top=1.6 if has_steps else 0.6)
+    message = "\n".join(textwrap.fill(line, 90)
+                        for line in no_epoch_message(summary, has_steps).split("\n"))
+    if has_steps:
+        from matplotlib.ticker import MaxNLocator
+
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.plot(steps["step"], steps["cost"], color="tab:blue", marker="o", lw=1,
+                  label="mini-batch cost")
+        axis.set(title="cost of each mini-batch", xlabel="step (mini-batch)")
+        if _spans_decades(axis):
+            axis.set_yscale("log")
+        axis.grid(alpha=0.3)
+        fig.text(0.5, 1 - 0.45 / 4.2, message, ha="center", va="top", fontsize="medium")
+    else:
+        axis.set_axis_off()
+        axis.text(0.5, 0.5, message, ha="center", va="center", fontsize="large",
+                  transform=axis.transAxes)
+    fig.suptitle(f"{summary.get('name', '')}  [{summary.get('status', '')}]")
+    fig.savefig(path)
     return path
 
 

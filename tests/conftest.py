@@ -34,6 +34,16 @@ def make_config():
     return make
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _bayes_cache(tmp_path_factory):
+    """The Bayes errors runs compute (human_error: auto) are cached in the suite's own directory,
+    never in the user's."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DLRUN_CACHE_DIR", str(tmp_path_factory.mktemp("bayes-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def unregistered():
     """A name no entry of a registry has (longer than all of theirs put together), so that a

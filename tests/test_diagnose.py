@@ -81,11 +81,11 @@ def test_a_deep_sigmoid_network_with_large_init_has_vanishing_gradients(tmp_path
     run_dir, _, diagnosis = train_run(tmp_path, DEEP_SIGMOID)
     gradients = diagnosis["dynamics"]["gradients"]
     assert gradients["kind"] == "vanishing"
-    # Independently: ‖dW1‖/‖dW16‖ from metrics.csv, median over the epochs.
+    # Independently: ‖dW1‖/‖dW16‖ from metrics.csv, median over the first half of the epochs.
     with open(run_dir / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
     ratios = [float(row["grad_norm_1"]) / float(row["grad_norm_16"]) for row in rows]
-    assert gradients["ratio_median"] == pytest.approx(np.median(ratios))
+    assert gradients["ratio_median"] == pytest.approx(np.median(ratios[:len(ratios) // 2]))
     assert gradients["ratio_median"] < 1e-3
 
 
@@ -180,7 +180,8 @@ def test_the_terminal_report_and_markdown_name_the_verdict_and_what_to_try(tmp_p
     assert "What to try next" in result.output and "bigger network" in result.output
     markdown = (run_dir / DIAGNOSIS_MD).read_text()
     assert "**Verdict: high bias**" in markdown
-    assert "| avoidable bias (train − human-level) |" in markdown
+    assert "| avoidable bias (train − Bayes) |" in markdown  # human_error: auto
+    assert "| Bayes (estimated) | 0.00% ± 0.00% |" in markdown  # noise 0.05: the circles never meet
 
 
 def test_training_from_the_command_line_writes_the_diagnosis(tmp_path):

@@ -47,9 +47,17 @@ def diagnose_json(*args):
 
 
 def test_train_and_dev_at_15_and_16_percent_is_high_bias(tmp_path):
+    from dlrun.data.bayes import bayes_error
+    from dlrun.data.synthetic import GENERATORS
+    from dlrun.engine.registry import build
+
     diagnosis = diagnose_json(write_run(tmp_path / "run"))
     assert diagnosis["verdict"] == "high bias"
-    assert diagnosis["errors"]["human"] == 0.0
+    # human_error: auto measures the bias from the Bayes error of the run's generator
+    expected = bayes_error(build(GENERATORS, "generator", config.DataConfig().generator))
+    assert diagnosis["human_error"] == "auto" and diagnosis["bayes_error"] == expected.to_json()
+    assert diagnosis["errors"]["human"] == expected.value
+    assert diagnosis["gaps"]["avoidable_bias"]["value"] == pytest.approx(0.15 - expected.value)
 
 
 def test_human_error_of_14_percent_turns_the_same_run_variance_limited(tmp_path):
@@ -176,7 +184,7 @@ def test_a_corrupt_run_directory_is_one_line_and_exit_status_2(tmp_path, kind, m
 def test_a_percentage_recorded_as_human_error_is_refused_with_where_it_is_set(tmp_path):
     run_dir = write_run(tmp_path / "run")
     spec = (run_dir / "config.yaml").read_text()
-    (run_dir / "config.yaml").write_text(spec.replace("human_error: 0.0", "human_error: 5.0"))
+    (run_dir / "config.yaml").write_text(spec.replace("human_error: auto", "human_error: 5.0"))
     result = runner.invoke(app, ["diagnose", str(run_dir)])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert (f"(for 5% write 0.05) (set in {run_dir / 'config.yaml'}; --human-error overrides it)"
@@ -229,7 +237,8 @@ def test_a_regression_run_carries_its_verdict_in_rmse_units(tmp_path):
     frame["price"] = 3 * frame.a - frame.b + 0.5 * rng.normal(size=300)
     frame.to_csv(tmp_path / "prices.csv", index=False)
     spec = {"name": "prices", "data": {"path": str(tmp_path / "prices.csv"), "target": "price"},
-            "model": {"hidden_layers": [8]}, "train": {"epochs": 20, "learning_rate": 0.01}}
+            "model": {"hidden_layers": [8]}, "train": {"epochs": 20, "learning_rate": 0.01},
+            "diagnose": {"human_error": 0.0}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(spec))
     result = runner.invoke(app, ["train", str(tmp_path / "c.yaml"), "--runs-dir",
                                  str(tmp_path / "runs")])

@@ -175,3 +175,35 @@ def test_dev_and_train_loss_rising_together_is_not_called_overfitting():
     loss = np.concatenate([np.linspace(1, 0.3, 10), np.linspace(0.31, 0.6, 10)])
     found = training_checks.early_stopping(curves(loss, loss), SUMMARY, make_config())
     assert found["status"] == "ok" and not found["train_fell"]
+
+
+def test_vanishing_gradients_are_judged_over_the_first_half_of_the_epochs():
+    """The ratio of a run that vanishing gradients held back rises once its first layers catch
+    up (batchnorm_softmax.yaml without batch norm: 0.003 for 40 epochs, then 0.1 by epoch 80);
+    the early epochs are the ones that show what stalled it."""
+    grads = [(3e-3, 1.0)] * 10 + [(0.1, 1.0)] * 10
+    found = training_checks.gradients(curves([1.0] * 20, grads=grads), make_config().diagnose)
+    assert found["kind"] == "vanishing" and found["ratio_median"] == pytest.approx(3e-3)
+    assert "median over the first 10 of 20 epochs" in found["message"]
+    assert training_checks.gradients(curves([1.0] * 20, grads=[(0.1, 1.0)] * 20),
+                                     make_config().diagnose)["status"] == "ok"
+
+
+def test_activations_growing_with_depth_before_any_update_are_exploding_gradients():
+    """A ReLU network with too large weights: ‖dW‖ alike in every layer (ratio 1), but the
+    activations' RMS at the first step grows layer after layer."""
+    settings = make_config().diagnose
+    metrics = curves([1.0] * 4, grads=((1.0, 1.0, 1.0),))
+    first_step = {"cost": 4903.0, "examples": 64, "activation_rms": [0.9, 18.0, 2.4e3]}
+    found = training_checks.gradients(metrics, settings, first_step)
+    assert found["status"] == "problem" and found["kind"] == "exploding"
+    assert found["activation_growth"] == pytest.approx(2.4e3 / 0.9)
+    assert "activations grow 2.67e+03-fold from hidden layer 1 to 3" in found["message"]
+    overflowed = training_checks.gradients(metrics, settings,
+                                           {"activation_rms": [0.9, 1e300, None]})
+    assert overflowed["kind"] == "exploding" and "overflow" in overflowed["message"]
+    steady = training_checks.gradients(metrics, settings, {"activation_rms": [0.9, 0.8, 0.8]})
+    assert steady["status"] == "ok" and steady["activation_growth"] == pytest.approx(0.8 / 0.9)
+    # nothing recorded (runs from before it was), or a hand-edited value: the ratio alone
+    for recorded in (None, {}, {"activation_rms": "big"}, {"activation_rms": [0.0, 5.0]}):
+        assert training_checks.gradients(metrics, settings, recorded)["status"] == "ok"

@@ -6,7 +6,7 @@ from dlrun.diagnosis.bias_variance import analyse
 
 def verdict(train, dev, human=0.0, train_dev=None, test=None, **settings):
     return analyse({"human": human, "train": train, "train_dev": train_dev, "dev": dev,
-                    "test": test}, DiagnoseConfig(**settings))
+                    "test": test}, DiagnoseConfig(**{"human_error": human, **settings}))
 
 
 @pytest.mark.parametrize("train, dev, human, expected", [

@@ -57,7 +57,8 @@ def test_local_sweep_writes_one_ordinary_run_per_trial_and_a_table(tmp_path):
     sweep_dir = run_sweep(tmp_path, "--trials", 5, "--workers", 1)
     assert sweep_dir.parent == tmp_path / "runs" and sweep_dir.name.startswith("tiny-")
     assert sorted(p.name for p in sweep_dir.iterdir()) == [
-        "sweep.csv", "sweep.json", "sweep.yaml", *[f"trial-000{i}" for i in range(5)]]
+        "report.html", "sweep.csv", "sweep.json", "sweep.yaml",
+        *[f"trial-000{i}" for i in range(5)]]
     frame = table(sweep_dir)
     assert list(frame["trial"]) == [0, 1, 2, 3, 4] and set(frame["status"]) == {"completed"}
     assert set(KEYS) <= set(frame.columns)

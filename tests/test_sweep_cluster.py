@@ -95,7 +95,7 @@ def test_a_worker_lost_mid_trial_neither_loses_nor_duplicates_a_trial(tmp_path, 
     assert results["trial"].tolist() == [0, 1] and set(results["status"]) == {"completed"}
     pd.testing.assert_frame_equal(results, frame(local))
     assert sorted(p.name for p in remote.iterdir()) == [
-        "sweep.csv", "sweep.json", "sweep.yaml", "trial-0000", "trial-0001"]
+        "report.html", "sweep.csv", "sweep.json", "sweep.yaml", "trial-0000", "trial-0001"]
 
 
 def test_unreachable_scheduler_is_one_line_exit_2(tmp_path, monkeypatch):

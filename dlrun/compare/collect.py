@@ -68,7 +68,9 @@ def discover(paths: list[str | Path], runs_dir: str | Path = "runs") -> list[Pat
             if not matches:
                 raise RunDirError(f"{arg}: no such run directory, and no run in {runs_dir} "
                                   "starts with that name")
-            found.extend(matches)
+            for match in matches:  # a sweep's directory stands for its trials
+                nested = [] if reader.is_run_dir(match) else _runs_in(match)
+                found.extend(nested if any(reader.is_run_dir(p) for p in nested) else [match])
     unique = list(dict.fromkeys(found))
     if not unique:
         shown = ", ".join(str(p) for p in paths)
@@ -182,6 +184,10 @@ def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
             found = final
             if metrics is None:
                 notes.append("train/dev figures are the final ones from summary.json")
+    if isinstance(summary.get("held_out"), dict) and summary["held_out"].get("dev") is False:
+        # A final model trained on its dev set (dlrun refit): its dev figures rank nothing.
+        found = {key: value for key, value in found.items() if not key.startswith("dev_")}
+        notes.append("a final model trained on train + dev: no held-out dev figures")
     if status == "completed" and "final" not in summary:
         notes.append("summary.json has no final metrics")
     epochs = _number(summary.get("epochs_run"))
@@ -203,9 +209,16 @@ def results(record: reader.RunRecord) -> tuple[dict, list[str]]:
             "duration": duration}, notes
 
 
+def run_name(record: reader.RunRecord) -> str:
+    """The run directory's name; a sweep trial's with its sweep's (SWEEP/trial-0003), since
+    every sweep numbers its trials from 0."""
+    in_sweep = isinstance(_dig(record.summary, "sweep", "trial"), int)
+    return f"{record.path.parent.name}/{record.path.name}" if in_sweep else record.path.name
+
+
 def run_row(record: reader.RunRecord) -> dict:
     """One run as a flat row: `run`, its dotted config keys, its results, `note` and `path`."""
-    row = {"run": record.path.name, "tags": ",".join(tags.read(record.path)["tags"]) or None}
+    row = {"run": run_name(record), "tags": ",".join(tags.read(record.path)["tags"]) or None}
     if record.config is not None:
         row.update(flatten(record.config))
     else:

@@ -12,7 +12,7 @@ from . import labels
 from .files import Table, feature_names, read
 from .labels import infer_task
 from .rows import MappedRows, moments, normalized
-from .split import carve, split_indices
+from .split import carve, folds, split_indices, subsample
 from .synthetic import GENERATORS
 
 __all__ = ["Dataset", "SPLITS", "TRAIN_DEV", "infer_task", "load"]
@@ -36,6 +36,9 @@ class Dataset:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     features: list[str] = field(default_factory=list)
+    # Where each split's examples come from: row numbers (from 0) in the data file or the
+    # generated set, so an example named in an error analysis can be found again.
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -120,11 +123,23 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
                 pieces[name] = (empty, np.arange(0), targets(empty))
             else:
                 pieces[name] = (table, np.arange(len(table.X)), targets(table))
+    if config.folds:  # cross-validation: train + dev pooled, fold `config.fold` is the dev set
+        if "all" not in tables:
+            raise DataError("data.folds: cross-validation pools train and dev of one source (a "
+                            "generator or data.path); with a file per split, leave it out")
+        (table, train_rows, train_y), (_, dev_rows, dev_y) = pieces["train"], pieces["dev"]
+        rows, y = np.concatenate([train_rows, dev_rows]), np.concatenate([train_y, dev_y])
+        held = folds(y, config.folds, rng, stratify) == config.fold
+        pieces.update(train=(table, rows[~held], y[~held]), dev=(table, rows[held], y[held]))
     if config.train_dev:
         table, rows, y = pieces["train"]
         kept, carved = carve(np.arange(len(rows)), y, config.train_dev, rng, stratify)
         pieces = {"train": (table, rows[kept], y[kept]), TRAIN_DEV: (table, rows[carved], y[carved]),
                   **{name: piece for name, piece in pieces.items() if name != "train"}}
+    if config.subsample < 1:  # drawn last: dev and test stay the examples they are at share 1
+        table, rows, y = pieces["train"]
+        kept = subsample(y, config.subsample, rng, stratify)
+        pieces["train"] = (table, rows[kept], y[kept])
 
     mean = std = None
     if config.normalize:
@@ -141,7 +156,8 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
     n_outputs = len(classes) if task == "multiclass" else 1
     if task == "regression" and first.y.ndim == 2:
         n_outputs = first.y.shape[1]
-    return Dataset(splits, task, n_outputs, classes, mean, std, first.features)
+    return Dataset(splits, task, n_outputs, classes, mean, std, first.features,
+                   {name: rows for name, (_, rows, _) in pieces.items()})
 
 
 def _rows(table: Table, rows: np.ndarray, mean, std, dtype) -> np.ndarray:

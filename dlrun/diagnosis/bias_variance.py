@@ -15,6 +15,14 @@ when it is at least `min_share` of the largest gap: with train/dev at 15%/16% an
 1-point variance is dwarfed by the 15-point bias, so the verdict is high bias alone. With human
 error 14% the bias margin is 1.4 points, the 1-point avoidable bias is not significant, and the
 1-point variance is what is left: high variance.
+
+With `human_error: auto` the proxy is an estimate of the Bayes error itself (`bayes`, from
+dlrun.data.bayes): a value with its standard error for data from a built-in generator, whose
+densities are known; for data from files only bounds [lower, upper] (Cover and Hart), so the
+avoidable bias is only known to lie in [train − upper, train − lower]. It counts when its smallest
+value, train − upper, reaches `min_gap`; a train error within the bounds cannot be told apart from
+the Bayes error, and the verdict says so. Regression has no Bayes error rate to estimate: the
+avoidable bias is then not measured, and the verdict says that too.
 """
 
 from __future__ import annotations
@@ -44,23 +52,51 @@ def format_error(value: float | None, task: str) -> str:
     return f"{value:.4g}" if task == "regression" else f"{100 * value:.1f}%"
 
 
-def check_human_error(value: float, task: str) -> str | None:
-    """Why `value` cannot be the human-level error of a `task`, or None if it can. A
-    classification error is a fraction of the examples, so 5 for 5% would make every gap
+def check_human_error(value: float | str, task: str) -> str | None:
+    """Why `value` cannot be the human-level error of a `task`, or None if it can ("auto" always
+    can). A classification error is a fraction of the examples, so 5 for 5% would make every gap
     negative."""
-    if task == "regression" or value < 1:
+    if value == "auto" or task == "regression" or value < 1:
         return None
     return (f"{value:g} is not an error rate: a {task} error is the fraction of examples "
             f"misclassified, below 1 (for {value:g}% write {value / 100:g})")
 
 
-def analyse(errors: dict[str, float | None], settings, task: str = "binary") -> dict:
+def format_bayes(bayes: dict, task: str) -> str:
+    """An estimate of the Bayes error as text: '2.88% ± 0.05%' (to the hundredth of a point its
+    standard error allows), '1.2%–4.0%' or 'not estimated'."""
+    if bayes.get("lower") is not None:
+        return f"{format_error(bayes['lower'], task)}–{format_error(bayes['upper'], task)}"
+    if bayes.get("value") is None:
+        return "not estimated"
+    return f"{100 * bayes['value']:.2f}% ± {100 * bayes.get('stderr', 0.0):.2f}%"
+
+
+def proxy(human_error: float | str, bayes: dict | None) -> float | None:
+    """The error the avoidable bias is measured from: the human error given, the computed Bayes
+    error, or the upper bound (the least avoidable bias the bounds allow); None: not measured."""
+    if human_error != "auto":
+        return float(human_error)
+    if not bayes:
+        return None
+    return bayes["upper"] if bayes.get("lower") is not None else bayes.get("value")
+
+
+def analyse(errors: dict[str, float | None], settings, task: str = "binary",
+            bayes: dict | None = None) -> dict:
     """Gaps, verdict and the reasons behind it from errors {human, train, train_dev, dev, test}.
 
-    `settings` is a DiagnoseConfig (human_error is taken from errors['human']). Returns verdict
-    None when the train or dev error is missing.
+    `settings` is a DiagnoseConfig. With `human_error: auto`, `bayes` is the estimate of the
+    Bayes error: {value, stderr, method}, {lower, upper, ..., method}, or {reason} when there is
+    none. errors['human'], the error the avoidable bias is measured from, is proxy() of them
+    unless given. Returns verdict None when the train or dev error is missing.
     """
+    errors = {"human": proxy(settings.human_error, bayes), **errors}
     errors = {name: _finite(errors.get(name)) for name in ERROR_LABELS}
+    auto = settings.human_error == "auto"
+    bounds = bool(auto and bayes and bayes.get("lower") is not None)
+    labels = {**ERROR_LABELS, "human": "Bayes upper bound" if bounds else "Bayes"} if auto \
+        else ERROR_LABELS
 
     def fmt(value):
         return format_error(value, task)
@@ -74,13 +110,25 @@ def analyse(errors: dict[str, float | None], settings, task: str = "binary") -> 
             gaps[name] = None
             continue
         threshold = settings.min_gap
-        if name == "avoidable_bias":
+        if name == "avoidable_bias" and not bounds:
             threshold = max(settings.min_gap, settings.human_margin * errors["human"])
         value = errors[larger] - errors[smaller]
         gaps[name] = {"value": value, "threshold": threshold, "from": [larger, smaller],
                       "significant": value >= threshold - SLACK, "limiting": False}
+    caveat = None
+    if auto and gaps["avoidable_bias"] is None and errors["train"] is not None:
+        caveat = ("avoidable bias not measured: " + ((bayes or {}).get("reason")
+                  or "no estimate of the Bayes error") + "; give diagnose.human_error to measure it")
+    elif bounds and gaps["avoidable_bias"]:
+        bias = gaps["avoidable_bias"]
+        bias["range"] = [errors["train"] - bayes["upper"], errors["train"] - bayes["lower"]]
+        if errors["train"] <= bayes["upper"] + SLACK:
+            caveat = (f"avoidable bias cannot be told apart from 0: the train error "
+                      f"{fmt(errors['train'])} is "
+                      + ("within" if errors["train"] >= bayes["lower"] - SLACK else "below")
+                      + f" the Bayes error bounds {format_bayes(bayes, task)}")
     result = {"errors": errors, "gaps": gaps, "verdict": None, "limiting": None, "problems": [],
-              "reasons": []}
+              "reasons": [], "caveat": caveat}
     if errors["train"] is None or errors["dev"] is None:
         result["reasons"].append("no verdict: the run has no "
                                  f"{'train' if errors['train'] is None else 'dev'} error")
@@ -91,13 +139,18 @@ def analyse(errors: dict[str, float | None], settings, task: str = "binary") -> 
     largest = max((gap["value"] for gap in significant.values()), default=0.0)
     for name, gap in sorted(judged.items(), key=lambda item: -item[1]["value"]):
         larger, smaller = gap["from"]
+        shown = (f"{100 * errors[smaller]:.2f}%" if smaller == "human" and auto and not bounds
+                 and task != "regression" else fmt(errors[smaller]))  # as format_bayes shows it
         what = (f"{name.replace('_', ' ')} {fmt(gap['value'])} "
-                f"({ERROR_LABELS[larger]} {fmt(errors[larger])}"
-                f" − {ERROR_LABELS[smaller]} {fmt(errors[smaller])})")
+                f"({labels[larger]} {fmt(errors[larger])} − {labels[smaller]} {shown})")
+        if name == "avoidable_bias" and bounds:
+            low, high = gap["range"]
+            what += f", between {fmt(low)} and {fmt(high)} (Bayes {format_bayes(bayes, task)}),"
         if not gap["significant"]:
             if name == "avoidable_bias" and gap["threshold"] > settings.min_gap + SLACK:
-                why = (f"is under the human-level margin {fmt(gap['threshold'])} "
-                       f"({settings.human_margin:g} × human error): at human level")
+                which = "Bayes" if auto else "human-level"
+                why = (f"is under the {which} margin {fmt(gap['threshold'])} "
+                       f"({settings.human_margin:g} × {which} error): at {which} level")
             else:
                 why = f"is under the threshold {fmt(gap['threshold'])}"
         elif gap["value"] < settings.min_share * largest - SLACK:

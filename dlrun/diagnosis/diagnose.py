@@ -194,12 +194,55 @@ def measure_dataset(network, dataset, settings) -> dict:
     return hidden_units.measure(network, dataset.splits[split][0], settings, split)
 
 
-def diagnose(run: Run, unit_report: dict) -> dict:
-    """The whole diagnosis of a run as plain JSON-ready data."""
+def bayes_estimate(config: ExperimentConfig, dataset=None) -> dict | None:
+    """The Bayes error `human_error: auto` stands for, as JSON, or None when a number was given.
+
+    Data from a built-in generator: computed from its densities (dlrun.data.bayes, cached per set
+    of generator options). Data from files: Cover–Hart bounds from the 1-nearest-neighbour error
+    of the training split, read from `dataset` (loaded from the config when not given).
+    Regression: {reason} alone, as there is no error rate to bound.
+    """
+    from ..data import bayes
+    from ..data.synthetic import GENERATORS
+    from ..engine.registry import build
+
+    if config.diagnose.human_error != "auto":
+        return None
+    if config.data.generator is not None:
+        generator = build(GENERATORS, "generator", config.data.generator)
+        try:
+            return bayes.bayes_error(generator).to_json()
+        except NotImplementedError as error:  # a generator whose densities are not known
+            return {"reason": str(error)}
+    if dataset is None:
+        from ..training.experiment import load_data
+        dataset = load_data(config)
+    if dataset.task == "regression":
+        return {"reason": "regression targets have no Bayes error rate to estimate"}
+    X, y = dataset.splits["train"]
+    bounds = bayes.nearest_neighbour_bounds(X, y) if len(y) >= 2 else None
+    return bounds.to_json() if bounds else {"reason": f"{len(y)} training examples: too few "
+                                                      "for nearest-neighbour bounds"}
+
+
+def _stored_bayes(run: Run) -> dict | None:
+    """The estimate training recorded in summary.json, if it is one bayes_estimate makes."""
+    stored = run.summary.get("bayes_error")
+    if not isinstance(stored, dict) or not isinstance(stored.get("method"), str):
+        return None
+    numbers = ("lower", "upper") if "lower" in stored else ("value", "stderr")
+    if all(isinstance(stored.get(key), (int, float)) and 0 <= stored[key] <= 1
+           for key in numbers):
+        return stored
+    return None
+
+
+def diagnose(run: Run, unit_report: dict, bayes: dict | None = None) -> dict:
+    """The whole diagnosis of a run as plain JSON-ready data; `bayes` as bayes_estimate()."""
     settings = run.config.diagnose
     task = run.summary.get("task", "binary")
     errors, source = final_errors(run)
-    analysis = bias_variance.analyse({"human": settings.human_error, **errors}, settings, task)
+    analysis = bias_variance.analyse(errors, settings, task, bayes)
     checks = training_checks.analyse(run.metrics, run.summary, run.config,
                               high_bias="avoidable_bias" in analysis["problems"])
     advice = recipe.recommend(analysis, {**checks, **unit_report["checks"]}, run.config,
@@ -207,8 +250,10 @@ def diagnose(run: Run, unit_report: dict) -> dict:
     return plain({
         "run": str(run.path), "name": run.summary.get("name"), "status": run.summary["status"],
         "task": task, "epochs_run": len(run.metrics["epoch"]),
-        "verdict": analysis["verdict"], "limiting": analysis["limiting"],
+        "verdict": analysis["verdict"], "caveat": analysis["caveat"],
+        "limiting": analysis["limiting"],
         "problems": analysis["problems"], "reasons": analysis["reasons"],
+        "human_error": settings.human_error, "bayes_error": bayes,
         "errors": analysis["errors"], "errors_from": source, "gaps": analysis["gaps"],
         "dynamics": checks, "units": unit_report, "recommendations": advice,
         "settings": settings.model_dump(),
@@ -251,7 +296,10 @@ def diagnose_run_dir(run_dir: str | Path, settings: list[str] = ()) -> dict:
     status, stale = runlock.effective_status(run.path, run.summary["status"])
     if stale:
         run.summary = {**run.summary, "status": status}
-    diagnosis = diagnose(run, measure_units(run))
+    bayes = None
+    if run.config.diagnose.human_error == "auto":
+        bayes = _stored_bayes(run) or bayes_estimate(run.config)
+    diagnosis = diagnose(run, measure_units(run), bayes)
     if stale:
         diagnosis["notes"] = [stale]
     return diagnosis
@@ -264,7 +312,7 @@ def after_training(run_dir: Path, summary: dict, experiment) -> dict | None:
     unit_report = measure_dataset(experiment.network, experiment.dataset,
                                   experiment.config.diagnose)
     unit_report["source"] = "the trained network at the end of training"
-    diagnosis = diagnose(run, unit_report)
+    diagnosis = diagnose(run, unit_report, summary.get("bayes_error"))
     save(run_dir, diagnosis)
     return short_verdict(diagnosis)
 
@@ -274,7 +322,7 @@ def short_verdict(diagnosis: dict) -> dict | None:
     if diagnosis["verdict"] is None:
         return None
     gaps = diagnosis["gaps"]
-    return {"verdict": diagnosis["verdict"], "limiting": diagnosis["limiting"],
-            "human_error": diagnosis["errors"]["human"],
+    return {"verdict": diagnosis["verdict"], "caveat": diagnosis["caveat"],
+            "limiting": diagnosis["limiting"], "human_error": diagnosis["errors"]["human"],
             **{name: (gaps[name] or {}).get("value")
                for name in ("avoidable_bias", "variance", "data_mismatch")}}

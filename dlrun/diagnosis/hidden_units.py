@@ -30,12 +30,16 @@ def distinct_columns(A: np.ndarray) -> int:
     return 1 + int(np.sum(differ))
 
 
-def layer_health(index: int, activation: Activation) -> dict:
+def layer_health(index: int, activation: Activation, dense: Dense | None = None) -> dict:
     """Distinct, dead and saturated units of one hidden layer after a forward pass; dead ones are
-    counted where the activation can die, saturated ones where it saturates."""
+    counted where the activation can die, saturated ones where it saturates; with the layer's
+    `dense`, also how many units have distinct incoming weights and bias."""
     Z, A = activation.Z.astype(np.float64), activation.A.astype(np.float64)
     health = {"layer": index, "activation": activation.name, "units": int(A.shape[1]),
               "distinct": distinct_columns(A), "dead": None, "saturated_share": None}
+    if dense is not None:
+        weights = [dense.W] + ([dense.params[dense.b_name]] if dense.b_name in dense.params else [])
+        health["distinct_weights"] = distinct_columns(np.hstack(weights).astype(np.float64).T)
     if activation.dies:
         health["dead"] = int(np.sum(np.all(Z <= 0, axis=0)))
     if activation.saturates:
@@ -51,12 +55,12 @@ def measure(network, X: np.ndarray, settings, split: str = "dev") -> dict:
     """
     X = np.asarray(X[:SAMPLE], dtype=network.dtype)
     network.forward(X, training=False)
-    layers, index = [], 0
+    layers, dense = [], None
     for layer in network.layers:
         if isinstance(layer, Dense):
-            index = layer.index
+            dense = layer
         elif isinstance(layer, Activation):
-            layers.append(layer_health(index, layer))
+            layers.append(layer_health(dense.index if dense else 0, layer, dense))
     return {"examples": int(len(X)), **judge(layers, settings, split)}
 
 
@@ -72,12 +76,19 @@ def symmetry(layers: list[dict]) -> dict:
     wide = [h for h in layers if h["units"] > 1]
     if not wide:
         return check("skipped", "no hidden layer with more than one unit")
-    # A layer of dead ReLUs is all zeros, and so all alike: that is the dead-unit check's finding.
-    stuck = [h for h in wide if h["distinct"] == 1 and h["dead"] != h["units"]]
+    # A layer of dead ReLUs is all zeros, and so all alike: that alone is the dead-unit check's
+    # finding. Units whose incoming weights are all equal too (zeros initialization) never broke
+    # symmetry, dead or not: they got equal updates from the start.
+    stuck = [h for h in wide if h["distinct"] == 1
+             and (h["dead"] != h["units"] or h.get("distinct_weights") == 1)]
     if stuck:
         listed = ", ".join(f"layer {h['layer']} ({h['units']} units)" for h in stuck)
+        same = [h for h in stuck if h.get("distinct_weights") == 1]
+        dead = [h for h in same if h["dead"] == h["units"]]
+        why = (("; their incoming weights are all equal, so every update was equal too"
+                + ("; all of them are dead as well" if dead else "")) if same else "")
         return check("problem", f"symmetry not broken: every unit computes the same function in "
-                      f"{listed}", layers=[h["layer"] for h in stuck])
+                      f"{listed}{why}", layers=[h["layer"] for h in stuck])
     counts = ", ".join(f"{h['distinct']}/{h['units']}" for h in wide)
     return check("ok", f"distinct units per hidden layer: {counts}", layers=[])
 

@@ -73,10 +73,15 @@ def _optimization_actions(name: str, found: dict, config, summary: dict) -> list
     scaled_init, relu = other["scaled_init"], other["steady"]
     batch_norm = "" if model.batch_norm else "batch norm (model.batch_norm: true)"
     smaller_lr = f"a learning rate 3 to 10 times smaller ({lr})"
+    init, scale = model.init["name"], model.init.get("scale")
+    smaller_scale = (f"a smaller initialization scale (model.init: {{name: {init}, scale: "
+                     f"{scale / 10:g}}}; it is {scale:g})") if scale else ""
     if name == "gradients" and found.get("kind") == "zero":
-        actions = [scaled_init, smaller_lr, "see the dead-unit and symmetry checks"]
+        # zeros initialization gives zero gradients whatever the step; a huge step kills units
+        actions = [scaled_init, "" if init == "zeros" else smaller_lr,
+                   "see the dead-unit and symmetry checks"]
     elif name == "gradients" and found.get("kind") == "exploding":
-        actions = [scaled_init, smaller_lr, batch_norm]
+        actions = [scaled_init, smaller_scale, batch_norm, smaller_lr]
     else:
         actions = {
             "divergence": [smaller_lr, scaled_init, batch_norm],
@@ -154,6 +159,9 @@ def recommend(analysis: dict, checks: dict[str, dict], config, summary: dict) ->
     advice = []
     for name, problem in PROBLEMS.items():
         found = checks.get(name)
+        if name == "dead_relu" and found and found.get("layer") in (
+                (checks.get("symmetry") or {}).get("layers") or []):
+            continue  # copies of one dead unit: breaking the symmetry is the advice
         if found and found["status"] == "problem":
             problem = problem.format(kind=found.get("kind"))
             advice.append({"problem": problem,
@@ -161,6 +169,8 @@ def recommend(analysis: dict, checks: dict[str, dict], config, summary: dict) ->
                            "gap": None,
                            "actions": _optimization_actions(name, found, config, summary)})
 
+    if summary.get("status") == "diverged" and summary.get("epochs_run") == 0:
+        return advice  # its errors are those of weights no epoch trained: no gap to act on
     trend = (checks.get("plateau") or {}).get("trend")
     examples = summary.get("examples") or {}
     gaps = analysis["gaps"]

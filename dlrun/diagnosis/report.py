@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .bias_variance import ERROR_LABELS, format_error
+from .bias_variance import ERROR_LABELS, format_bayes, format_error
 
 GAP_LABELS = {"avoidable_bias": "avoidable bias", "variance": "variance",
               "data_mismatch": "data mismatch", "dev_overfitting": "dev overfitting"}
@@ -14,19 +14,44 @@ CHECK_LABELS = {"divergence": "divergence", "cost_decrease": "cost decrease (ful
 STATUS_STYLE = {"ok": "green", "warning": "yellow", "problem": "bold red", "skipped": "dim"}
 
 
+def _auto(diagnosis: dict) -> bool:
+    return diagnosis.get("human_error") == "auto"
+
+
+def _labels(diagnosis: dict) -> dict[str, str]:
+    """The split labels, with the estimated Bayes error in place of a human-level error."""
+    if not _auto(diagnosis):
+        return ERROR_LABELS
+    bounds = (diagnosis["bayes_error"] or {}).get("lower") is not None
+    return {**ERROR_LABELS, "human": "Bayes upper bound" if bounds else "Bayes"}
+
+
 def error_rows(diagnosis: dict) -> list[tuple[str, str]]:
-    task = diagnosis["task"]
-    return [(ERROR_LABELS[name], format_error(value, task))
-            for name, value in diagnosis["errors"].items() if value is not None]
+    task, rows = diagnosis["task"], []
+    for name, value in diagnosis["errors"].items():
+        if name == "human" and _auto(diagnosis):
+            rows.append(("Bayes (estimated)", format_bayes(diagnosis["bayes_error"] or {}, task)))
+        elif value is not None:
+            rows.append((ERROR_LABELS[name], format_error(value, task)))
+    return rows
+
+
+def bayes_line(diagnosis: dict) -> str | None:
+    """How the Bayes error of `human_error: auto` was estimated, or why it was not."""
+    if not _auto(diagnosis):
+        return None
+    bayes = diagnosis["bayes_error"] or {}
+    how = bayes.get("method") or bayes.get("reason") or "not estimated"
+    return f"Bayes error {format_bayes(bayes, diagnosis['task'])}: {how}"
 
 
 def gap_rows(diagnosis: dict) -> list[tuple[str, str, str, str]]:
     """(gap with its formula, value, threshold, judgement) for every gap that could be computed."""
-    task, rows = diagnosis["task"], []
+    task, rows, labels = diagnosis["task"], [], _labels(diagnosis)
     for name, gap in diagnosis["gaps"].items():
         if gap is None:
             continue
-        larger, smaller = (ERROR_LABELS[split] for split in gap["from"])
+        larger, smaller = (labels[split] for split in gap["from"])
         if name == "dev_overfitting":
             judged = "reported only" + (" (significant)" if gap["significant"] else "")
         elif gap["limiting"]:
@@ -59,6 +84,8 @@ def headline(diagnosis: dict) -> str:
     verdict = diagnosis["verdict"] or "no verdict"
     if len(diagnosis["problems"]) > 1:
         verdict += f" (the largest gap: {GAP_LABELS[diagnosis['limiting']]})"
+    if diagnosis.get("caveat") and diagnosis["verdict"]:
+        verdict += f"; {diagnosis['caveat']}"
     return verdict
 
 
@@ -84,6 +111,7 @@ def markdown(diagnosis: dict) -> str:
              *[f"Note: {note}\n" for note in diagnosis.get("notes", [])], "## Error analysis", "",
              f"Errors from {diagnosis['errors_from']}.", ""]
     lines += _table(("split", "error"), error_rows(diagnosis))
+    lines += [f"{bayes_line(diagnosis)}.", ""] if bayes_line(diagnosis) else []
     lines += _table(("gap", "value", "threshold", "judgement"), gap_rows(diagnosis))
     lines += [f"- {reason}" for reason in diagnosis["reasons"]] + ["", "## Training", ""]
     lines += _table(("check", "result", "finding"), check_rows(diagnosis))
@@ -99,7 +127,8 @@ def markdown(diagnosis: dict) -> str:
                else f" (gap {format_error(advice['gap'], diagnosis['task'])})")
         lines.append(f"{number}. **{advice['problem']}**{gap}: {advice['evidence']}")
         lines += [f"   - {action}" for action in advice["actions"]]
-    settings = ", ".join(f"{key} {value:g}" for key, value in diagnosis["settings"].items())
+    settings = ", ".join(f"{key} {value:g}" if isinstance(value, (int, float)) else
+                         f"{key} {value}" for key, value in diagnosis["settings"].items())
     lines += ["", f"Thresholds (the diagnose section of config.yaml): {settings}.", ""]
     return "\n".join(lines)
 
@@ -124,6 +153,8 @@ def render(diagnosis: dict, console) -> None:
     for note in diagnosis.get("notes", []):
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     console.print(table("Errors", ("split", "error"), error_rows(diagnosis)))
+    if bayes_line(diagnosis):
+        console.print(bayes_line(diagnosis), style="dim", markup=False, highlight=False)
     console.print(table("Gaps", ("gap", "value", "threshold", "judgement"), gap_rows(diagnosis)))
     for reason in diagnosis["reasons"]:
         console.print(f"  • {reason}", highlight=False, markup=False)

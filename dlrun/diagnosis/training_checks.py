@@ -33,7 +33,7 @@ def analyse(metrics: dict[str, np.ndarray], summary: dict, config,
             "cost_decrease": cost_decrease(metrics, summary, config),
             "oscillation": oscillation(metrics, settings),
             "plateau": plateau(metrics, settings, high_bias),
-            "gradients": gradients(metrics, settings),
+            "gradients": gradients(metrics, settings, summary.get("first_step")),
             "early_stopping": early_stopping(metrics, summary, config),
         }
 
@@ -171,11 +171,40 @@ def plateau(metrics: dict, settings, high_bias: bool) -> dict:
     return check("ok", f"{moved}: converged", **figures)
 
 
-def gradients(metrics: dict, settings) -> dict:
-    """The ratio ‖dW[1]‖ / ‖dW[L]‖ of gradient norms between the first and the last layer."""
+def activation_growth(first_step) -> tuple[float, list[float]] | None:
+    """RMS of the last hidden layer's activations over the first's at the first step, before any
+    update (summary.json's first_step), with the RMS per layer; None when not recorded."""
+    rms = first_step.get("activation_rms") if isinstance(first_step, dict) else None
+    if (not isinstance(rms, list) or len(rms) < 2 or not isinstance(rms[0], (int, float))
+            or not rms[0] > 0 or not all(v is None or isinstance(v, (int, float)) for v in rms)):
+        return None
+    if None in rms:  # overflowed on the way
+        return math.inf, rms
+    return rms[-1] / rms[0], rms
+
+
+def gradients(metrics: dict, settings, first_step: dict | None = None) -> dict:
+    """Vanishing or exploding gradients, two ways.
+
+    Backward: the ratio ‖dW[1]‖ / ‖dW[L]‖ of gradient norms between the first and the last layer,
+    its median over the first half of the epochs, where vanishing gradients hold a run back (once
+    the first layers catch up the ratio rises, and a whole-run median would hide what stalled it).
+    Forward: ReLU layers with too large weights multiply the activations by the same factor
+    layer after layer, and dZ on the way back by it too, so ‖dW[l]‖ ∝ ‖dZ[l]‖·‖A[l−1]‖ is alike
+    in every layer and the ratio sees nothing; the growth of the activations' RMS from the first
+    hidden layer to the last at the first step (`first_step`, recorded before any update) does.
+    """
     columns = sorted((c for c in metrics if c.startswith("grad_norm_")), key=lambda c: int(c[10:]))
     if len(columns) < 2:
         return check("skipped", "a single layer: no ratio between layers")
+    grown = activation_growth(first_step)
+    if grown and grown[0] >= settings.exploding_ratio:
+        growth, rms = grown
+        shown = " → ".join("overflow" if v is None else f"{v:.3g}" for v in rms)
+        return check("problem", f"exploding gradients: before any update the activations grow "
+                     f"{growth:.3g}-fold from hidden layer 1 to {len(rms)} (RMS {shown}), and "
+                     "the gradients with them", kind="exploding", activation_growth=growth,
+                     activation_rms=rms, layers=len(columns))
     first, last = metrics[columns[0]], metrics[columns[-1]]
     if len(first) == 0:
         return check("skipped", "no epoch recorded")
@@ -187,16 +216,19 @@ def gradients(metrics: dict, settings) -> dict:
     usable = ratios[np.isfinite(ratios)]
     if len(usable) == 0:
         return check("skipped", "no epoch with a finite gradient ratio")
-    median = float(np.median(usable))
+    early = usable[:max(1, (len(usable) + 1) // 2)]
+    median = float(np.median(early))
     first_ratio, last_ratio = float(usable[0]), float(usable[-1])
     trend = (float(np.log10(last_ratio / first_ratio))
              if len(usable) > 1 and first_ratio > 0 and last_ratio > 0 else None)
     figures = dict(ratio_first=first_ratio, ratio_last=last_ratio, ratio_median=median,
-                   trend_decades=trend, layers=len(columns))
+                   trend_decades=trend, layers=len(columns),
+                   activation_growth=grown[0] if grown else None)
     name = f"‖dW1‖/‖dW{len(columns)}‖"
     moved = "" if trend is None else (f", {'rising' if trend > 0 else 'falling'} "
                                       f"{abs(trend):.2g} decades from the first to the last epoch")
-    over = f"median over {len(usable)} epochs" if len(usable) > 1 else "one epoch"
+    over = (f"median over the first {len(early)} of {len(usable)} epochs" if len(usable) > 1
+            else "one epoch")
     told = f"{name} is {median:.3g} ({over}){moved}"
     if median <= settings.vanishing_ratio:
         return check("problem", f"vanishing gradients: {told}", kind="vanishing", **figures)

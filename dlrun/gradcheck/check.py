@@ -5,6 +5,24 @@ is compared with dθ_approx[i] = (J(θ + ε·e_i) − J(θ − ε·e_i)) / 2ε t
 difference ‖dθ_approx − dθ‖₂ / (‖dθ_approx‖₂ + ‖dθ‖₂). J is evaluated in float64 on one fixed
 batch, in training mode, with every dropout mask frozen so that J is a function of θ alone. With
 a penalty, the data loss and the penalty are also checked apart, so a wrong L2 gradient is named.
+
+How far a correct gradient may be from D(ε) = (J(θ + ε) − J(θ − ε)) / 2ε, per entry:
+
+    D(ε) − J′(θ) = ε²·J‴(θ)/6 + O(ε⁴)              truncation: the Taylor terms D drops
+                 + (δ₊ − δ₋)/2ε,  |δ±| ≲ u·|J(θ ± ε)|  rounding: J is a few ulps off in float64
+
+Rounding is bounded by ROUNDING_ULPS·u·(|J₊| + |J₋|)/2ε: it grows as ε shrinks. Truncation is
+estimated: the difference at 2ε has four times the ε² term, so D(2ε) − D(ε) = ε²·J‴/2 + O(ε⁴)
+(Richardson), and (D(2ε) − D(ε))/3 is D(ε)'s truncation error; twice it is allowed, for the
+O(ε⁴) rest (the estimate also carries rounding of both differences, which errs on the safe
+side). An array's tolerance is the norm of its entries' rounding bounds plus that of their
+truncation estimates, relative as the difference is. A difference within it is not held against
+backpropagation, unless the tolerance itself reaches WARN_BELOW: a wrong gradient could then
+hide in it, and the array is not checkable at that step. As rounding falls with 1/ε while
+truncation rises with ε², an array that rounding hides (a tiny gradient beside J) is checked
+again at WIDEN·ε, WIDEN²·ε, ... up to MAX_EPSILON, and one that truncation hides (a sharply
+curved J, as batch norm makes of tiny pre-activations) at ε/WIDEN, ... down to MIN_EPSILON; each
+term keeps the step that judges it best, and the row says which step that was.
 """
 
 from __future__ import annotations
@@ -25,6 +43,9 @@ from ..engine.optim import Adam
 from ..errors import DlrunError
 
 EPSILON = 1e-7  # the course's step; in float64 its truncation error (ε²) is negligible
+MAX_EPSILON = 1e-2  # the largest step an array that rounding hides is checked again with
+MIN_EPSILON = 1e-8  # the smallest step one that truncation hides is
+WIDEN = 10  # each step tried is this many times the last
 PASS_BELOW = 1e-7  # the course's "great"
 WARN_BELOW = 1e-5  # the course's "acceptable"; above it, backpropagation disagrees with J
 # J comes out of a forward pass a few units in its last place off (more where terms cancel), and
@@ -33,9 +54,13 @@ WARN_BELOW = 1e-5  # the course's "acceptable"; above it, backpropagation disagr
 ROUNDING_ULPS = 16
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
 
+RESOLUTION = "below float64 resolution"  # rounding of J over 2ε hides differences of WARN_BELOW
+TRUNCATED = "truncation at this ε"  # the step's own O(ε²) error does
 TOTAL, LOSS, PENALTY = "cost", "loss", "penalty"  # the cost J is the loss plus the penalty
 WHOLE = "all"  # the row of the whole parameter vector θ
-VERDICTS = ("pass", "warn", "fail")
+# From best to worst. uncheckable: rounding or truncation at every step tried could hide a wrong
+# gradient (tolerance ≥ WARN_BELOW), so the array is neither passed nor failed.
+VERDICTS = ("pass", "uncheckable", "warn", "fail")
 
 Progress = Callable[[int, int], None]  # (completed, total)
 
@@ -55,6 +80,8 @@ class Row:
     checked: int
     relative_difference: float  # over the entries whose ±ε evaluations crossed no kink, if any
     rounding_floor: float  # the relative difference float64 rounding of J alone could cause
+    truncation: float  # the relative difference the step's dropped Taylor terms cause (estimate)
+    epsilon: float  # the step the row was checked with
     kinks: int
     worst: str  # the entry with the largest |analytic − numeric|, e.g. "W1[2, 0]"
     analytic: float
@@ -97,7 +124,11 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        return worst_verdict(check.verdict for check in self.checks)
+        """The worst verdict of the networks that could be checked (networks that could not are
+        counted apart); "uncheckable" only when none could."""
+        verdicts = [check.verdict for check in self.checks]
+        checked = [verdict for verdict in verdicts if verdict != "uncheckable"]
+        return worst_verdict(checked if checked else verdicts)
 
     def as_dict(self) -> dict:
         counts = {v: sum(check.verdict == v for check in self.checks) for v in VERDICTS}
@@ -141,17 +172,24 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator)
 
 
-def judge(difference: float, floor: float, kinks: int) -> tuple[str, str]:
-    """(verdict, note). A difference that rounding of J alone explains is not held against
-    backpropagation, unless rounding is so large that a wrong gradient could hide in it."""
+def judge(difference: float, floor: float, kinks: int,
+          truncation: float = 0.0) -> tuple[str, str]:
+    """(verdict, note). A difference that rounding of J and the step's truncation explain (their
+    sum is the tolerance) is not held against backpropagation, unless they are so large that a
+    wrong gradient could hide in them: then the array is not checkable at this step."""
     notes = [f"kink ×{kinks}"] if kinks else []
+    tolerance = floor + truncation
     if not math.isfinite(difference):
         return "fail", "not finite"
     if difference < PASS_BELOW:
         result = "pass"
-    elif difference <= floor:
-        result = "pass" if floor < WARN_BELOW else "warn"
-        notes.append("rounding" if floor < WARN_BELOW else "below float64 resolution")
+    elif difference <= tolerance:
+        result = "pass" if tolerance < WARN_BELOW else "uncheckable"
+        rounding = floor >= truncation
+        if tolerance < WARN_BELOW:
+            notes.append("rounding" if rounding else "truncation")
+        else:
+            notes.append(RESOLUTION if rounding else TRUNCATED)
     else:
         result = "warn" if difference < WARN_BELOW else "fail"
     if kinks and result == "pass":
@@ -224,73 +262,95 @@ def _sides(activation: Activation) -> np.ndarray:
 class Numeric:
     """Two-sided differences at k entries of one array, per term, with what limits them."""
 
-    loss: np.ndarray  # (k,)
+    loss: np.ndarray  # (k,) D(ε) of the loss
     penalty: np.ndarray  # (k,)
     loss_scale: np.ndarray  # (k,) ulp of J over the step: the rounding scale of each difference
     penalty_scale: np.ndarray
-    activation_kink: np.ndarray  # (k,) bool: ±ε moved a Z across its activation's kink
-    l1_kink: np.ndarray  # (k,) bool: ±ε crossed W = 0 under an L1 penalty
+    activation_kink: np.ndarray  # (k,) bool: ±ε or ±2ε moved a Z across its activation's kink
+    l1_kink: np.ndarray  # (k,) bool: ±2ε crossed W = 0 under an L1 penalty
+    loss_wide: np.ndarray  # (k,) D(2ε) of the loss, for the truncation estimate
+    penalty_wide: np.ndarray
+    epsilon: float
 
-    def term(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(numeric gradient, kink mask, rounding scale) of one term of the cost."""
+    def term(self, term: str) -> tuple[np.ndarray, ...]:
+        """(numeric gradient, kink mask, rounding scale, truncation estimate) of one term."""
         if term == LOSS:
-            return self.loss, self.activation_kink, self.loss_scale
-        if term == PENALTY:
-            return self.penalty, self.l1_kink, self.penalty_scale
-        return (self.loss + self.penalty, self.activation_kink | self.l1_kink,
-                self.loss_scale + self.penalty_scale)
+            narrow, wide, kink, scale = (self.loss, self.loss_wide, self.activation_kink,
+                                         self.loss_scale)
+        elif term == PENALTY:
+            narrow, wide, kink, scale = (self.penalty, self.penalty_wide, self.l1_kink,
+                                         self.penalty_scale)
+        else:
+            narrow, wide = self.loss + self.penalty, self.loss_wide + self.penalty_wide
+            kink, scale = self.activation_kink | self.l1_kink, self.loss_scale + self.penalty_scale
+        return narrow, kink, scale, np.abs(wide - narrow) / 3
 
 
 def _switched(before: dict, after: dict) -> bool:
     return any(not np.array_equal(after[i], before[i]) for i in after)
 
 
+def _difference(probe: Probe, flat: np.ndarray, i: int, start: int, epsilon: float) -> tuple:
+    """(D of the loss, D of the penalty, their rounding scales, whether ±ε switched a ReLU) at
+    entry i of `flat`, which is left as it was."""
+    original = flat[i]
+    flat[i] = original + epsilon
+    loss_plus, penalty_plus, pattern_plus = probe(start)
+    step = flat[i]
+    flat[i] = original - epsilon
+    loss_minus, penalty_minus, pattern_minus = probe(start)
+    step -= flat[i]  # the step actually taken, exact in floating point
+    flat[i] = original
+    return ((loss_plus - loss_minus) / step, (penalty_plus - penalty_minus) / step,
+            UNIT_ROUNDOFF * (abs(loss_plus) + abs(loss_minus)) / step,
+            UNIT_ROUNDOFF * (abs(penalty_plus) + abs(penalty_minus)) / step,
+            _switched(pattern_plus, pattern_minus) or _switched(probe.pattern, pattern_plus))
+
+
 def numeric_gradients(probe: Probe, name: str, indices: np.ndarray, epsilon: float) -> Numeric:
-    """Two-sided differences of the loss and the penalty at the flat `indices` of params[name]."""
+    """Two-sided differences of the loss and the penalty at the flat `indices` of params[name],
+    with step ε and, for the truncation estimate, 2ε."""
     network = probe.network
     array = network.params[name]
     flat = array.reshape(-1)
     if not np.shares_memory(flat, array):
         raise ValueError(f"{name} is not contiguous: it cannot be perturbed in place")
     start, k = probe.owner[name], len(indices)
-    result = Numeric(*(np.empty(k) for _ in range(4)), np.zeros(k, bool), np.zeros(k, bool))
+    result = Numeric(*(np.empty(k) for _ in range(4)), np.zeros(k, bool), np.zeros(k, bool),
+                     np.empty(k), np.empty(k), epsilon)
     for n, i in enumerate(indices):
-        original = flat[i]
-        flat[i] = original + epsilon
-        loss_plus, penalty_plus, pattern_plus = probe(start)
-        step = flat[i]
-        flat[i] = original - epsilon
-        loss_minus, penalty_minus, pattern_minus = probe(start)
-        step -= flat[i]  # the step actually taken, exact in floating point
-        flat[i] = original
-        result.loss[n] = (loss_plus - loss_minus) / step
-        result.penalty[n] = (penalty_plus - penalty_minus) / step
-        result.loss_scale[n] = UNIT_ROUNDOFF * (abs(loss_plus) + abs(loss_minus)) / step
-        result.penalty_scale[n] = UNIT_ROUNDOFF * (abs(penalty_plus) + abs(penalty_minus)) / step
-        result.activation_kink[n] = (_switched(pattern_plus, pattern_minus)
-                                     or _switched(probe.pattern, pattern_plus))
-        result.l1_kink[n] = bool(network.l1) and 0 < abs(original) < epsilon
+        (result.loss[n], result.penalty[n], result.loss_scale[n], result.penalty_scale[n],
+         switched) = _difference(probe, flat, i, start, epsilon)
+        result.loss_wide[n], result.penalty_wide[n], _, _, switched_wide = _difference(
+            probe, flat, i, start, 2 * epsilon)
+        result.activation_kink[n] = switched or switched_wide
+        result.l1_kink[n] = bool(network.l1) and 0 < abs(flat[i]) < 2 * epsilon
     return result
 
 
 def _compare(term: str, name: str, shape: tuple, size: int, analytic: np.ndarray,
-             numeric: np.ndarray, kink: np.ndarray, scale: np.ndarray,
-             label: Callable[[int], str]) -> Row:
-    """The row of k checked entries: analytic, numeric, kink and rounding scale are all (k,)."""
+             numeric: np.ndarray, kink: np.ndarray, scale: np.ndarray, truncated: np.ndarray,
+             label: Callable[[int], str], epsilon: float, widened: bool = False) -> Row:
+    """The row of k checked entries: analytic, numeric, kink, rounding scale and truncation
+    estimate are all (k,); `widened`: ε is larger than the one asked for."""
     kinks = int(np.count_nonzero(kink))
     everywhere = 0 < kinks == len(kink)  # then nothing is left to judge: report all, and only warn
     smooth = ~kink if kinks and not everywhere else slice(None)
     difference = relative_difference(analytic[smooth], numeric[smooth])
-    floor = _ratio(ROUNDING_ULPS * _norm(scale[smooth]),
-                   _norm(analytic[smooth]) + _norm(numeric[smooth]))
-    verdict, note = ("warn", f"kink ×{kinks}") if everywhere else judge(difference, floor, kinks)
+    size_of = _norm(analytic[smooth]) + _norm(numeric[smooth])
+    floor = _ratio(ROUNDING_ULPS * _norm(scale[smooth]), size_of)
+    truncation = _ratio(2 * _norm(truncated[smooth]), size_of)
+    verdict, note = (("warn", f"kink ×{kinks}") if everywhere
+                     else judge(difference, floor, kinks, truncation))
+    if widened:
+        note = ", ".join(filter(None, [note, f"ε {epsilon:g}"]))
     gaps = np.abs(analytic - numeric)
     if 0 < kinks < len(gaps):
         gaps[kink] = -1.0  # name an entry the verdict rests on
     worst = int(np.argmax(gaps)) if len(gaps) else None
     return Row(term=term, name=name, shape=tuple(int(n) for n in shape), size=int(size),
                checked=len(analytic), relative_difference=difference, rounding_floor=floor,
-               kinks=kinks, worst=label(worst) if worst is not None else "",
+               truncation=truncation, epsilon=epsilon, kinks=kinks, worst=label(worst) if worst is not None else "",
                analytic=float(analytic[worst]) if worst is not None else 0.0,
                numeric=float(numeric[worst]) if worst is not None else 0.0,
                verdict=verdict, note=note)
@@ -327,28 +387,73 @@ def check_network(network: Network, X: np.ndarray, y: np.ndarray, epsilon: float
         total = analytic_gradients(network, X, y)
         data = analytic_gradients(network, X, y, penalty=False) if regularized else total
         probe = Probe(network, X, y)
+        analytic = {TOTAL: total, LOSS: data,
+                    PENALTY: {name: total[name] - data[name] for name in total}}
+        terms = [TOTAL, LOSS, PENALTY] if regularized else [LOSS]
         for name, indices in chosen.items():
-            numeric[name] = numeric_gradients(probe, name, indices, epsilon)
+            numeric[name] = _candidates(probe, name, indices, epsilon, [
+                analytic[term][name].reshape(-1)[indices] for term in terms], terms)
             done += len(indices)
             if progress:
                 progress(done, total_entries)
-    analytic = {TOTAL: total, LOSS: data,
-                PENALTY: {name: total[name] - data[name] for name in total}}
     rows = []
     n_params = sum(array.size for array in network.params.values())
-    for term in ([TOTAL, LOSS, PENALTY] if regularized else [LOSS]):
-        term_rows, pieces = [], []
+    for term in terms:
+        term_rows, pieces, steps = [], [], set()
         for name, indices in chosen.items():
             array = network.params[name]
-            piece = (analytic[term][name].reshape(-1)[indices], *numeric[name].term(term))
+            exact = analytic[term][name].reshape(-1)[indices]
+            row, piece = _best(term, name, array.shape, exact, numeric[name],
+                               _entry_label(name, array.shape, indices), epsilon)
+            term_rows.append(row)
             pieces.append(piece)
-            term_rows.append(_compare(term, name, array.shape, array.size, *piece,
-                                      _entry_label(name, array.shape, indices)))
+            steps.add(row.epsilon)
         whole = _compare(term, WHOLE, (n_params,), n_params,
-                         *(np.concatenate(part) for part in zip(*pieces)), lambda k: "")
+                         *(np.concatenate(part) for part in zip(*pieces)), lambda k: "",
+                         max(steps), steps != {epsilon})
         rows.extend(term_rows)
         rows.append(_whole_worst(whole, term_rows))
     return rows
+
+
+def _candidates(probe: Probe, name: str, indices: np.ndarray, epsilon: float,
+                analytic: list[np.ndarray], terms: list[str]) -> list[Numeric]:
+    """The differences of one array at ε and, when a term's tolerance there reaches WARN_BELOW,
+    at the steps that lower what dominates it: WIDEN·ε, WIDEN²·ε, ... up to MAX_EPSILON for
+    rounding, ε/WIDEN, ε/WIDEN², ... down to MIN_EPSILON for truncation."""
+    found = [numeric_gradients(probe, name, indices, epsilon)]
+    rows = [_compare(term, name, exact.shape, exact.size, exact, *found[0].term(term),
+                     lambda k: "", epsilon) for term, exact in zip(terms, analytic)]
+    hidden = [row for row in rows if row.verdict == "uncheckable"]
+    for factor, limit in ((WIDEN, MAX_EPSILON), (1 / WIDEN, MIN_EPSILON)):
+        rounding = factor > 1
+        if not any((row.rounding_floor >= row.truncation) == rounding for row in hidden):
+            continue
+        step = epsilon * factor
+        while (step <= limit * (1 + 1e-9)) if rounding else (step >= limit * (1 - 1e-9)):
+            found.append(numeric_gradients(probe, name, indices, step))
+            step *= factor
+    return found
+
+
+def _best(term: str, name: str, shape: tuple, analytic: np.ndarray, candidates: list[Numeric],
+          label: Callable[[int], str], epsilon: float) -> tuple[Row, tuple]:
+    """The row of one term of one array at the step that judges it best: the best verdict, then
+    no entry left out for a kink, then the smallest tolerance (a wider step that crosses a kink
+    warns, so it is not chosen over one that leaves the array merely not checkable). Returns the
+    row and its (k,) pieces."""
+    options = []
+    for numeric in candidates:
+        piece = (analytic, *numeric.term(term))
+        row = _compare(term, name, shape, int(np.prod(shape)), *piece, label, numeric.epsilon,
+                       numeric.epsilon != epsilon)
+        options.append((VERDICTS.index(row.verdict), row.kinks > 0,
+                        row.rounding_floor + row.truncation, len(options), row, piece))
+    *_, row, piece = min(options)
+    if row.verdict == "uncheckable":
+        tried = ", ".join(f"{numeric.epsilon:g}" for numeric in candidates)
+        row.note = f"{row.note}; steps tried: {tried}"
+    return row, piece
 
 
 def _whole_worst(whole: Row, rows: list[Row]) -> Row:

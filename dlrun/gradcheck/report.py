@@ -13,17 +13,29 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 from rich.text import Text
 
-from .check import PASS_BELOW, VERDICTS, WARN_BELOW, WHOLE, Check, Report, Row, Stage
+from .check import (
+    MAX_EPSILON,
+    PASS_BELOW,
+    RESOLUTION,
+    TRUNCATED,
+    VERDICTS,
+    WARN_BELOW,
+    WHOLE,
+    Check,
+    Report,
+    Row,
+    Stage,
+)
 
-STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red"}
-RESOLUTION = "below float64 resolution"
+STYLES = {"pass": "green", "uncheckable": "cyan", "warn": "yellow", "fail": "bold red"}
 LEGEND = (f"pass below {PASS_BELOW:.0e} · warn below {WARN_BELOW:.0e} · fail above; "
           "cost = loss + penalty. "
-          "rounding: the difference is what float64 rounding of J makes at this ε; "
-          f"{RESOLUTION}: at this ε rounding of J hides differences of {WARN_BELOW:.0e} (a "
-          "tiny gradient, or ε too small: try a larger --epsilon); kink: ±ε switched a ReLU on "
-          "or off, those entries are left out. A large ε (above 1e-4) adds an O(ε²) error of "
-          "its own.")
+          "rounding, truncation: the difference is what float64 rounding of J, or the step's "
+          "own O(ε²) error (estimated from the difference at 2ε), makes; ε x: an array rounding "
+          "hid was checked again with that larger step; uncheckable: at every step tried "
+          f"rounding ({RESOLUTION}) or truncation hides differences of {WARN_BELOW:.0e}, so a "
+          "wrong gradient could pass; kink: ±ε switched a ReLU on or off, those entries are "
+          "left out.")
 MAX_LISTED = 20  # networks listed by name in the engine sweep's table of what did not pass
 
 
@@ -51,6 +63,9 @@ def show(report: Report, console: Console) -> None:
         found = not_passing(report)
         if found:
             console.print(not_passing_table(found))
+        unchecked = not_checkable(report)
+        if unchecked:
+            console.print(not_checkable_table(unchecked))
     console.print(LEGEND, style="dim", highlight=False)
     console.print(conclusion(report), highlight=False)
 
@@ -106,8 +121,8 @@ def _reason(row: Row) -> str:
         return "fail"
     if "kink" in row.note:
         return "kink"
-    if RESOLUTION in row.note:
-        return RESOLUTION
+    if row.verdict == "uncheckable":
+        return f"not checkable ({TRUNCATED if TRUNCATED in row.note else RESOLUTION})"
     return f"difference above {PASS_BELOW:.0e}"
 
 
@@ -145,16 +160,18 @@ def _label(network: dict) -> str:
 
 
 def _worst_row(stage: Stage) -> Row:
-    return max((row for row in stage.rows if row.name != WHOLE),
-               key=lambda row: (VERDICTS.index(row.verdict), row.relative_difference))
+    """The array the stage's verdict comes from (the whole vector when no single array does)."""
+    arrays = [row for row in stage.rows if row.name != WHOLE]
+    if not any(row.verdict == stage.verdict for row in arrays):
+        arrays = stage.rows
+    return max(arrays, key=lambda row: (VERDICTS.index(row.verdict), row.relative_difference))
 
 
 def not_passing(report: Report) -> list[tuple[Check, Stage, Row]]:
     """The worst array of every network and point that did not pass, failures first; points
-    whose only trouble is float64 resolution are counted in the conclusion instead."""
+    that are only not checkable are counted in the conclusion instead."""
     found = [(check, stage, _worst_row(stage)) for check in report.checks
-             for stage in check.stages if stage.verdict != "pass"]
-    found = [item for item in found if _reason(item[2]) != RESOLUTION]
+             for stage in check.stages if stage.verdict not in ("pass", "uncheckable")]
     return sorted(found, key=lambda item: (-VERDICTS.index(item[2].verdict),
                                            -item[2].relative_difference))
 
@@ -172,6 +189,30 @@ def not_passing_table(found: list[tuple[Check, Stage, Row]]) -> Table:
     return table
 
 
+def not_checkable(report: Report) -> list[tuple[Check, Stage, Row]]:
+    """Every array of the sweep that could not be checked, with the network and point."""
+    return [(check, stage, row) for check in report.checks for stage in check.stages
+            for row in stage.rows if row.verdict == "uncheckable" and row.name != WHOLE]
+
+
+def not_checkable_table(found: list[tuple[Check, Stage, Row]]) -> Table:
+    """Arrays whose gradient float64 differences cannot resolve: neither passed nor failed."""
+    more = len(found) - MAX_LISTED
+    table = Table(title=f"Not checkable: at no step from ε to {MAX_EPSILON:g} is the tolerance "
+                        f"under {WARN_BELOW:.0e}; rounding of J hides a gradient this small, or "
+                        "the step's own truncation error does", title_justify="left",
+                  caption=f"and {more} more: --format json lists every row" if more > 0 else None,
+                  caption_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("network", "point", "array", "largest entry", "tolerance", "hidden by"):
+        table.add_column(column, justify="right" if column == "tolerance" else "left")
+    for check, stage, row in found[:MAX_LISTED]:
+        table.add_row(_label(check.network), stage.label, f"{row.name} ({row.term})",
+                      f"{row.worst} = {row.analytic:.2g}",
+                      f"{row.rounding_floor + row.truncation:.1e} at ε {row.epsilon:g}",
+                      "truncation" if TRUNCATED in row.note else "rounding")
+    return table
+
+
 def conclusion(report: Report) -> Text:
     """One line: the verdict, what it rests on and, on failure, which arrays are wrong."""
     verdict = report.verdict
@@ -183,18 +224,23 @@ def conclusion(report: Report) -> Text:
         flagged = {v: [f"{row.name} ({row.term}{', ' + row.note if row.note else ''}) "
                        f"{stage.label}" for stage in report.checks[0].stages
                        for row in stage.rows if row.verdict == v and row.name != WHOLE]
-                   for v in ("warn", "fail")}
+                   for v in ("uncheckable", "warn", "fail")}
         if flagged["fail"]:
             text.append(f": backpropagation disagrees with J for {', '.join(flagged['fail'])}")
         elif flagged["warn"]:
             text.append(f": no gradient disagrees with J by {WARN_BELOW:.0e} or more; "
                         f"warnings for {', '.join(flagged['warn'])}")
+        elif flagged["uncheckable"]:
+            text.append(f": no gradient disagrees with J; not checkable in float64 (rounding or "
+                        f"truncation hide {WARN_BELOW:.0e}): {', '.join(flagged['uncheckable'])}")
         else:
             text.append(": every gradient agrees with two-sided differences of J")
     else:
         counts = Counter(check.verdict for check in report.checks)
         text.append(f": {counts['pass']} of {len(report.checks)} networks pass, "
                     f"{counts['warn']} warn, {counts['fail']} fail")
+        if counts["uncheckable"]:
+            text.append(f", {counts['uncheckable']} not checkable even at ε {MAX_EPSILON:g}")
         reasons = Counter(_reason(_worst_row(stage)) for check in report.checks
                           for stage in check.stages if stage.verdict != "pass")
         if reasons:

@@ -5,6 +5,7 @@
         sweep.json     seed, mode, pruning, where trials ran, status
         sweep.csv      one row per trial: sampled values, status, losses and errors
         trial-0000/    each trial's ordinary run directory
+        report.html    the trials as a page (dlrun.report), written at the end
         run.lock       held while the sweep runs (dlrun.rundir.runlock), so a killed one is stale
 """
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import data, metrics
+from ..engine.layers import Activation
 from ..engine.network import Network
 from .experiment import Experiment, evaluate
 
@@ -150,7 +151,8 @@ def _train_epoch(experiment: Experiment, epoch: int, outcome: Outcome, on_step) 
             inputs = experiment.augment(inputs)
         cost, penalty = network.train_step_gradients(inputs, y[batch])
         if outcome.steps == 0:
-            outcome.first_step = {"cost": cost + penalty, "examples": len(batch)}
+            outcome.first_step = {"cost": cost + penalty, "examples": len(batch),
+                                  "activation_rms": activation_rms(network)}
         step_norms = network.grad_norms()
         if not (math.isfinite(cost + penalty) and all(map(math.isfinite, step_norms))):
             raise Diverged(_divergence(outcome.steps, epoch, lr, cost + penalty, step_norms))
@@ -163,6 +165,15 @@ def _train_epoch(experiment: Experiment, epoch: int, outcome: Outcome, on_step) 
                      "cost": cost + penalty})
     return {"epoch": epoch + 1, "learning_rate": epoch_lr, "train_cost": float(np.mean(costs)),
             **{f"grad_norm_{l + 1}": n / len(costs) for l, n in enumerate(norms)}}
+
+
+def activation_rms(network: Network) -> list[float | None]:
+    """√mean(A²) of each hidden layer on the batch just forwarded (None where it overflowed):
+    before any update it shows activations growing or shrinking with depth."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        rms = [math.sqrt(float(np.mean(np.square(layer.A, dtype=np.float64))))
+               for layer in network.layers if isinstance(layer, Activation)]
+    return [value if math.isfinite(value) else None for value in rms]
 
 
 def _divergence(step: int, epoch: int, lr: float, cost: float, norms: list[float]) -> dict:

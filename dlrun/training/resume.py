@@ -20,8 +20,8 @@ from .experiment import Experiment, prepare
 RESUMABLE = ("interrupted", "diverged", "failed", "running")  # running: only once it is stale
 # Keys a resumed run may change: none of them alters the shapes or meaning of the saved state.
 ADJUSTABLE = ("train.learning_rate", "train.epochs", "train.decay", "diagnose")
-OUTCOME_KEYS = ("error", "final", "bias_variance", "divergence", "stop_reason", "best_epoch",
-                "best_dev_loss", "best_dev_metric", "epochs_run", "steps", "duration_seconds")
+OUTCOME_KEYS = ("error", "final", "bias_variance", "bayes_error", "divergence", "stop_reason",
+                "best_epoch", "best_dev_loss", "best_dev_metric", "epochs_run", "steps", "duration_seconds")
 
 
 def arguments(config: Path | None, overrides: list[str], name: str | None) -> list[str]:
@@ -86,8 +86,9 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
     except BaseException:
         lock.release()
         raise
-    return session.train_in(run_dir, experiment, summary, lock, reporter, resumed=outcome,
-                            figures=figures)
+    run_dir, summary = session.train_in(run_dir, experiment, summary, lock, reporter,
+                                        resumed=outcome, figures=figures)
+    return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
 
 def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outcome | None]:

@@ -37,16 +37,34 @@ def run(config: ExperimentConfig, runs_dir: str | Path = "runs",
     keeps (sweep trials: they are run again, not resumed)."""
     experiment = prepare(config)  # every input error surfaces here, before any file exists
     run_dir, summary, lock = open_run(experiment, runs_dir, source, labels)
-    return train_in(run_dir, experiment, summary, lock, reporter, stop_check, figures=figures,
-                    checkpoints=checkpoints)
+    run_dir, summary = train_in(run_dir, experiment, summary, lock, reporter, stop_check,
+                                figures=figures, checkpoints=checkpoints)
+    return run_dir, refit_if_asked(run_dir, summary, config, reporter)
 
 
 def open_run(experiment: Experiment, runs_dir: str | Path, source: str | Path | None = None,
              labels: dict | None = None) -> tuple[Path, dict, object]:
-    """Claim a new run directory for a prepared experiment, hold its lock, and write its config
-    and "running" summary; returns (run directory, summary, lock)."""
+    """Claim a new run directory for a prepared experiment and begin() it; (run directory,
+    summary, lock)."""
+    run_dir = layout.create(runs_dir, experiment.config.name)
+    summary, lock = begin(run_dir, experiment, source, labels)
+    return run_dir, summary, lock
+
+
+def refit_if_asked(run_dir: Path, summary: dict, config: ExperimentConfig, reporter=None) -> dict:
+    """With train.refit, once the run has completed: the final model on train + dev, in
+    run_dir/refit (dlrun.training.refit); the run's summary, with its refit entry."""
+    if not (config.train.refit and summary["status"] == "completed"):
+        return summary
+    from .refit import refit
+    return refit(run_dir, reporter)
+
+
+def begin(run_dir: Path, experiment: Experiment, source: str | Path | None = None,
+          labels: dict | None = None, **fields) -> tuple[dict, object]:
+    """Lock a new, empty run directory and write its config, its labels and a "running"
+    summary (with `fields` added); (summary, lock)."""
     config, network, dataset = experiment.config, experiment.network, experiment.dataset
-    run_dir = layout.create(runs_dir, config.name)
     lock = runlock.acquire(run_dir, wait=True)  # before "running" is written: a dead holder = stale
     try:
         started_at = time.time()
@@ -56,7 +74,7 @@ def open_run(experiment: Experiment, runs_dir: str | Path, source: str | Path | 
                    "n_outputs": network.dense[-1].W.shape[0], "classes": dataset.classes,
                    "examples": {name: len(X) for name, (X, _) in dataset.splits.items()},
                    "versions": layout.environment(), "command": layout.command_line(),
-                   "provenance": _provenance(config, source, run_dir)}
+                   "provenance": _provenance(config, source, run_dir), **fields}
         if labels and (labels.get("tags") or labels.get("note")):
             tags.write(run_dir, labels.get("tags", []), labels.get("note", ""))
         layout.write_atomic(run_dir / layout.CONFIG, config.to_yaml().encode("utf-8"))
@@ -64,7 +82,7 @@ def open_run(experiment: Experiment, runs_dir: str | Path, source: str | Path | 
     except BaseException:
         lock.release()
         raise
-    return run_dir, summary, lock
+    return summary, lock
 
 
 def _provenance(config: ExperimentConfig, source, run_dir: Path) -> dict:
@@ -139,7 +157,7 @@ def conclude(run_dir: Path, experiment: Experiment, summary: dict, outcome: Outc
              started_at: float, lock, figures: str = "now") -> tuple[Path, dict]:
     """Write what a trained run holds besides its metrics: parameters, final metrics, diagnosis,
     figures (see `figures` above) and, last, the final summary."""
-    network, dataset = experiment.network, experiment.dataset
+    network, dataset, config = experiment.network, experiment.dataset, experiment.config
     if figures == "later" and outcome.status not in ("completed", "pruned"):
         figures = "now"  # an interrupted or diverged run may be resumed at once: free its lock
     final = {name: evaluate(network, X, y, dataset.task)
@@ -157,6 +175,9 @@ def conclude(run_dir: Path, experiment: Experiment, summary: dict, outcome: Outc
         stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
         first_step=outcome.first_step,
         duration_seconds=round(time.time() - started_at, 3))
+    bayes = _extra(summary, "diagnosis", diagnose.bayes_estimate, config, dataset)
+    if bayes is not None:
+        summary["bayes_error"] = bayes  # what human_error: auto measures the bias from
     verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
                      experiment)  # diagnosis.json, .md
     if verdict:

@@ -1,0 +1,1 @@
+"""`dlrun report`: runs and sweeps as one self-contained HTML page."""
