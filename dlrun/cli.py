@@ -711,7 +711,6 @@ def sweep(
         raise typer.Exit(130)
     finally:
         backend.close(abort=aborted)
-    sweep_module.draw_best(swept, later=True)  # by a detached child, while this prints and exits
     frame = sweep_module.results_frame(space, list(swept.finished.values()))
     if quiet:
         typer.echo(str(swept.directory))
@@ -724,6 +723,7 @@ def sweep(
     from .report.page import for_sweep
 
     written, problem = for_sweep(swept.directory)
+    sweep_module.draw_best(swept, later=True)  # by a detached child, while this prints and exits
     if problem:
         err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
     elif not quiet:

@@ -125,7 +125,8 @@ def _train_epoch(stack: _Stack, outcomes: list[Outcome], epoch: int, config, end
         for r, i in enumerate(stack.live):
             outcome, total = outcomes[i], float(totals[r])
             if outcome.steps == 0:
-                outcome.first_step = {"cost": total, "examples": batch.shape[1]}
+                outcome.first_step = {"cost": total, "examples": batch.shape[1],
+                                      "activation_rms": _activation_rms(net, r)}
             step_norms = norms[r].tolist()
             if not (math.isfinite(total) and all(map(math.isfinite, step_norms))):
                 detail = _divergence(outcome.steps, epoch, lrs[r], total, step_norms)
@@ -149,6 +150,14 @@ def _train_epoch(stack: _Stack, outcomes: list[Outcome], epoch: int, config, end
                 **{f"grad_norm_{l + 1}": n / len(started[i]["costs"])
                    for l, n in enumerate(started[i]["norms"])}}
             for i in stack.live}
+
+
+def _activation_rms(net, r: int) -> list[float | None]:
+    """loop.activation_rms for stacked row r: √mean(A²) of each hidden layer's activations."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        rms = [math.sqrt(float(np.mean(np.square(A[r], dtype=np.float64))))
+               for _, _, A, _ in net.cache[:-1]]
+    return [value if math.isfinite(value) else None for value in rms]
 
 
 def _lr(experiment: Experiment, epoch: int, steps: int) -> float:
