@@ -10,7 +10,8 @@ from typing import Iterator
 
 from .. import __version__
 from ..errors import DlrunError
-from .trial import TrialResult, TrialTask, execute
+from .stacked import job_indices, run_job
+from .trial import TrialResult
 
 ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
 CONNECT_TIMEOUT = "10s"  # a scheduler that does not answer by then is not coming
@@ -62,18 +63,20 @@ class DaskBackend:
     def slots(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
+    def run(self, jobs: list) -> Iterator[TrialResult]:
+        """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""
         from distributed import as_completed  # lazy: see __init__
 
-        futures = {self.client.submit(execute, task, pure=False): task for task in tasks}
+        futures = {self.client.submit(run_job, job, pure=False): job for job in jobs}
         try:
             for future in as_completed(list(futures), loop=self.client.loop):
                 try:
-                    yield future.result()
+                    results = future.result()
                 except Exception as error:  # e.g. KilledWorker: it took several workers down
-                    task = futures[future]
-                    yield TrialResult(task.index, {"status": "failed",
+                    results = [TrialResult(index, {"status": "failed",
                                                    "error": f"{type(error).__name__}: {error}"})
+                               for index in job_indices(futures[future])]
+                yield from results
         finally:
             self.client.cancel(list(futures))
 

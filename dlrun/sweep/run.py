@@ -16,7 +16,9 @@ import copy
 import json
 import math
 import shlex
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +35,12 @@ from ..rundir import layout, runlock
 from ..training.experiment import prepare
 from . import samplers
 from .samplers import sampling_rng  # noqa: F401 - where callers have always found it
+from . import stacked
 from .space import Choice, RandInt, SearchSpace, encode
-from .trial import TrialResult, TrialTask, store
+from .trial import TrialResult, TrialTask, flush_to_disk, store
 
 SPACE, INFO, TABLE = "sweep.yaml", "sweep.json", "sweep.csv"
+FIGURED = 3  # the best trials whose figures a sweep draws at its end; `dlrun plot` draws any other
 RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_loss", "dev_error",
                   "seconds"]
 
@@ -53,6 +57,7 @@ class Options:
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
     seeds: int = 1  # each point trained with this many seeds, ranked by their mean
+    stack: bool = True  # train trials that share an architecture as one computation (stacked.py)
 
 
 @dataclass
@@ -274,6 +279,34 @@ def dev_sets(trials) -> int:
                                     for t in trials))
 
 
+TABLE_EVERY = 1.0  # seconds between rewrites of sweep.csv while trials finish
+
+
+class Writes:
+    """Storing trials in one background thread, in order: fsyncing a trial's files costs more
+    than training a course-sized trial, and the thread waits on the disk while training goes on."""
+
+    def __init__(self):
+        self.pool = None
+        self.pending: list = []
+
+    def submit(self, function, *args) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="dlrun-store")
+        self.pending.append(self.pool.submit(function, *args))
+
+    def wait(self) -> None:
+        """Block until everything submitted is written; re-raise the first failure."""
+        pending, self.pending = self.pending, []
+        try:
+            for future in pending:
+                future.result()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+                self.pool = None
+
+
 @dataclass
 class Sweep:
     """A running sweep: its directory, its trials and what is known of them."""
@@ -299,6 +332,9 @@ class Sweep:
         """The mean optimized metric of a point's trials; None if any has none."""
         values = [self.metric(t, t.summary) for t in trials]
         return None if any(v is None for v in values) else float(np.mean(values))
+    writes: Writes = field(default_factory=lambda: Writes())
+    table_written: float = -math.inf
+    sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
 
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
         # A paused trial's checkpoint served its promotion; a finished one needs none.
@@ -307,13 +343,24 @@ class Sweep:
                    "sweep": {"directory": self.directory.name, "trial": trial.index,
                              "values": trial.values}}
         trial.summary = summary
-        store(self.directory, trial.name, summary, files)
+        self.writes.submit(store, self.directory, trial.name, summary, files, self.sync_each)
         self.finished[trial.index] = trial
-        self.write_table()
+        if time.monotonic() - self.table_written >= TABLE_EVERY:
+            self.write_table()
 
     def write_table(self) -> None:
+        """Rewrite sweep.csv once the trials it lists are stored."""
         frame = results_frame(self.space, list(self.finished.values()), self.options.seeds)
-        layout.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
+        self.writes.submit(layout.write_atomic, self.directory / TABLE,
+                           frame.to_csv(index=False).encode())
+        self.table_written = time.monotonic()
+
+    def settle(self) -> None:
+        """Wait until every finished trial is stored, sweep.csv lists them all, and all of it is
+        on disk (one sync for every trial stored since the last: see trial.store)."""
+        self.write_table()
+        self.writes.wait()
+        flush_to_disk()
 
     def write_info(self, **changes) -> None:
         self.info.update(changes)
@@ -404,7 +451,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     sweep = Sweep(directory, space, options, trials, info, lock=lock, sampler=sampler)
     try:
         sweep.write_info()
-        sweep.write_table()
+        sweep.settle()
     except BaseException:
         lock.release()
         raise
@@ -445,17 +492,57 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
             for point in sorted(by_point):  # in point order, whatever order they finished in
                 sampler.tell(point, sweep.point_metric(by_point[point]))
     except KeyboardInterrupt:
+        sweep.settle()
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
         raise
     except BaseException as error:
+        sweep.settle()
         sweep.write_info(status="failed", error=f"{type(error).__name__}: {error}",
                          duration_seconds=round(time.time() - started, 3))
         raise
     finally:
         reporter.finish()
+    sweep.settle()
     sweep.write_info(status="completed", duration_seconds=round(time.time() - started, 3),
                      best=sweep.best())
     return sweep
+
+
+def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED) -> list[str]:
+    """Draw the figures of the `count` best trials, named in sweep.json under "figures"; later:
+    in a detached child holding their run locks (dlrun.detach). Trials draw none themselves:
+    drawing costs more than training a course-sized trial, and `dlrun plot` draws any of them."""
+    frame = results_frame(sweep.space, list(sweep.finished.values()), sweep.options.seeds)
+    names = list(best_trials(frame, count, sweep.options.optimize, sweep.options.satisfy)["run"])
+    sweep.write_info(figures=names)
+    if names:
+        draw_trials([sweep.directory / name for name in names], later)
+    return names
+
+
+def draw_trials(run_dirs: list[Path], later: bool = False) -> None:
+    """Draw the figures of finished trials (as `dlrun plot` would), each while holding its lock;
+    one that cannot be drawn is left for `dlrun plot` to explain."""
+
+    def job():
+        from .. import plots  # lazy: matplotlib, for the few trials drawn
+        for run_dir, lock in zip(run_dirs, locks):
+            try:
+                plots.redraw(run_dir)
+            except Exception:  # noqa: BLE001 - the trial itself stands; `dlrun plot` says why
+                pass
+            lock.release()
+
+    locks = [runlock.acquire(run_dir, wait=True) for run_dir in run_dirs]
+    if later:
+        from .. import detach  # lazy: only a sweep that draws later forks
+        detach.run_detached(job, locks)
+    else:
+        try:
+            job()
+        finally:
+            for lock in locks:
+                lock.release()
 
 
 def _rounds(sweep: Sweep, backend, trials: list[Trial], reporter: SweepReporter) -> None:
@@ -483,7 +570,8 @@ def _run_round(sweep: Sweep, backend, active: list[Trial], paused: dict[int, dic
     reached = []
     outstanding, slots = len(tasks), backend.slots
     reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
-    for result in backend.run(tasks):
+    jobs = stacked.group(tasks, slots) if sweep.options.stack else tasks
+    for result in backend.run(jobs):
         outstanding -= 1
         trial = by_index[result.index]
         if result.summary["status"] == "pruned" and result.stop_epoch is not None:

@@ -12,7 +12,8 @@ from typing import Iterator
 
 from ..errors import ConfigError
 from .cluster import DaskBackend
-from .trial import TrialResult, TrialTask, execute
+from .stacked import job_indices, run_job
+from .trial import TrialResult
 
 
 def default_workers() -> int:
@@ -28,9 +29,10 @@ class SerialBackend:
     slots = 1
     description = "this process"
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        for task in tasks:
-            yield execute(task)
+    def run(self, jobs: list) -> Iterator[TrialResult]:
+        """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""
+        for job in jobs:
+            yield from run_job(job)
 
     def close(self, abort: bool = False) -> None: ...
 
@@ -50,11 +52,11 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_trial(task: TrialTask) -> TrialResult:
-    """execute(task) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
+def _run_job(job) -> list[TrialResult]:
+    """run_job(job) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
     removed) and the worker ends, as the default action would have ended it."""
     try:
-        return execute(task)
+        return run_job(job)
     except SystemExit as stop:  # the pool would send it back and wait for the next trial
         os._exit(stop.code if isinstance(stop.code, int) else 1)
 
@@ -64,10 +66,12 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # terminate() from close(abort=True) too
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
                      name="dlrun-parent-watch").start()
+    from ..training import session  # noqa: F401 # lazy: once per worker, before its first trial
 
 
 class ProcessBackend:
-    """K local worker processes, started fresh (spawn) so they share no threads or locks."""
+    """K local worker processes, started fresh (spawn) so they share no threads or locks, and
+    kept for every trial of the sweep (a worker's start-up and imports are paid once)."""
 
     def __init__(self, workers: int):
         self.slots = workers
@@ -75,15 +79,17 @@ class ProcessBackend:
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_worker_init)
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        futures = {self.pool.submit(_run_trial, task): task for task in tasks}
+    def run(self, jobs: list) -> Iterator[TrialResult]:
+        """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""
+        futures = {self.pool.submit(_run_job, job): job for job in jobs}
         for future in as_completed(futures):
             try:
-                yield future.result()
+                results = future.result()
             except Exception as error:  # the worker process itself died
-                task = futures[future]
-                yield TrialResult(task.index, {"status": "failed",
+                results = [TrialResult(index, {"status": "failed",
                                                "error": f"worker process lost: {error}"})
+                           for index in job_indices(futures[future])]
+            yield from results
 
     def close(self, abort: bool = False) -> None:
         # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a
