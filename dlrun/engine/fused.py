@@ -1,4 +1,5 @@
-"""When an optimizer steps through the compiled one-pass kernels (compiled.py) instead of NumPy.
+"""When training runs on the compiled kernels (compiled.py: one-pass optimizer steps, bias +
+ReLU) instead of NumPy alone.
 
 Only where it pays. numba is an optional extra (`pip install "dlrun[fast]"`); importing it and
 reading the cached kernels costs LOAD_SECONDS once per process, and on the course's small
@@ -8,9 +9,12 @@ than the load costs (or the kernels are loaded already). DLRUN_FUSED=0 always ke
 DLRUN_FUSED=1 always takes the kernels when numba is there. Deciding imports nothing (numba is
 looked up, not loaded), so the command line never starts slower.
 
-The numbers come from benchmarks/bench_fused.py (Adam, float32, 2 shared cores): loading 0.2 to
-0.3 s; a step saves about 1 ns per parameter (50k parameters 0.06 → 0.02 ms, 235k 0.46 → 0.14 ms,
-1M 3.8 → 0.65 ms). Below 50k a step saves under 0.04 ms: tens of thousands of steps to repay.
+The numbers come from benchmarks/bench_fused.py (Adam, float32, 2 shared cores): importing numba
+and loading the three kernels a ReLU network calls from their cache, 0.5 s; a step saves about
+1 ns per parameter (50k parameters 0.067 → 0.024 ms, 235k 0.52 → 0.15 ms, 1M 3.1 → 0.61 ms). So
+a 235k-parameter network gains from about 2,000 steps on, a 50k one from 10,000; below 50k a
+step saves under 0.04 ms, and a run seldom has the hundreds of thousands of steps that would
+repay the load.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import sys
 from types import ModuleType
 
 MIN_PARAMS = 50_000
-LOAD_SECONDS = 0.3
+LOAD_SECONDS = 0.5
 SAVED_SECONDS_PER_PARAM = 1e-9  # per step, the NumPy step's time minus the kernel's
 ENVIRONMENT = "DLRUN_FUSED"
 
