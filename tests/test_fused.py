@@ -151,7 +151,7 @@ def test_fit_puts_only_a_network_above_the_threshold_on_the_kernels(make_config,
 
 def test_without_numba_training_falls_back_to_numpy(make_config, monkeypatch):
     config = make_config(model={"hidden_layers": [16, 8]}, train={"epochs": 3})
-    reference, _, reference_rows = trained(config, "0", monkeypatch)
+    _, _, reference_rows = trained(config, "0", monkeypatch)
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` now raises ImportError
     monkeypatch.delitem(sys.modules, "dlrun.engine.compiled", raising=False)
     monkeypatch.delattr(engine, "compiled", raising=False)  # as if never imported
@@ -182,8 +182,9 @@ def test_a_copy_of_a_network_on_kernels_trains_on_numpy_alike(make_config, monke
 
 def imported_modules(args, cwd):
     """Top-level modules a fresh `python -X importtime ARGS` imported (and its exit status)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, fused.ENVIRONMENT: ""})
+    done = subprocess.run([sys.executable, "-X", "importtime", *args], check=False,
+                          capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, fused.ENVIRONMENT: ""})
     names = {line.rsplit("|", 1)[-1].strip().split(".")[0]
              for line in done.stderr.splitlines() if line.startswith("import time:")}
     return done.returncode, names
@@ -223,7 +224,7 @@ def test_the_kernels_compile_in_memory_when_no_cache_directory_is_writable(tmp_p
     """)
     # No locator numba knows can place a cache outside IPython: as with no writable directory.
     env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=tmp_path, env=env)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True,
+                          text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]

@@ -81,7 +81,7 @@ def bias_relu(Z, b, A):
         for j in range(n):
             z = Z[i, j] + b[j]
             Z[i, j] = z
-            A[i, j] = z if z > zero or z != z else zero
+            A[i, j] = z if z > zero or np.isnan(z) else zero
 
 
 @_compile
