@@ -44,6 +44,12 @@ class TrialResult:
     stop_epoch: int | None = None
 
 
+def scratch_prefix(pid: int | None = None, group: bool = False) -> str:
+    """How a trial's (or a stacked group's) scratch directory begins: with its process id, so
+    what a worker killed outright leaves behind is found and removed (dlrun.sweep.pool)."""
+    return f"dlrun-trial{'s' * group}-{os.getpid() if pid is None else pid}-"
+
+
 def _stopper(stop_epoch: int):
     def stop_check(row: dict) -> str | None:
         if row["epoch"] >= stop_epoch:
@@ -56,7 +62,7 @@ def _stopper(stop_epoch: int):
 def execute(task: TrialTask) -> TrialResult:
     """Train one trial in a temporary directory, BLAS on one thread; never raises for a bad trial."""
     # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
-    with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
+    with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:
             if task.resume_from is not None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterator
 
 from ..errors import ConfigError
 from .cluster import DaskBackend
+from .lost import Losses
+from .pool import WorkerPool
 from .trial import TrialResult, TrialTask, execute
 
 
@@ -50,13 +50,9 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_trial(task: TrialTask) -> TrialResult:
-    """execute(task) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
-    removed) and the worker ends, as the default action would have ended it."""
-    try:
-        return execute(task)
-    except SystemExit as stop:  # the pool would send it back and wait for the next trial
-        os._exit(stop.code if isinstance(stop.code, int) else 1)
+def _run_job(task: TrialTask) -> list[TrialResult]:
+    """What a worker runs for one job: its trials' results."""
+    return [execute(task)]
 
 
 def _worker_init() -> None:
@@ -67,37 +63,21 @@ def _worker_init() -> None:
 
 
 class ProcessBackend:
-    """K local worker processes, started fresh (spawn) so they share no threads or locks."""
+    """K local worker processes (dlrun.sweep.pool), each running one job at a time; a trial lost
+    with its worker runs again (dlrun.sweep.lost), the others never notice."""
 
     def __init__(self, workers: int):
         self.slots = workers
         self.description = f"{workers} local processes"
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker_init)
+        self.pool = WorkerPool(workers, _run_job, _worker_init)
+        self.losses = Losses()  # for the whole sweep: a trial's rungs are one trial
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        futures = {self.pool.submit(_run_trial, task): task for task in tasks}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as error:  # the worker process itself died
-                task = futures[future]
-                yield TrialResult(task.index, {"status": "failed",
-                                               "error": f"worker process lost: {error}"})
+    def run(self, jobs: list) -> Iterator[TrialResult]:
+        for results in self.pool.run(jobs, self.losses.lost):
+            yield from results
 
     def close(self, abort: bool = False) -> None:
-        # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a
-        # future cancelled behind its back makes the pool's own thread fail when the terminated
-        # workers below mark what was pending as broken (Python 3.11). shutdown() forgets the
-        # workers and its thread, so both are taken first.
-        workers = list((self.pool._processes or {}).values())
-        manager = self.pool._executor_manager_thread
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        if abort:  # trials still training would otherwise run on after the sweep is gone
-            for process in workers:
-                process.terminate()
-        if manager is not None:
-            manager.join()
+        self.pool.close(abort)
 
 
 def open_backend(workers: int | None, cluster: str | None, trials: int):
