@@ -571,6 +571,7 @@ def gradcheck(
 @app.command()
 @user_errors
 def sweep(
+    ctx: typer.Context,
     config: Annotated[Optional[Path], typer.Argument(
         help="Experiment spec whose values may be distributions, e.g. "
              "learning_rate: {loguniform: [1e-4, 1]}.")] = None,
@@ -595,6 +596,9 @@ def sweep(
     refine: Annotated[Optional[Path], typer.Option(
         help="A sweep directory: sweep again, each range narrowed to its --top best trials.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Best trials --refine narrows around.")] = 5,
+    resume: Annotated[Optional[Path], typer.Option(
+        help="A sweep directory that was stopped or killed: run its missing, failed and "
+             "interrupted trials with the sweep's own options; the stored ones are kept.")] = None,
     seeds: Annotated[int, typer.Option(
         min=1, help="Train every point with N seeds (the config's seed + 0..N-1) and rank by "
                     "the mean dev error; the data stays the config's.")] = 1,
@@ -619,10 +623,25 @@ def sweep(
     from .console import console, err_console  # lazy: see OneLineUsageErrors
     from .sweep import launch
     from .sweep.run import Options
-    from .sweep.view import LiveSweep, show_afterword, show_results
+    from .sweep.view import LiveSweep
 
     if grid and sampler not in ("random", "grid"):
         raise ConfigError(f"--grid is --sampler grid; it cannot go with --sampler {sampler}")
+    if resume is not None:
+        if config is not None or overrides or refine is not None or name is not None:
+            raise ConfigError(f"--resume {resume}: give the sweep directory alone (no CONFIG, "
+                              "overrides, --refine or --name); it goes on with its own sweep.yaml")
+        given = {key: value for key, value in ctx.params.items() if key in SWEEP_OPTIONS
+                 and ctx.get_parameter_source(key).name != "DEFAULT"}
+        if given.pop("grid", False):
+            given["sampler"] = "grid"
+        try:
+            swept = launch.resume(resume, given, workers, cluster, None if quiet else LiveSweep)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]: finished trials are kept")
+            raise typer.Exit(130)
+        _show_sweep(swept, quiet, show)
+        return
     space, refined_from = launch.search_space(config, overrides or [], name, refine, top)
     options = Options(trials=trials, sampler="grid" if grid else sampler, seed=seed, prune=prune,
                       prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
@@ -635,6 +654,16 @@ def sweep(
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished trials are kept")
         raise typer.Exit(130)
+    _show_sweep(swept, quiet, show)
+
+
+SWEEP_OPTIONS = ("trials", "sampler", "grid", "optimize", "satisfy", "seed", "seeds", "prune",
+                 "prune_factor", "prune_min_epochs", "batch")  # what --resume takes from sweep.json
+
+
+def _show_sweep(swept, quiet: bool, show: int) -> None:
+    from .sweep.view import show_afterword, show_results  # lazy: see OneLineUsageErrors
+
     if quiet:
         typer.echo(str(swept.directory))
     else:

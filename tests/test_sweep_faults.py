@@ -190,3 +190,155 @@ def test_a_trial_that_kills_its_worker_every_time_fails_after_two_retries(space,
     assert {k: v for k, v in digests(sweep_dir).items() if k != "trial-0002"} == \
         {k: v for k, v in digests(undisturbed).items() if k != "trial-0002"}
     assert list(scratch.iterdir()) == []
+
+
+# --- the sweep's own process killed, then `--resume` -----------------------------------------------
+
+def launch(space: Path, runs: Path, scratch: Path, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dlrun.cli", "sweep", str(space), "-q",
+                             "--runs-dir", str(runs), *[str(a) for a in args]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+
+
+def wait_until(condition, process: subprocess.Popen, what: str, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        assert process is None or process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    if process is not None:
+        process.kill()
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def status_in_ls(runs: Path) -> str:
+    result = runner.invoke(app, ["ls", str(runs), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.output)
+    return entry["status"]
+
+
+def test_a_killed_sweep_reads_stale_and_resume_ends_it_as_if_never_killed(space, scratch, tmp_path,
+                                                                         undisturbed):
+    runs = tmp_path / "runs"
+    process = launch(space, runs, scratch, "--trials", 8, "--workers", 2)
+    try:
+        wait_until(lambda: len(list(runs.glob("*/trial-*"))) >= 3
+                   and running_trial(process.pid, scratch, None), process,
+                   "three trials stored and one training")
+        workers = children(process.pid)
+        process.kill()
+        process.wait()
+    finally:
+        process.kill()
+    (sweep_dir,) = runs.iterdir()
+    # Its workers notice, stop and remove their scratch directories.
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in
+                               Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                               for pid in workers), None, "the workers gone", 30)
+    wait_until(lambda: list(scratch.iterdir()) == [], None, "scratch removed", 10)
+    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "running"
+    assert status_in_ls(runs) == "stale"  # never "running" once its process is gone
+    kept = sorted(p.name for p in sweep_dir.glob("trial-*"))
+    before = {name: (sweep_dir / name / "params.npz").read_bytes() for name in kept}
+    (sweep_dir / ".trial-0007.partial-x1y2z3").mkdir()  # a store the kill cut short
+
+    result = runner.invoke(app, ["sweep", "--resume", str(sweep_dir), "-q", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert_same_sweep(sweep_dir, undisturbed)
+    assert {name: (sweep_dir / name / "params.npz").read_bytes() for name in kept} == before
+    info = json.loads((sweep_dir / "sweep.json").read_text())
+    assert info["status"] == "completed" and status_in_ls(runs) == "completed"
+    assert [(r["was"], r["kept"]) for r in info["resumed"]] == [("running", len(kept))]
+    assert not (sweep_dir / runlock.LOCK).exists()
+
+
+def test_sigint_stops_a_sweep_as_interrupted_its_scratch_removed_and_resume_finishes_it(
+        space, scratch, tmp_path, undisturbed):
+    runs = tmp_path / "runs"
+    process = launch(space, runs, scratch, "--trials", 8, "--workers", 2)
+    wait_until(lambda: list(runs.glob("*/trial-*")) and running_trial(process.pid, scratch, None),
+               process, "a trial stored and one training")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    (sweep_dir,) = runs.iterdir()
+    assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "interrupted"
+    assert status_in_ls(runs) == "interrupted"
+    assert list(scratch.iterdir()) == []
+    result = runner.invoke(app, ["sweep", "--resume", str(sweep_dir), "-q", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert_same_sweep(sweep_dir, undisturbed)
+
+
+# --- what --resume refuses -------------------------------------------------------------------------
+
+QUICK = SPACE.replace("epochs: 120", "epochs: 3").replace("n_samples: 600", "n_samples: 100")
+
+
+@pytest.fixture
+def quick_sweep(tmp_path) -> Path:
+    (tmp_path / "quick.yaml").write_text(QUICK)
+    result, sweep_dir = sweep(tmp_path / "quick.yaml", tmp_path / "runs", "--trials", 3,
+                              "--workers", 1, "--seed", 5)
+    assert result.exit_code == 0, result.output
+    return sweep_dir
+
+
+def snapshot(directory: Path) -> dict:
+    return {str(p.relative_to(directory)): p.read_bytes() if p.is_file() else None
+            for p in sorted(directory.rglob("*"))}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "4"], "--trials 4: the sweep in {d} was run with --trials 3; --resume goes on "
+                        "with its own options"),
+    (["--seed", "0"], "--seed 0: the sweep in {d} was run with --seed 5"),
+    (["--grid"], "--sampler grid: the sweep in {d} was run with --sampler random"),
+    (["--satisfy", "duration<2"], "--satisfy duration<2: the sweep in {d} was run with "
+                                  "--satisfy (none)"),
+    (["--name", "other"], "--resume {d}: give the sweep directory alone"),
+])
+def test_resume_refuses_options_that_are_not_the_sweeps_own(quick_sweep, args, message):
+    before = snapshot(quick_sweep)
+    result = runner.invoke(app, ["sweep", "--resume", str(quick_sweep), *args])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and message.format(d=quick_sweep) in result.output
+    assert snapshot(quick_sweep) == before
+
+
+def test_resume_accepts_the_sweeps_own_options_and_a_finished_sweep_stays_as_it_was(quick_sweep):
+    frame = table(quick_sweep)
+    result = runner.invoke(app, ["sweep", "--resume", str(quick_sweep), "-q", "--trials", "3",
+                                 "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(table(quick_sweep), frame)
+
+
+def test_resume_refuses_a_directory_that_is_not_a_sweep(tmp_path, quick_sweep):
+    run_dir = quick_sweep / "trial-0000"
+    for directory in (tmp_path / "empty", run_dir):
+        directory.mkdir(exist_ok=True)
+        before = snapshot(directory)
+        result = runner.invoke(app, ["sweep", "--resume", str(directory)])
+        assert result.exit_code == 2
+        assert result.output == (f"error: {directory}: not a sweep directory (no sweep.yaml); "
+                                 "--resume takes a directory made by dlrun sweep\n")
+        assert snapshot(directory) == before
+
+
+def test_resume_refuses_a_sweep_still_running(quick_sweep):
+    lock = runlock.acquire(quick_sweep, wait=True)  # as the sweep's own process holds it
+    try:
+        before = snapshot(quick_sweep)
+        result = runner.invoke(app, ["sweep", "--resume", str(quick_sweep)])
+        assert result.exit_code == 2
+        assert result.output.count("\n") == 1
+        assert f"{quick_sweep}: the sweep is still running (pid {os.getpid()} on host" in \
+            result.output
+        assert snapshot(quick_sweep) == before
+    finally:
+        lock.release()

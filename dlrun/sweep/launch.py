@@ -10,6 +10,7 @@ from typing import Callable
 from .. import naming
 from ..errors import ConfigError
 from ..training.signals import sigterm_as_interrupt
+from . import resume as sweep_resume
 from . import run as sweep_run
 from .space import SearchSpace
 from .workers import open_backend
@@ -54,6 +55,24 @@ def sweep(space: SearchSpace, options: sweep_run.Options, runs_dir: str | Path =
             note = space.grid_note(options.trials) if options.sampler == "grid" else None
             if note and on_note:  # once the space is known to be valid: a refusal stays one line
                 on_note(note)
+            sweep_run.run(swept, backend, reporter_for(swept.directory.name) if reporter_for
+                          else None)
+            aborted = False
+    finally:
+        backend.close(abort=aborted)
+    return swept
+
+
+def resume(sweep_dir: Path, given: dict, workers: int | None = None, cluster: str | None = None,
+           reporter_for: Callable[[str], sweep_run.SweepReporter] | None = None) -> sweep_run.Sweep:
+    """Finish the sweep in sweep_dir with its own options (`given`: the options named on the
+    command line, each refused unless it is the sweep's own); as `sweep` for the rest."""
+    info = sweep_resume.read_info(Path(sweep_dir))
+    backend = open_backend(workers, cluster, max(1, info.get("trials") or 1))
+    aborted = True
+    try:
+        with sigterm_as_interrupt():
+            swept = sweep_resume.reopen(sweep_dir, given, backend.description)
             sweep_run.run(swept, backend, reporter_for(swept.directory.name) if reporter_for
                           else None)
             aborted = False

@@ -17,7 +17,7 @@ import json
 import math
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +398,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
             "seeds": options.seeds, "data_seed": data_seed(space, options),
             "sampler": {**sampler.settings(), "seed": options.seed, "batch": options.batch},
             "pruner": pruner, "optimize": options.optimize, "satisfy": list(options.satisfy),
+            "options": asdict(options),  # what `dlrun sweep --resume` goes on with
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
             "where": where, "refined_from": refined_from, "command": layout.command_line(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": layout.environment()}
@@ -438,7 +439,8 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
                 sweep.trials.extend(new)
             else:
                 new = list(sweep.trials)
-            _rounds(sweep, backend, new, reporter)
+            new = stored_in_place(sweep, new)
+            _rounds(sweep, backend, [t for t in new if t.index not in sweep.finished], reporter)
             by_point: dict[int, list[Trial]] = {}
             for trial in new:
                 by_point.setdefault(trial.point, []).append(trial)
@@ -456,6 +458,24 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
     sweep.write_info(status="completed", duration_seconds=round(time.time() - started, 3),
                      best=sweep.best())
     return sweep
+
+
+def stored_in_place(sweep: Sweep, trials: list[Trial]) -> list[Trial]:
+    """The trials, those a resumed sweep found stored (in sweep.finished, dlrun.sweep.resume) in
+    place of the planned ones; a stored trial whose values are not the plan's is refused: the
+    sweep would not be the one it was."""
+    for trial in trials:
+        stored = sweep.finished.get(trial.index)
+        if stored is None:
+            continue
+        if stored.name != trial.name or {k: encode(v) for k, v in stored.values.items()} != \
+                {k: encode(v) for k, v in trial.values.items()}:
+            raise RunDirError(f"{sweep.directory / stored.name}: trained with "
+                              f"{encode(stored.values)}, but the sweep's seed and space give "
+                              f"{encode(trial.values)}; it cannot be resumed")
+        trial.summary = stored.summary
+        sweep.finished[trial.index] = trial
+    return trials
 
 
 def _rounds(sweep: Sweep, backend, trials: list[Trial], reporter: SweepReporter) -> None:

@@ -1,0 +1,163 @@
+"""`dlrun sweep --resume SWEEP_DIR`: finish a sweep that was stopped or killed, with its own options.
+
+The sweep's trials come again from its seed and space (sweep.yaml), so the trials are the same
+ones; those stored in the directory are kept (in `Sweep.finished`, which the run loop skips and
+tells the adaptive sampler about in point order, as between batches), and the rest run: the
+missing, and those that failed or were interrupted. The sweep then ends as an uninterrupted one
+would have, sweep.csv and all.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from ..errors import ConfigError, RunDirError
+from ..rundir import layout, reader, runlock
+from . import run as sweep_run
+from . import samplers
+from .run import INFO, SPACE, Options, Sweep, Trial
+
+KEPT = ("completed", "diverged", "pruned")  # a stored trial with another status runs again
+FLAGS = {"trials": "--trials", "sampler": "--sampler", "seed": "--seed", "optimize": "--optimize",
+         "satisfy": "--satisfy", "batch": "--batch", "prune": "--prune",
+         "prune_factor": "--prune-factor", "prune_min_epochs": "--prune-min-epochs",
+         "seeds": "--seeds", "stack": "--stack"}
+
+
+def read_info(sweep_dir: Path) -> dict:
+    """sweep.json of a sweep directory; RunDirError if it is not one."""
+    for name in (SPACE, INFO):
+        if not (sweep_dir / name).is_file():
+            raise RunDirError(f"{sweep_dir}: not a sweep directory (no {name}); --resume takes "
+                              "a directory made by dlrun sweep")
+    try:
+        info = json.loads((sweep_dir / INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise RunDirError(f"{sweep_dir / INFO}: unreadable ({error})") from None
+    if not isinstance(info, dict):
+        raise RunDirError(f"{sweep_dir / INFO}: not a JSON object")
+    return info
+
+
+def recorded_options(sweep_dir: Path, info: dict) -> Options:
+    """The options the sweep was started with (its seed resolved, its TPE batch as used)."""
+    recorded = info.get("options")
+    known = {f.name for f in fields(Options)}
+    if not isinstance(recorded, dict) or not set(recorded) <= known:
+        raise RunDirError(f"{sweep_dir / INFO}: records no options this dlrun knows (an older or "
+                          f"newer dlrun made it); start it again: dlrun sweep {sweep_dir / SPACE}")
+    options = Options(**recorded)
+    batch = (info.get("sampler") or {}).get("batch")
+    if options.batch is None and isinstance(batch, int):
+        options.batch = batch  # the default was the workers of the first launch: keep it
+    return options
+
+
+def check_given(sweep_dir: Path, options: Options, given: dict) -> None:
+    """Refuse an option given with --resume that is not the one the sweep was run with."""
+    for name, value in given.items():
+        if name not in FLAGS:
+            raise ConfigError(f"--resume {sweep_dir}: takes no {name}; the sweep goes on with "
+                              f"the space in its {SPACE}")
+        recorded = getattr(options, name)
+        if value != recorded and not (name == "satisfy" and list(value) == list(recorded)):
+            raise ConfigError(f"{FLAGS[name]} {_shown(value)}: the sweep in {sweep_dir} was run "
+                              f"with {FLAGS[name]} {_shown(recorded)}; --resume goes on with its "
+                              "own options (leave it out, or start a new sweep)")
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return " ".join(value) if value else "(none)"
+    return str(value)
+
+
+def check_not_running(sweep_dir: Path) -> None:
+    if runlock.is_held(sweep_dir):
+        info = runlock.describe(runlock.holder(sweep_dir))
+        raise RunDirError(f"{sweep_dir}: the sweep is still running ({info}); stop it first, "
+                          "then resume")
+
+
+def planned(sweep_dir: Path, info: dict, options: Options) -> tuple:
+    """(space, sampler, trials planned in advance) as the sweep's first launch made them."""
+    space = sweep_run.load_space(sweep_dir / SPACE)
+    _, maximize = sweep_run.objective(sweep_run._comparable(sweep_run.results_frame(space, [])),
+                                      options.optimize)
+    sampler = samplers.make(options.sampler, space, options.seed, options.trials, maximize)
+    trials = [] if sampler.adaptive else sweep_run.plan(space, options, sampler)
+    if sampler.trials * options.seeds != info.get("trials"):
+        raise RunDirError(f"{sweep_dir / SPACE}: gives {sampler.trials * options.seeds} trials, "
+                          f"{INFO} says {info.get('trials')}; it cannot be resumed")
+    return space, sampler, trials
+
+
+def stored(sweep_dir: Path, options: Options) -> dict[int, Trial]:
+    """The trials stored in the sweep directory that are kept, by number."""
+    found = {}
+    for run_dir in sorted(sweep_dir.glob("trial-*")):
+        if not run_dir.is_dir() or not reader.is_run_dir(run_dir):
+            continue
+        summary = reader.read_summary(run_dir)  # stored with one rename: whole, or a RunDirError
+        place = summary.get("sweep") or {}
+        index, values = place.get("trial"), place.get("values")
+        if not isinstance(index, int) or not isinstance(values, dict):
+            raise RunDirError(f"{run_dir / layout.SUMMARY}: names no sweep trial; it cannot be "
+                              "resumed")
+        if summary.get("status") in KEPT:
+            found[index] = Trial(index, run_dir.name, summary.get("seed"), values, {},
+                                 summary.get("epochs_run") or 0, summary,
+                                 point=index // options.seeds)
+    return found
+
+
+def reopen(sweep_dir: str | Path, given: dict, where: str) -> Sweep:
+    """The sweep in `sweep_dir` ready for `run.run`: its lock taken, its stored trials in
+    `finished`, the rest to run. Every refusal (not a sweep, still running, an option that is
+    not the sweep's own, a stored trial the plan does not give) comes before anything changes."""
+    sweep_dir = Path(sweep_dir)
+    info = read_info(sweep_dir)
+    options = recorded_options(sweep_dir, info)
+    check_given(sweep_dir, options, given)
+    if options.prune:
+        raise ConfigError(f"--resume {sweep_dir}: a pruned sweep cannot be resumed yet (its "
+                          "rungs would be decided on other trials); start it again with "
+                          f"dlrun sweep {sweep_dir / SPACE}")
+    check_not_running(sweep_dir)
+    space, sampler, trials = planned(sweep_dir, info, options)
+    finished = stored(sweep_dir, options)
+    by_index = {trial.index: trial for trial in trials}
+    for index, trial in finished.items():
+        if trials and (index not in by_index or by_index[index].name != trial.name):
+            raise RunDirError(f"{sweep_dir / trial.name}: not a trial the sweep's plan gives; "
+                              "it cannot be resumed")
+    sweep = Sweep(sweep_dir, space, options, trials, info, finished=finished, sampler=sampler)
+    if trials:
+        sweep_run.stored_in_place(sweep, trials)  # values as planned, or refused now
+    sweep.lock = runlock.acquire(sweep_dir, wait=False)
+    try:
+        _clear(sweep_dir, set(t.name for t in finished.values()))
+        resumed = [*(info.get("resumed") or []),
+                   {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "where": where,
+                    "was": info.get("status"), "kept": len(finished),
+                    "command": layout.command_line()}]
+        sweep.write_info(status="running", resumed=resumed)
+        sweep.write_table()
+    except BaseException:
+        sweep.write_info(status="interrupted")
+        sweep.lock.release()
+        raise
+    return sweep
+
+
+def _clear(sweep_dir: Path, kept: set[str]) -> None:
+    """Remove what is run again (failed or interrupted trials) and half-stored trial directories."""
+    for path in sweep_dir.iterdir():
+        again = path.name.startswith("trial-") and path.name not in kept and path.is_dir()
+        partial = path.name.startswith(".trial-") and ".partial-" in path.name
+        if again or partial:
+            shutil.rmtree(path)
