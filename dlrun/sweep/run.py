@@ -483,7 +483,8 @@ def _run_round(sweep: Sweep, backend, active: list[Trial], paused: dict[int, dic
     reached = []
     outstanding, slots = len(tasks), backend.slots
     reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
-    for result in backend.run(tasks):
+    pending = iter(tasks)
+    for result in backend.run(lambda: next(pending, None)):
         outstanding -= 1
         trial = by_index[result.index]
         if result.summary["status"] == "pruned" and result.stop_epoch is not None:

@@ -7,8 +7,8 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Callable, Iterator
 
 from ..errors import ConfigError
 from .cluster import DaskBackend
@@ -22,15 +22,21 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+NextJob = Callable[[], "TrialTask | None"]
+"""What every backend's run() pulls from: the next job to start, or None when nothing can start
+now (the sweep waits for a result first). A backend keeps at most `slots` jobs in flight, yields
+each result as it completes, and ends once nothing is in flight and next_job() still says None."""
+
+
 class SerialBackend:
     """Trials one after another in this process: no start-up cost, easy to debug."""
 
     slots = 1
     description = "this process"
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        for task in tasks:
-            yield execute(task)
+    def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        while (job := next_job()) is not None:
+            yield execute(job)
 
     def close(self, abort: bool = False) -> None: ...
 
@@ -75,15 +81,28 @@ class ProcessBackend:
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_worker_init)
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        futures = {self.pool.submit(_run_trial, task): task for task in tasks}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as error:  # the worker process itself died
-                task = futures[future]
-                yield TrialResult(task.index, {"status": "failed",
-                                               "error": f"worker process lost: {error}"})
+    def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        """Jobs pulled one at a time as slots free up (see NextJob); results as they complete,
+        those completing together in job order."""
+        running: dict[Future, TrialTask] = {}
+        while True:
+            self._fill(running, next_job)
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f].index):
+                yield self._collect(future, running.pop(future))
+
+    def _fill(self, running: dict[Future, TrialTask], next_job: NextJob) -> None:
+        while len(running) < self.slots and (job := next_job()) is not None:
+            running[self.pool.submit(_run_trial, job)] = job
+
+    def _collect(self, future: Future, job: TrialTask) -> TrialResult:
+        try:
+            return future.result()
+        except Exception as error:  # the worker process itself died
+            return TrialResult(job.index, {"status": "failed",
+                                           "error": f"worker process lost: {error}"})
 
     def close(self, abort: bool = False) -> None:
         # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a
