@@ -412,7 +412,7 @@ def test_bad_refine_input_is_one_line_exit_2(tmp_path):
     coarse = run_sweep(tmp_path, "--trials", 2, "--workers", 1, runs="coarse")
     result = invoke("sweep", "--refine", coarse, "--top", 3, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2
-    assert "--top 3 needs 3 completed trials with a dev error; the sweep has 2" in result.output
+    assert "--top 3 needs 3 completed trials with a dev_error; the sweep has 2" in result.output
     result = invoke("sweep", write(tmp_path), "--refine", coarse, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "give CONFIG or --refine SWEEP_DIR, not both" in result.output
     (coarse / "sweep.csv").write_text(table(coarse).drop(columns="train.learning_rate").to_csv())

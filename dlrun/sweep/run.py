@@ -251,9 +251,12 @@ def points_frame(frame):
 def ranked(frame, optimize: str = "dev_error", satisfy=()):
     """The trials (points, with several seeds) meeting every --satisfy constraint that have a
     finite value of the optimized metric, best first (ties by dev loss, then number), as
-    `dlrun compare` chooses."""
-
-    table = _comparable(points_frame(frame))
+    `dlrun compare` chooses. A pruned trial never ranks: it stopped early by design, and its
+    figures are those of a shorter training (a point ranks only if none of its trials was)."""
+    pruned = frame["status"] == "pruned"
+    if "point" in frame.columns:
+        pruned = frame["point"].isin(frame.loc[pruned, "point"])
+    table = _comparable(points_frame(frame[~pruned]))
     for expression in satisfy:
         table = select(table, expression, "--satisfy")
     column, _ = objective(table, optimize)
@@ -528,23 +531,13 @@ def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[
     if missing:
         raise RunDirError(f"{sweep_dir / TABLE}: missing column {missing[0]!r}; expected "
                           f"{', '.join(needed)}")
-    completed = frame[frame["status"] == "completed"].copy()
-    completed["rank_error"] = pd.to_numeric(completed["dev_error"], errors="coerce")
-    completed["rank_loss"] = pd.to_numeric(completed["dev_loss"], errors="coerce")
-    completed = completed[np.isfinite(completed["rank_error"])]
-    if "point" in completed.columns:  # several seeds per point: the points rank by their means
-        means = completed.groupby("point")[["rank_error", "rank_loss"]].transform("mean")
-        completed[["rank_error", "rank_loss"]] = means
-        completed = completed.drop_duplicates("point")
-    if len(completed) < top:
-        raise RunDirError(f"{sweep_dir}: --top {top} needs {top} completed trials with a dev "
-                          f"error; the sweep has {len(completed)}")
-    completed["order"] = pd.to_numeric(completed["trial"], errors="coerce")
-    best = completed.sort_values(["rank_error", "rank_loss", "order"]).head(top)
+    best = _refined_best(sweep_dir, frame, info, top)
     values = [{p.key: _parse_cell(row[p.key], p, sweep_dir / TABLE, row["trial"])
                for p in space.parameters} for _, row in best.iterrows()]
     refined_from = {"sweep": str(sweep_dir), "top": top,
-                    "trials": [int(t) for t in best["order"]], "seed": info.get("seed")}
+                    "trials": [int(t) for t in best["trial"]], "seed": info.get("seed"),
+                    "optimize": info.get("optimize", "dev_error"),
+                    "satisfy": info.get("satisfy") or []}
     narrowed = space.narrowed(values)
     if overrides:
         data = copy.deepcopy(narrowed.template)
@@ -552,6 +545,27 @@ def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[
             config_module.apply_override(data, override)
         narrowed = SearchSpace.from_data(data, narrowed.source, narrowed.lines, overrides)
     return narrowed, refined_from
+
+
+def _refined_best(sweep_dir: Path, cells, info: dict, top: int):
+    """The rows (as text) of the `top` best completed trials (points: all their trials completed),
+    ranked as the sweep itself chose: by its --optimize metric among those meeting its --satisfy
+    constraints (both in sweep.json)."""
+    optimize, satisfy = info.get("optimize", "dev_error"), info.get("satisfy") or []
+    frame = pd.read_csv(sweep_dir / TABLE).assign(position=range(len(cells)))
+    done = frame["status"] == "completed"
+    if "point" in frame.columns:
+        done = done.groupby(frame["point"]).transform("all")
+    try:
+        best = ranked(frame[done], optimize, satisfy).head(top)
+    except ConfigError as error:
+        raise RunDirError(f"{sweep_dir / INFO}: the sweep's choice cannot rank {TABLE}: "
+                          f"{error}") from None
+    if len(best) < top:
+        meeting = f" meeting {', '.join(satisfy)}" if satisfy else ""
+        raise RunDirError(f"{sweep_dir}: --top {top} needs {top} completed trials with a "
+                          f"{optimize.lstrip('-')}{meeting}; the sweep has {len(best)}")
+    return cells.iloc[best["position"].tolist()]
 
 
 def _same_number(option, cell: str) -> bool:
