@@ -179,3 +179,79 @@ def test_the_header_command_reruns_a_pruned_sweep_with_the_same_trials(tmp_path)
     again = run_sweep(tmp_path, *command, "--workers", 1, config=first / "sweep.yaml", runs="b")
     pd.testing.assert_frame_equal(table(first).drop(columns="seconds"),
                                   table(again).drop(columns="seconds"))
+
+
+class Counting(SerialBackend):
+    """This process, remembering every job it was given."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def run(self, next_job):
+        def counted():
+            job = next_job()
+            if job is not None:
+                self.jobs.append(job)
+            return job
+        return super().run(counted)
+
+
+def drive(swept: sweep.Sweep, backend) -> "sweep.asha.Scheduler":
+    scheduler = sweep.schedule(swept, backend.slots)
+    sweep._drive(swept, backend, scheduler, sweep.SweepReporter())
+    for trial, result, reason in scheduler.close():
+        swept.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
+    return scheduler
+
+
+def new_sweep(runs_dir, **options) -> sweep.Sweep:
+    data, lines = parse(LONGER, "space.yaml")
+    space = SearchSpace.from_data(data, "space.yaml", lines)
+    options = sweep.Options(**{"trials": 9, "prune": True, "prune_min_epochs": 1, **options})
+    return sweep.create(space, runs_dir, options, "this process")
+
+
+def prefill(target: sweep.Sweep, source: sweep.Sweep, indices) -> None:
+    """What `--resume` does before run(): the finished trials read back from their directories."""
+    import shutil
+    for trial in target.trials:
+        if trial.index in indices:
+            done = source.finished[trial.index]
+            shutil.copytree(source.directory / done.name, target.directory / trial.name)
+            trial.summary = json.loads((target.directory / trial.name / "summary.json").read_text())
+            target.finished[trial.index] = trial
+
+
+def test_a_resumed_sweep_skips_its_finished_trials_and_counts_them_at_every_rung_they_passed(
+        tmp_path):
+    whole = new_sweep(tmp_path / "whole")
+    reference = drive(whole, SerialBackend())
+    whole.lock.release()
+    done = {0, 1, 2, 3}  # points 0-3, each finished (completed or pruned) in the whole sweep
+    assert {whole.finished[i].summary["status"] for i in done} == {"completed", "pruned"}
+    resumed = new_sweep(tmp_path / "resumed")
+    prefill(resumed, whole, done)
+    backend = Counting()
+    scheduler = drive(resumed, backend)
+    resumed.lock.release()
+    assert {job.index for job in backend.jobs}.isdisjoint(done)  # never trained again
+    assert set(resumed.finished) == set(range(9))
+    for index in done:  # their files are those of the whole sweep, untouched
+        name = whole.finished[index].name
+        assert ((resumed.directory / name / "params.npz").read_bytes()
+                == (whole.directory / name / "params.npz").read_bytes())
+    for rung, stop in enumerate([1, 3]):
+        for point in done:
+            live = reference.ladder.scores[rung].get(point)
+            if live is None:  # it never got that far
+                assert point not in scheduler.ladder.scores[rung]
+                continue
+            # read back from its metrics.csv (or its summary, where it paused): what it reported
+            assert scheduler.ladder.scores[rung][point] == live
+    # with every trial finished before, nothing runs and the sweep still chooses
+    again = new_sweep(tmp_path / "again")
+    prefill(again, whole, set(range(9)))
+    backend = Counting()
+    swept = sweep.run(again, backend)
+    assert backend.jobs == [] and swept.info["status"] == "completed"
+    assert swept.info["best"] == whole.best()
