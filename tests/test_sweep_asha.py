@@ -255,3 +255,16 @@ def test_a_resumed_sweep_skips_its_finished_trials_and_counts_them_at_every_rung
     swept = sweep.run(again, backend)
     assert backend.jobs == [] and swept.info["status"] == "completed"
     assert swept.info["best"] == whole.best()
+
+
+@pytest.mark.slow
+def test_tpe_with_asha_proposes_the_same_values_whatever_the_number_of_workers(tmp_path):
+    pytest.importorskip("optuna")
+    config = write(tmp_path, LONGER)
+    args = ["--sampler", "tpe", "--trials", 20, "--batch", 2, "--prune", "--prune-min-epochs", 1]
+    one = run_sweep(tmp_path, *args, "--workers", 1, config=config, runs="one")
+    two = run_sweep(tmp_path, *args, "--workers", 2, config=config, runs="two")
+    values = ["trial", "train.learning_rate", "train.optimizer.beta1", "train.batch_size",
+              "model.hidden_layers"]
+    # past TPE's 10 random start-up points too: it learned from the same first-rung results
+    pd.testing.assert_frame_equal(table(one)[values], table(two)[values])

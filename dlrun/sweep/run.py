@@ -458,7 +458,9 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
 
 
 def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
-    """Run every trial on the backend, in successive-halving rounds when pruning."""
+    """Run every trial on the backend, each job chosen when a slot frees (dlrun.sweep.asha:
+    asynchronous successive halving when pruning). Trials already in sweep.finished (a resumed
+    sweep) are not run again."""
     try:
         return _run(sweep, backend, reporter or SweepReporter())
     finally:
