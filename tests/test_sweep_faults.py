@@ -8,6 +8,7 @@ once that file has a few epochs in it, and sends it SIGKILL."""
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -342,3 +343,48 @@ def test_resume_refuses_a_sweep_still_running(quick_sweep):
         assert snapshot(quick_sweep) == before
     finally:
         lock.release()
+
+
+def test_resume_of_a_tpe_sweep_replays_its_trials_and_proposes_what_it_would_have(tmp_path):
+    """Ten random start-up trials, then TPE: the trials after them depend on what it was told."""
+    (tmp_path / "quick.yaml").write_text(QUICK)
+    result, whole = sweep(tmp_path / "quick.yaml", tmp_path / "runs", "--trials", 14,
+                          "--sampler", "tpe", "--batch", 2, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    cut = tmp_path / "cut" / whole.name
+    shutil.copytree(whole, cut)
+    for name in ("trial-0007", "trial-0011", "trial-0012", "trial-0013"):
+        shutil.rmtree(cut / name)  # never stored: the sweep was killed before them
+    summary = json.loads((cut / "trial-0004" / "summary.json").read_text())
+    (cut / "trial-0004" / "summary.json").write_text(json.dumps({**summary, "status": "failed"}))
+    info = json.loads((cut / "sweep.json").read_text())
+    (cut / "sweep.json").write_text(json.dumps({**info, "status": "running"}))
+
+    result = runner.invoke(app, ["sweep", "--resume", str(cut), "-q"])  # one worker, as before
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(table(cut), table(whole))
+    assert digests(cut) == digests(whole)
+    assert json.loads((cut / "sweep.json").read_text())["resumed"][0]["kept"] == 9
+
+
+def test_resume_of_a_pruned_sweep_keeps_what_it_stored_and_ends_as_the_whole_one(tmp_path):
+    """One worker, so the whole sweep is one order of events; the kill is played back by
+    removing the trials it stored last (a trial paused at a rung is stored only once it is
+    pruned or ends: after a kill it is trained again from the start)."""
+    (tmp_path / "quick.yaml").write_text(QUICK.replace("epochs: 3", "epochs: 9"))
+    result, whole = sweep(tmp_path / "quick.yaml", tmp_path / "runs", "--trials", 9, "--prune",
+                          "--prune-min-epochs", 1, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    assert {"pruned", "completed"} <= set(table(whole)["status"])
+    cut = tmp_path / "cut" / whole.name
+    shutil.copytree(whole, cut)
+    order = sorted(cut.glob("trial-*"), key=lambda p: (p / "summary.json").stat().st_mtime_ns)
+    for run_dir in order[len(order) // 2:]:
+        shutil.rmtree(run_dir)
+    info = json.loads((cut / "sweep.json").read_text())
+    (cut / "sweep.json").write_text(json.dumps({**info, "status": "running"}))
+
+    result = runner.invoke(app, ["sweep", "--resume", str(cut), "-q"])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(table(cut), table(whole))
+    assert digests(cut) == digests(whole)

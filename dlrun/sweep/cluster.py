@@ -62,20 +62,35 @@ class DaskBackend:
     def slots(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
+    def run(self, next_job) -> Iterator[TrialResult]:
+        """Jobs pulled one at a time as slots free up (dlrun.sweep.workers.NextJob); results as
+        they complete."""
         from distributed import as_completed  # lazy: see __init__
 
-        futures = {self.client.submit(execute, task, pure=False): task for task in tasks}
+        running: dict = {}
+        completed = as_completed(loop=self.client.loop)
         try:
-            for future in as_completed(list(futures), loop=self.client.loop):
-                try:
-                    yield future.result()
-                except Exception as error:  # e.g. KilledWorker: it took several workers down
-                    task = futures[future]
-                    yield TrialResult(task.index, {"status": "failed",
-                                                   "error": f"{type(error).__name__}: {error}"})
+            while True:
+                self._fill(running, next_job, completed)
+                if not running:
+                    return
+                future = next(completed)
+                yield self._collect(future, running.pop(future))
         finally:
-            self.client.cancel(list(futures))
+            self.client.cancel(list(running))
+
+    def _fill(self, running: dict, next_job, completed) -> None:
+        while len(running) < self.slots and (job := next_job()) is not None:
+            future = self.client.submit(execute, job, pure=False)
+            running[future] = job
+            completed.add(future)
+
+    def _collect(self, future, job: TrialTask) -> TrialResult:
+        try:
+            return future.result()
+        except Exception as error:  # e.g. KilledWorker: it took several workers down
+            return TrialResult(job.index, {"status": "failed",
+                                           "error": f"{type(error).__name__}: {error}"})
 
     def close(self, abort: bool = False) -> None:
         self.client.close()

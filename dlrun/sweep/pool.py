@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from .trial import scratch_prefix
 
@@ -57,6 +57,11 @@ def _serve(conn, tempdir: str, initializer: Callable[[], None], function: Callab
         conn.send(result)
 
 
+def _order(job) -> int:
+    """Where a job comes among those finishing together: by its (first) trial's number."""
+    return min(task.index for task in getattr(job, "tasks", (job,)))
+
+
 class WorkerPool:
     """`size` worker processes (spawn: fresh, sharing no threads or locks), started on the first
     job and kept for every job after (start-up and imports are paid once per worker)."""
@@ -75,33 +80,35 @@ class WorkerPool:
         theirs.close()
         return Worker(process, mine)
 
-    def run(self, jobs: Iterable, on_lost: Callable[[object, str], tuple[list, list]]) -> Iterator:
-        """Each job's result as it comes. A job whose worker died is handed to on_lost(job, why),
-        which returns (the jobs to run again in its place, the results to give for what it gives
-        up); the jobs run again go before new ones."""
-        jobs = iter(jobs)
-        again: deque = deque()  # jobs lost with a worker go before new ones
+    def run(self, next_job: Callable[[], object], on_lost: Callable[[object, str], tuple]
+            ) -> Iterator:
+        """Each job's result as it comes, those ready together in job order; next_job() gives
+        the next job to start, or None when none can start now (the loop ends once nothing runs
+        and it still says None). A job whose worker died is handed to on_lost(job, why), which
+        returns (the jobs to run again in its place, the results to give for what it gives up);
+        the jobs run again go before new ones."""
+        again: deque = deque()
         while len(self.workers) < self.size:
             self.workers.append(self._start())
         while True:
             for worker in self.workers:
                 if worker.job is None:
-                    job = again.popleft() if again else next(jobs, None)
+                    job = again.popleft() if again else next_job()
                     if job is None:
                         break
                     worker.job = job
                     worker.conn.send(job)
-            busy = [w for w in self.workers if w.job is not None]
-            if not busy:
+            if not any(w.job is not None for w in self.workers):
                 return
             ready = set(wait([w.conn for w in self.workers] +
                              [w.process.sentinel for w in self.workers]))
+            answered = []
             for index, worker in enumerate(self.workers):
                 if worker.conn in ready or worker.process.sentinel in ready:
                     result = self._answer(worker)
                     if result is not None:
+                        answered.append((_order(worker.job), result))
                         worker.job = None
-                        yield result
                     elif not worker.process.is_alive():
                         lost, worker.job = worker.job, None
                         self.workers[index] = self._replace(worker)
@@ -109,7 +116,9 @@ class WorkerPool:
                             retry, given_up = on_lost(lost, self._why(worker))
                             again.extend(retry)
                             if given_up:
-                                yield given_up
+                                answered.append((_order(lost), given_up))
+            for _, result in sorted(answered, key=lambda pair: pair[0]):
+                yield result
 
     def _answer(self, worker: Worker):
         """The worker's result, or None if it has none (it died before answering)."""

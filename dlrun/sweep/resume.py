@@ -20,6 +20,7 @@ from ..rundir import layout, reader, runlock
 from . import run as sweep_run
 from . import samplers
 from .run import INFO, SPACE, Options, Sweep, Trial
+from .space import encode
 
 KEPT = ("completed", "diverged", "pruned")  # a stored trial with another status runs again
 FLAGS = {"trials": "--trials", "sampler": "--sampler", "seed": "--seed", "optimize": "--optimize",
@@ -96,8 +97,12 @@ def planned(sweep_dir: Path, info: dict, options: Options) -> tuple:
     return space, sampler, trials
 
 
-def stored(sweep_dir: Path, options: Options) -> dict[int, Trial]:
-    """The trials stored in the sweep directory that are kept, by number."""
+def stored(sweep_dir: Path, space, options: Options, sampler, trials: list[Trial]
+           ) -> dict[int, Trial]:
+    """The trials stored in the sweep directory that are kept, by number: the plan's own Trial
+    (or, for an adaptive sampler, the one its stored values give), with its stored summary. A
+    stored trial the plan does not give is refused: the sweep would not be the one it was."""
+    planned_trials = {trial.index: trial for trial in trials}
     found = {}
     for run_dir in sorted(sweep_dir.glob("trial-*")):
         if not run_dir.is_dir() or not reader.is_run_dir(run_dir):
@@ -105,14 +110,26 @@ def stored(sweep_dir: Path, options: Options) -> dict[int, Trial]:
         summary = reader.read_summary(run_dir)  # stored with one rename: whole, or a RunDirError
         place = summary.get("sweep") or {}
         index, values = place.get("trial"), place.get("values")
-        if not isinstance(index, int) or not isinstance(values, dict):
+        if not isinstance(index, int) or not isinstance(values, dict) or index < 0:
             raise RunDirError(f"{run_dir / layout.SUMMARY}: names no sweep trial; it cannot be "
                               "resumed")
-        if summary.get("status") in KEPT:
-            found[index] = Trial(index, run_dir.name, summary.get("seed"), values, {},
-                                 summary.get("epochs_run") or 0, summary,
-                                 point=index // options.seeds)
+        if summary.get("status") not in KEPT:
+            continue
+        point = index // options.seeds
+        trial = planned_trials.get(index) if trials else next(
+            (t for t in sweep_run.point_trials(space, options, point, values, sampler.trials)
+             if t.index == index), None)
+        if trial is None or trial.name != run_dir.name or _encoded(trial.values) != \
+                _encoded(values):
+            raise RunDirError(f"{run_dir}: trained with {encode(values)}, which is not a trial "
+                              "the sweep's seed and space give; it cannot be resumed")
+        trial.summary = summary
+        found[index] = trial
     return found
+
+
+def _encoded(values: dict) -> dict:
+    return {key: encode(value) for key, value in values.items()}
 
 
 def reopen(sweep_dir: str | Path, given: dict, where: str) -> Sweep:
@@ -123,21 +140,10 @@ def reopen(sweep_dir: str | Path, given: dict, where: str) -> Sweep:
     info = read_info(sweep_dir)
     options = recorded_options(sweep_dir, info)
     check_given(sweep_dir, options, given)
-    if options.prune:
-        raise ConfigError(f"--resume {sweep_dir}: a pruned sweep cannot be resumed yet (its "
-                          "rungs would be decided on other trials); start it again with "
-                          f"dlrun sweep {sweep_dir / SPACE}")
     check_not_running(sweep_dir)
     space, sampler, trials = planned(sweep_dir, info, options)
-    finished = stored(sweep_dir, options)
-    by_index = {trial.index: trial for trial in trials}
-    for index, trial in finished.items():
-        if trials and (index not in by_index or by_index[index].name != trial.name):
-            raise RunDirError(f"{sweep_dir / trial.name}: not a trial the sweep's plan gives; "
-                              "it cannot be resumed")
+    finished = stored(sweep_dir, space, options, sampler, trials)
     sweep = Sweep(sweep_dir, space, options, trials, info, finished=finished, sampler=sampler)
-    if trials:
-        sweep_run.stored_in_place(sweep, trials)  # values as planned, or refused now
     sweep.lock = runlock.acquire(sweep_dir, wait=False)
     try:
         _clear(sweep_dir, set(t.name for t in finished.values()))

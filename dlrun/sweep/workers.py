@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import ConfigError
 from .cluster import DaskBackend
@@ -22,15 +22,21 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+NextJob = Callable[[], "TrialTask | None"]
+"""What every backend's run() pulls from: the next job to start, or None when nothing can start
+now (the sweep waits for a result first). A backend keeps at most `slots` jobs in flight, yields
+each result as it completes, and ends once nothing is in flight and next_job() still says None."""
+
+
 class SerialBackend:
     """Trials one after another in this process: no start-up cost, easy to debug."""
 
     slots = 1
     description = "this process"
 
-    def run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
-        for task in tasks:
-            yield execute(task)
+    def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        while (job := next_job()) is not None:
+            yield execute(job)
 
     def close(self, abort: bool = False) -> None: ...
 
@@ -72,8 +78,10 @@ class ProcessBackend:
         self.pool = WorkerPool(workers, _run_job, _worker_init)
         self.losses = Losses()  # for the whole sweep: a trial's rungs are one trial
 
-    def run(self, jobs: list) -> Iterator[TrialResult]:
-        for results in self.pool.run(jobs, self.losses.lost):
+    def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        """Jobs pulled one at a time as slots free up (see NextJob), a lost one run again
+        first; results as they complete, those completing together in job order."""
+        for results in self.pool.run(next_job, self.losses.lost):
             yield from results
 
     def close(self, abort: bool = False) -> None:
