@@ -388,3 +388,61 @@ def test_resume_of_a_pruned_sweep_keeps_what_it_stored_and_ends_as_the_whole_one
     assert result.exit_code == 0, result.output
     pd.testing.assert_frame_equal(table(cut), table(whole))
     assert digests(cut) == digests(whole)
+
+
+# --- the same on a Dask cluster --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """Two single-threaded Dask workers in their own processes (nannies restart a killed one);
+    the scheduler gives a task up after 2 lost workers' worth of retries, as a local sweep does."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+    work = tmp_path_factory.mktemp("dask")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 2}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     host="127.0.0.1", dashboard_address=None,
+                                     local_directory=str(work)) as cluster:
+        yield cluster, work
+
+
+def leftovers(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("dlrun-trial*")]
+
+
+def test_a_dask_worker_killed_mid_trial_loses_no_trial_and_changes_no_number(
+        space, tmp_path, dask_cluster, undisturbed):
+    cluster, work = dask_cluster
+    killer = Killer(os.getpid(), work)
+    killer.start()
+    result, sweep_dir = sweep(space, tmp_path / "runs", "--trials", 8, "--cluster",
+                              cluster.scheduler_address)
+    killer.done.set()
+    killer.join()
+    assert result.exit_code == 0, result.output
+    assert len(killer.killed) == 1, "no worker was killed mid-trial"
+    assert set(table(sweep_dir)["status"]) == {"completed"}
+    assert_same_sweep(sweep_dir, undisturbed)
+    # the killed worker's scratch was in its Dask work directory, removed once it was restarted
+    wait_until(lambda: leftovers(work) == [], None, "the killed worker's scratch removed", 30)
+
+
+def test_a_trial_that_kills_every_dask_worker_it_runs_on_fails_the_others_complete(
+        space, tmp_path, dask_cluster, undisturbed):
+    cluster, work = dask_cluster
+    killer = Killer(os.getpid(), work, name="faults-0002", times=3)
+    killer.start()
+    result, sweep_dir = sweep(space, tmp_path / "runs", "--trials", 8, "--cluster",
+                              cluster.scheduler_address)
+    killer.done.set()
+    killer.join()
+    assert result.exit_code == 0, result.output
+    assert len(killer.killed) == 3
+    frame = table(sweep_dir).set_index("trial")
+    assert frame.loc[2, "status"] == "failed"
+    error = json.loads((sweep_dir / "trial-0002" / "summary.json").read_text())["error"]
+    assert error.startswith("worker process lost 3 times: the 3 Dask workers that ran it died")
+    pd.testing.assert_frame_equal(frame.drop(index=2),
+                                  table(undisturbed).set_index("trial").drop(index=2),
+                                  check_dtype=False)
+    wait_until(lambda: leftovers(work) == [], None, "the killed workers' scratch removed", 30)

@@ -6,11 +6,14 @@ Needs the optional extra: `pip install "dlrun[cluster]"` here and on every worke
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Iterator
 
 from .. import __version__
 from ..errors import DlrunError
-from .trial import TrialResult, TrialTask, execute
+from .lost import Losses
+from .stacked import job_indices, run_job
+from .trial import TrialResult
 
 ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
 CONNECT_TIMEOUT = "10s"  # a scheduler that does not answer by then is not coming
@@ -42,6 +45,7 @@ class DaskBackend:
             raise ClusterError(f"--cluster {address}: cannot reach the scheduler ({error})") from None
         self.address = address
         self.description = f"dask scheduler {address}"
+        self.losses = Losses()  # for the whole sweep: a trial's rungs are one trial
         self._check_workers()
 
     def _check_workers(self) -> None:
@@ -63,34 +67,48 @@ class DaskBackend:
         return max(1, sum(self.client.nthreads().values()))
 
     def run(self, next_job) -> Iterator[TrialResult]:
-        """Jobs pulled one at a time as slots free up (dlrun.sweep.workers.NextJob); results as
-        they complete."""
+        """Jobs (trials or stacked groups) pulled one at a time as slots free up
+        (dlrun.sweep.workers.NextJob), a lost one run again first; results as they complete."""
         from distributed import as_completed  # lazy: see __init__
 
         running: dict = {}
+        again: deque = deque()
         completed = as_completed(loop=self.client.loop)
         try:
             while True:
-                self._fill(running, next_job, completed)
+                while len(running) < self.slots and \
+                        (job := again.popleft() if again else next_job()) is not None:
+                    future = self.client.submit(run_job, job, pure=False)
+                    running[future] = job
+                    completed.add(future)
                 if not running:
                     return
                 future = next(completed)
-                yield self._collect(future, running.pop(future))
+                results, retry = self._collect(future, running.pop(future))
+                again.extend(retry)
+                yield from results
         finally:
             self.client.cancel(list(running))
 
-    def _fill(self, running: dict, next_job, completed) -> None:
-        while len(running) < self.slots and (job := next_job()) is not None:
-            future = self.client.submit(execute, job, pure=False)
-            running[future] = job
-            completed.add(future)
+    def _collect(self, future, job) -> tuple[list[TrialResult], list]:
+        """(the job's results, the jobs to run again in its place)."""
+        from distributed import KilledWorker  # lazy: see __init__
 
-    def _collect(self, future, job: TrialTask) -> TrialResult:
         try:
-            return future.result()
-        except Exception as error:  # e.g. KilledWorker: it took several workers down
-            return TrialResult(job.index, {"status": "failed",
-                                           "error": f"{type(error).__name__}: {error}"})
+            return future.result(), []
+        except KilledWorker as error:
+            # The scheduler itself runs a task whose worker died on another, up to its
+            # allowed-failures; this says they all died. Counted as that many losses, the
+            # trial runs again only if that is fewer than a local sweep allows.
+            times = error.allowed_failures + 1
+            why = (f"the {times} Dask worker{'s' * (times > 1)} that ran it died (the last: "
+                   f"{getattr(error.last_worker, 'address', '?')})")
+            retry, failed = self.losses.lost(job, why, times)
+            return failed, retry
+        except Exception as error:  # the job could not be sent or read back
+            return [TrialResult(index, {"status": "failed",
+                                        "error": f"{type(error).__name__}: {error}"})
+                    for index in job_indices(job)], []
 
     def close(self, abort: bool = False) -> None:
         self.client.close()

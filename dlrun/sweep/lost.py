@@ -21,14 +21,18 @@ class Losses:
         self.retries = retries
         self.counts: dict[int, int] = {}
 
-    def lost(self, job, why: str) -> tuple[list, list[TrialResult]]:
+    def lost(self, job, why: str, times: int = 1) -> tuple[list, list[TrialResult]]:
         """(jobs to run again, failed results) for a job whose worker died. A stacked group runs
         again as its trials one by one: a trial that kills its worker every time then fails
         alone, and its group's others end as they would have stacked (stacking changes no
-        trial's numbers)."""
+        trial's numbers). `times`: how many losses this was (a Dask scheduler retries itself);
+        a group's members count at most `retries` of them, so each runs alone at least once."""
+        tasks = job_tasks(job)
+        if len(tasks) > 1 or tasks[0] is not job:
+            times = min(times, self.retries)
         again, failed = [], []
-        for task in job_tasks(job):
-            count = self.counts[task.index] = self.counts.get(task.index, 0) + 1
+        for task in tasks:
+            count = self.counts[task.index] = self.counts.get(task.index, 0) + times
             if count > self.retries:
                 failed.append(TrialResult(task.index, {
                     "status": "failed", "error": f"worker process lost {count} times: {why}"}))

@@ -26,7 +26,7 @@ KEPT = ("completed", "diverged", "pruned")  # a stored trial with another status
 FLAGS = {"trials": "--trials", "sampler": "--sampler", "seed": "--seed", "optimize": "--optimize",
          "satisfy": "--satisfy", "batch": "--batch", "prune": "--prune",
          "prune_factor": "--prune-factor", "prune_min_epochs": "--prune-min-epochs",
-         "seeds": "--seeds", "stack": "--stack"}
+         "seeds": "--seeds"}
 
 
 def read_info(sweep_dir: Path) -> dict:
@@ -132,7 +132,7 @@ def _encoded(values: dict) -> dict:
     return {key: encode(value) for key, value in values.items()}
 
 
-def reopen(sweep_dir: str | Path, given: dict, where: str) -> Sweep:
+def reopen(sweep_dir: str | Path, given: dict, where: str, stack: bool | None = None) -> Sweep:
     """The sweep in `sweep_dir` ready for `run.run`: its lock taken, its stored trials in
     `finished`, the rest to run. Every refusal (not a sweep, still running, an option that is
     not the sweep's own, a stored trial the plan does not give) comes before anything changes."""
@@ -140,6 +140,8 @@ def reopen(sweep_dir: str | Path, given: dict, where: str) -> Sweep:
     info = read_info(sweep_dir)
     options = recorded_options(sweep_dir, info)
     check_given(sweep_dir, options, given)
+    if stack is not None:
+        options.stack = stack
     check_not_running(sweep_dir)
     space, sampler, trials = planned(sweep_dir, info, options)
     finished = stored(sweep_dir, space, options, sampler, trials)

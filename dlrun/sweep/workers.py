@@ -12,7 +12,8 @@ from ..errors import ConfigError
 from .cluster import DaskBackend
 from .lost import Losses
 from .pool import WorkerPool
-from .trial import TrialResult, TrialTask, execute
+from .stacked import run_job
+from .trial import TrialResult, TrialTask
 
 
 def default_workers() -> int:
@@ -35,8 +36,9 @@ class SerialBackend:
     description = "this process"
 
     def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        """Each job is a trial or a stacked group (dlrun.sweep.stacked.run_job)."""
         while (job := next_job()) is not None:
-            yield execute(job)
+            yield from run_job(job)
 
     def close(self, abort: bool = False) -> None: ...
 
@@ -56,9 +58,6 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_job(task: TrialTask) -> list[TrialResult]:
-    """What a worker runs for one job: its trials' results."""
-    return [execute(task)]
 
 
 def _worker_init() -> None:
@@ -66,21 +65,24 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # terminate() from close(abort=True) too
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
                      name="dlrun-parent-watch").start()
+    from ..training import session  # noqa: F401 # lazy: once per worker, before its first trial
 
 
 class ProcessBackend:
-    """K local worker processes (dlrun.sweep.pool), each running one job at a time; a trial lost
-    with its worker runs again (dlrun.sweep.lost), the others never notice."""
+    """K local worker processes (dlrun.sweep.pool), started fresh (spawn) and kept for every job
+    of the sweep, each running one job at a time; a trial lost with its worker runs again
+    (dlrun.sweep.lost), the others never notice."""
 
     def __init__(self, workers: int):
         self.slots = workers
         self.description = f"{workers} local processes"
-        self.pool = WorkerPool(workers, _run_job, _worker_init)
+        self.pool = WorkerPool(workers, run_job, _worker_init)
         self.losses = Losses()  # for the whole sweep: a trial's rungs are one trial
 
     def run(self, next_job: NextJob) -> Iterator[TrialResult]:
-        """Jobs pulled one at a time as slots free up (see NextJob), a lost one run again
-        first; results as they complete, those completing together in job order."""
+        """Jobs (trials or stacked groups) pulled one at a time as slots free up (see NextJob),
+        a lost one run again first; results as they complete, those completing together in job
+        order."""
         for results in self.pool.run(next_job, self.losses.lost):
             yield from results
 
