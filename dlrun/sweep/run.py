@@ -298,11 +298,6 @@ class Sweep:
             return None
         return -float(value) if maximize else float(value)
 
-    def point_metric(self, trials: list[Trial]) -> float | None:
-        """The mean optimized metric of a point's trials; None if any has none."""
-        values = [self.metric(t, t.summary) for t in trials]
-        return None if any(v is None for v in values) else float(np.mean(values))
-
     def summary_at(self, trial: Trial, epoch: int) -> dict | None:
         """What a finished trial's summary would have said paused at `epoch` (its report at a
         rung there), from its own files: its summary if it paused there, else the metrics.csv row
