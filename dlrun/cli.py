@@ -149,7 +149,8 @@ def train(
 
     with sigterm_as_interrupt():
         trained = start.train(config, overrides or [], runs_dir, name, resume,
-                              None if quiet else ProgressReporter, tag or [], note, data_changed)
+                              None if quiet else ProgressReporter, tag or [], note, data_changed,
+                              figures="later")  # drawn by a detached child while this prints
     if isinstance(trained, folds.CrossValidation):
         return _show_folds(trained, quiet)
     run_dir, summary = trained
@@ -613,12 +614,15 @@ def sweep(
     runs_dir: Annotated[Path, typer.Option(help="Where the sweep directory is created.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option(help="Sweep name (overrides the config's name).")] = None,
     show: Annotated[int, typer.Option(min=1, help="Best trials listed at the end.")] = 5,
+    stack: Annotated[bool, typer.Option(
+        "--stack/--no-stack", help="Train trials that share an architecture, batch size and "
+                                   "epochs as one stacked computation (same numbers).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display or table.")] = False,
 ):
     """Train many trials drawn from a search space, in parallel, and rank them by dev error."""
     from .console import console, err_console  # lazy: see OneLineUsageErrors
     from .sweep import launch
-    from .sweep.run import Options
+    from .sweep.run import Options, draw_best
     from .sweep.view import LiveSweep, show_afterword, show_results
 
     if grid and sampler not in ("random", "grid"):
@@ -626,7 +630,8 @@ def sweep(
     space, refined_from = launch.search_space(config, overrides or [], name, refine, top)
     options = Options(trials=trials, sampler="grid" if grid else sampler, seed=seed, prune=prune,
                       prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
-                      optimize=optimize, satisfy=list(satisfy or []), batch=batch, seeds=seeds)
+                      optimize=optimize, satisfy=list(satisfy or []), batch=batch, seeds=seeds,
+                      stack=stack)
     try:
         swept = launch.sweep(space, options, runs_dir, workers, cluster, refined_from,
                              None if quiet else LiveSweep,
@@ -640,6 +645,7 @@ def sweep(
     else:
         show_results(swept, show)
     show_afterword(swept, quiet)
+    draw_best(swept, later=True)  # by a detached child, while this prints and exits
     if not any(trial.summary["status"] == "completed" for trial in swept.finished.values()):
         raise typer.Exit(1)
 

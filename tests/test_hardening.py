@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config, yamlio
+from dlrun import config, detach, yamlio
 from dlrun.cli import app
 from dlrun.errors import ConfigError
 
@@ -32,7 +32,9 @@ def train_small(tmp_path, *overrides):
     runs = tmp_path / "runs"
     result = invoke("train", QUICKSTART, "-q", "--runs-dir", runs, "train.epochs=2", *overrides)
     assert result.exit_code == 0, result.output
-    return Path(result.output.strip())
+    run_dir = Path(result.output.strip())
+    assert detach.wait_until_free(run_dir)  # the figures are drawn after the command returns
+    return run_dir
 
 
 # --- nonsense accepted --------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Figures: curves.png in every run, boundary.png for 2-D inputs, and `dlrun plot`."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from matplotlib.image import imread
@@ -145,3 +147,69 @@ def test_a_cost_spanning_decades_is_drawn_on_a_log_scale(tmp_path, monkeypatch, 
     (figure,) = saved
     assert figure.axes[0].get_yscale() == scale
     assert figure.axes[1].get_yscale() == "linear"  # errors stay fractions on a linear scale
+
+
+SMALL_SPEC = ("name: later\nseed: 1\ndata:\n  generator: {name: moons, n_samples: 200}\n"
+              "train: {epochs: 3}\n")
+
+
+def test_train_command_writes_the_final_summary_then_draws_while_holding_the_lock(tmp_path):
+    """`dlrun train` returns before its figures are drawn: the summary is final at once, and the
+    figures are there as soon as the run lock is free."""
+    import subprocess
+    import sys
+
+    from dlrun import detach
+    from dlrun.rundir import reader
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SMALL_SPEC)
+    code = ("import sys; from dlrun.cli import app\n"
+            "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('matplotlib' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, "train", str(spec), "-q",
+                             "--runs-dir", str(tmp_path / "runs")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    run_line, imported = result.stdout.split()
+    assert imported == "False"  # the command itself never imported matplotlib
+    run_dir = Path(run_line)
+    assert reader.read_summary(run_dir)["status"] == "completed"
+    assert detach.wait_until_free(run_dir)
+    assert imread(run_dir / "curves.png").shape[:2] == (420, 1500)
+    assert (run_dir / "boundary.png").exists() and not (run_dir / "run.lock").exists()
+
+
+def test_without_fork_the_figures_are_drawn_before_the_command_returns(tmp_path, monkeypatch):
+    from dlrun import detach
+
+    monkeypatch.setattr(detach, "can_fork", lambda: False)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SMALL_SPEC)
+    result = runner.invoke(app, ["train", str(spec), "-q", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    run_dir = Path(result.stdout.strip())
+    assert (run_dir / "curves.png").exists() and (run_dir / "boundary.png").exists()
+    assert not (run_dir / "run.lock").exists()
+
+
+def test_a_run_trained_without_figures_is_whole_and_plot_draws_them(tmp_path):
+    cfg = config.load(_spec_file(tmp_path))
+    run_dir, summary = session.run(cfg, tmp_path / "runs", figures="none")
+    assert summary["status"] == "completed" and "problems" not in summary
+    assert not (run_dir / "curves.png").exists() and not (run_dir / "boundary.png").exists()
+    assert {"params.npz", "metrics.csv", "diagnosis.json", "summary.json"} <= {
+        p.name for p in run_dir.iterdir()}
+    diagnosed = runner.invoke(app, ["diagnose", str(run_dir), "--format", "json"])
+    compared = runner.invoke(app, ["compare", str(run_dir)])
+    assert diagnosed.exit_code == 0 and compared.exit_code == 0, diagnosed.output + compared.output
+    result = runner.invoke(app, ["plot", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert imread(run_dir / "curves.png").shape[:2] == (420, 1500)
+    assert (run_dir / "boundary.png").exists()
+
+
+def _spec_file(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SMALL_SPEC)
+    return spec

@@ -13,7 +13,7 @@ import yaml
 from test_resume import assert_same_run
 from typer.testing import CliRunner
 
-from dlrun import config
+from dlrun import config, detach
 from dlrun.cli import app
 from dlrun.rundir import checkpoint, layout, reader, runlock
 from dlrun.training import session
@@ -101,6 +101,7 @@ def test_after_sigkill_the_run_is_stale_and_resume_finishes_it_exactly(tmp_path,
     assert result.exit_code == 0, result.output
     assert reader.read_summary(run_dir)["resumed"][0]["previous_status"] == "stale"
     assert_same_run(straight_run(tmp_path, epoch + 4), run_dir)
+    assert detach.wait_until_free(run_dir)  # the figures are drawn after the command returns
     assert not (run_dir / runlock.LOCK).exists()
 
 
@@ -139,6 +140,7 @@ def test_eight_runs_started_at_once_with_one_name_get_eight_complete_directories
     directories = sorted(runs_dir.iterdir())
     assert len(directories) == 8 and sorted(printed) == [str(d) for d in directories]
     for run_dir in directories:
+        assert detach.wait_until_free(run_dir)  # the figures are drawn after the command returns
         assert run_dir.name.startswith("same-")
         summary = reader.read_summary(run_dir)
         assert summary["status"] == "completed" and summary["epochs_run"] == 3

@@ -487,3 +487,54 @@ def test_refine_takes_overrides_and_names_them_in_errors(tmp_path):
     assert "--name '../out': a run name must start with a letter" in result.output
     assert "an end of" not in result.output  # the name is wrong whatever the ranges are
     assert not (tmp_path / "x").exists()
+
+
+def test_trials_draw_no_figures_and_the_sweep_draws_its_best_three(tmp_path):
+    from dlrun import detach
+
+    sweep_dir = run_sweep(tmp_path, "--trials", 5, "--workers", 1)
+    frame = table(sweep_dir)
+    best = list(sweep.best_trials(frame, 3)["run"])
+    assert json.loads((sweep_dir / "sweep.json").read_text())["figures"] == best
+    for run in frame["run"]:
+        assert detach.wait_until_free(sweep_dir / run)
+        assert (sweep_dir / run / "curves.png").exists() == (run in best)
+        assert (sweep_dir / run / "boundary.png").exists() == (run in best)
+        assert not (sweep_dir / run / "run.lock").exists()
+
+
+def test_a_trial_writes_its_scratch_files_without_waiting_for_the_disk(tmp_path, monkeypatch):
+    """Scratch files are read back and stored durably by the launcher: fsync there buys nothing;
+    no periodic checkpoint either (a trial is run again, never resumed)."""
+    import os
+
+    from dlrun.rundir import checkpoint
+    from dlrun.sweep.trial import TrialTask, execute
+
+    space = sweep.load_space(write(tmp_path, SPACE.replace("epochs: 4", "epochs: 25")))
+    (trial,) = sweep.plan(space, sweep.Options(trials=1))
+    synced, saved = [], []
+    real_fsync, real_save = os.fsync, checkpoint.save
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(checkpoint, "save", lambda *a: (saved.append(a), real_save(*a)))
+    result = execute(TrialTask(trial.index, trial.config, space.source))
+    assert result.summary["status"] == "completed" and result.summary["epochs_run"] == 25
+    assert synced == [] and saved == []
+    assert store(tmp_path, "stored", result.summary, result.files)
+    assert len(synced) == len(result.files)  # the stored copy is durable, file by file
+
+
+def test_a_sweep_flushes_its_trials_to_disk_together_not_file_by_file(tmp_path, monkeypatch):
+    import os
+
+    from dlrun.sweep import trial as trial_module
+
+    synced, flushed = [], []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(trial_module, "flush_to_disk", lambda: flushed.append(1) or True)
+    monkeypatch.setattr(sweep, "flush_to_disk", trial_module.flush_to_disk)
+    sweep_dir = run_sweep(tmp_path, "--trials", 6, "--workers", 1)
+    assert len(list(sweep_dir.glob("trial-*/summary.json"))) == 6
+    assert flushed  # once the trials are stored
+    assert len(synced) < 6 * 6  # not six fsyncs per trial: only sweep.json, .yaml and .csv

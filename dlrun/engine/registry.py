@@ -9,6 +9,7 @@ the traits, never lists of names.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from typing import Any
@@ -22,6 +23,12 @@ def check(condition: bool, message: str) -> None:
 
 def options_of(cls: type) -> dict[str, Any]:
     """The keyword arguments cls accepts, with their defaults (inspect.Parameter.empty if none)."""
+    return dict(_options_of(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _options_of(cls: type) -> dict[str, Any]:
+    # inspect.signature costs more than the rest of validating a config: once per class.
     params = inspect.signature(cls.__init__).parameters
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     return {name: p.default for name, p in params.items() if name != "self" and p.kind in named}

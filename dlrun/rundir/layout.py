@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import io
 import json
@@ -73,8 +75,29 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+_DURABLE = contextvars.ContextVar("durable", default=True)
+
+
+@contextlib.contextmanager
+def scratch_writes():
+    """Within the block, write_atomic skips fsync: for a scratch directory whose files are read
+    back and stored elsewhere (durably) or thrown away, where waiting for the disk buys nothing.
+    A context variable, so trials in other threads of the same process keep their own setting."""
+    token = _DURABLE.set(False)
+    try:
+        yield
+    finally:
+        _DURABLE.reset(token)
+
+
+def durable() -> bool:
+    """Whether writes wait for the disk (False inside scratch_writes)."""
+    return _DURABLE.get()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    """Write to a temporary file beside `path`, fsync (unless in scratch_writes), then rename
+    over it."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as error:
@@ -83,8 +106,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; results are for sharing
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable():
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)  # a symlink at `path` is replaced, never written through
     except OSError as error:
         Path(tmp).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import RunDirError
-from . import reader
+from . import layout, reader
 
 try:
     import fcntl
@@ -40,6 +40,13 @@ class RunLock:
         self.path.unlink(missing_ok=True)
         os.close(self.fd)
         self.fd = None
+
+    def hand_over(self) -> None:
+        """Close this process's copy without unlocking: a forked child holding the same open
+        file keeps the lock, and releases it when its work is done."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def holder(run_dir: Path) -> dict | None:
@@ -113,9 +120,11 @@ def _write_holder(fd: int) -> None:
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     data = (json.dumps(info, sort_keys=True) + "\n").encode()
-    os.ftruncate(fd, 0)
+    if os.fstat(fd).st_size:  # ext4 flushes a file truncated to 0 when it is closed: not a new one
+        os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
-    os.fsync(fd)
+    if layout.durable():
+        os.fsync(fd)
 
 
 def is_held(run_dir: Path) -> bool | None:

@@ -10,7 +10,8 @@ from typing import Iterator
 
 from .. import __version__
 from ..errors import DlrunError
-from .trial import TrialResult, TrialTask, execute
+from .stacked import job_indices, run_job
+from .trial import TrialResult
 
 ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d{1,5}$")
 CONNECT_TIMEOUT = "10s"  # a scheduler that does not answer by then is not coming
@@ -63,8 +64,8 @@ class DaskBackend:
         return max(1, sum(self.client.nthreads().values()))
 
     def run(self, next_job) -> Iterator[TrialResult]:
-        """Jobs pulled one at a time as slots free up (dlrun.sweep.workers.NextJob); results as
-        they complete."""
+        """Jobs pulled one at a time as slots free up (dlrun.sweep.workers.NextJob), each a trial
+        or a stacked group (dlrun.sweep.stacked.run_job); results as jobs complete."""
         from distributed import as_completed  # lazy: see __init__
 
         running: dict = {}
@@ -75,22 +76,23 @@ class DaskBackend:
                 if not running:
                     return
                 future = next(completed)
-                yield self._collect(future, running.pop(future))
+                yield from self._collect(future, running.pop(future))
         finally:
             self.client.cancel(list(running))
 
     def _fill(self, running: dict, next_job, completed) -> None:
         while len(running) < self.slots and (job := next_job()) is not None:
-            future = self.client.submit(execute, job, pure=False)
+            future = self.client.submit(run_job, job, pure=False)
             running[future] = job
             completed.add(future)
 
-    def _collect(self, future, job: TrialTask) -> TrialResult:
+    def _collect(self, future, job) -> list[TrialResult]:
         try:
             return future.result()
         except Exception as error:  # e.g. KilledWorker: it took several workers down
-            return TrialResult(job.index, {"status": "failed",
-                                           "error": f"{type(error).__name__}: {error}"})
+            return [TrialResult(index, {"status": "failed",
+                                        "error": f"{type(error).__name__}: {error}"})
+                    for index in job_indices(job)]
 
     def close(self, abort: bool = False) -> None:
         self.client.close()

@@ -16,7 +16,9 @@ import copy
 import json
 import math
 import shlex
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,13 @@ from ..data import fingerprint
 from ..errors import ConfigError, DlrunError, RunDirError
 from ..rundir import layout, reader, runlock
 from ..training.experiment import prepare
-from . import asha, samplers
+from . import asha, samplers, stacked
 from .samplers import sampling_rng  # noqa: F401 - where callers have always found it
 from .space import Choice, RandInt, SearchSpace, encode
-from .trial import store
+from .trial import flush_to_disk, store
 
 SPACE, INFO, TABLE = "sweep.yaml", "sweep.json", "sweep.csv"
+FIGURED = 3  # the best trials whose figures a sweep draws at its end; `dlrun plot` draws any other
 RESULT_COLUMNS = ["epochs_run", "best_epoch", "train_loss", "train_error", "dev_loss", "dev_error",
                   "seconds"]
 
@@ -53,6 +56,7 @@ class Options:
     prune_factor: int = 3  # successive halving keeps the best third at each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
     seeds: int = 1  # each point trained with this many seeds, ranked by their mean
+    stack: bool = True  # train trials that share an architecture as one computation (stacked.py)
 
 
 @dataclass
@@ -277,6 +281,34 @@ def dev_sets(trials) -> int:
                                     for t in trials))
 
 
+TABLE_EVERY = 1.0  # seconds between rewrites of sweep.csv while trials finish
+
+
+class Writes:
+    """Storing trials in one background thread, in order: fsyncing a trial's files costs more
+    than training a course-sized trial, and the thread waits on the disk while training goes on."""
+
+    def __init__(self):
+        self.pool = None
+        self.pending: list = []
+
+    def submit(self, function, *args) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="dlrun-store")
+        self.pending.append(self.pool.submit(function, *args))
+
+    def wait(self) -> None:
+        """Block until everything submitted is written; re-raise the first failure."""
+        pending, self.pending = self.pending, []
+        try:
+            for future in pending:
+                future.result()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+                self.pool = None
+
+
 @dataclass
 class Sweep:
     """A running sweep: its directory, its trials and what is known of them."""
@@ -289,6 +321,9 @@ class Sweep:
     finished: dict[int, Trial] = field(default_factory=dict)
     lock: Any = None  # the directory's run lock, held while the sweep runs (dlrun.rundir.runlock)
     sampler: Any = None
+    writes: Writes = field(default_factory=lambda: Writes())
+    table_written: float = -math.inf
+    sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
 
     def metric(self, trial: Trial, summary: dict) -> float | None:
         """The optimized metric of a trial's summary (pruning and TPE watch it), lower better."""
@@ -329,13 +364,24 @@ class Sweep:
                    "sweep": {"directory": self.directory.name, "trial": trial.index,
                              "values": trial.values}}
         trial.summary = summary
-        store(self.directory, trial.name, summary, files)
+        self.writes.submit(store, self.directory, trial.name, summary, files, self.sync_each)
         self.finished[trial.index] = trial
-        self.write_table()
+        if time.monotonic() - self.table_written >= TABLE_EVERY:
+            self.write_table()
 
     def write_table(self) -> None:
+        """Rewrite sweep.csv once the trials it lists are stored."""
         frame = results_frame(self.space, list(self.finished.values()), self.options.seeds)
-        layout.write_atomic(self.directory / TABLE, frame.to_csv(index=False).encode())
+        self.writes.submit(layout.write_atomic, self.directory / TABLE,
+                           frame.to_csv(index=False).encode())
+        self.table_written = time.monotonic()
+
+    def settle(self) -> None:
+        """Wait until every finished trial is stored, sweep.csv lists them all, and all of it is
+        on disk (one sync for every trial stored since the last: see trial.store)."""
+        self.write_table()
+        self.writes.wait()
+        flush_to_disk()
 
     def write_info(self, **changes) -> None:
         self.info.update(changes)
@@ -445,7 +491,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     sweep = Sweep(directory, space, options, trials, info, lock=lock, sampler=sampler)
     try:
         sweep.write_info()
-        sweep.write_table()
+        sweep.settle()
     except BaseException:
         lock.release()
         raise
@@ -472,14 +518,17 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
         for trial, result, reason in scheduler.close():  # still paused: outranked at its rung
             sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
     except KeyboardInterrupt:
+        sweep.settle()
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
         raise
     except BaseException as error:
+        sweep.settle()
         sweep.write_info(status="failed", error=f"{type(error).__name__}: {error}",
                          duration_seconds=round(time.time() - started, 3))
         raise
     finally:
         reporter.finish()
+    sweep.settle()
     sweep.write_info(status="completed", duration_seconds=round(time.time() - started, 3),
                      best=sweep.best())
     return sweep
@@ -496,8 +545,11 @@ def schedule(sweep: Sweep, slots: int) -> asha.Scheduler:
     def new_point(point, values):
         return point_trials(sweep.space, sweep.options, point, values, sweep.sampler.trials)
 
+    def group(tasks):
+        return stacked.group(tasks, slots) if sweep.options.stack else tasks
+
     return asha.Scheduler(sweep, new_point, pruner["rungs"] if pruner else [],
-                          sweep.options.prune_factor, batch)
+                          sweep.options.prune_factor, batch, group)
 
 
 def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepReporter) -> None:
@@ -508,6 +560,43 @@ def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepRepo
         reporter.update(len(sweep.finished), scheduler.in_flight, sweep.best())
         if result.summary["status"] == "interrupted":
             raise KeyboardInterrupt
+
+
+def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED) -> list[str]:
+    """Draw the figures of the `count` best trials, named in sweep.json under "figures"; later:
+    in a detached child holding their run locks (dlrun.detach). Trials draw none themselves:
+    drawing costs more than training a course-sized trial, and `dlrun plot` draws any of them."""
+    frame = results_frame(sweep.space, list(sweep.finished.values()), sweep.options.seeds)
+    names = list(best_trials(frame, count, sweep.options.optimize, sweep.options.satisfy)["run"])
+    sweep.write_info(figures=names)
+    if names:
+        draw_trials([sweep.directory / name for name in names], later)
+    return names
+
+
+def draw_trials(run_dirs: list[Path], later: bool = False) -> None:
+    """Draw the figures of finished trials (as `dlrun plot` would), each while holding its lock;
+    one that cannot be drawn is left for `dlrun plot` to explain."""
+
+    def job():
+        from .. import plots  # lazy: matplotlib, for the few trials drawn
+        for run_dir, lock in zip(run_dirs, locks):
+            try:
+                plots.redraw(run_dir)
+            except Exception:  # noqa: BLE001 - the trial itself stands; `dlrun plot` says why
+                pass
+            lock.release()
+
+    locks = [runlock.acquire(run_dir, wait=True) for run_dir in run_dirs]
+    if later:
+        from .. import detach  # lazy: only a sweep that draws later forks
+        detach.run_detached(job, locks)
+    else:
+        try:
+            job()
+        finally:
+            for lock in locks:
+                lock.release()
 
 
 def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:

@@ -56,40 +56,57 @@ def _stopper(stop_epoch: int):
 def execute(task: TrialTask) -> TrialResult:
     """Train one trial in a temporary directory, BLAS on one thread; never raises for a bad trial."""
     # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
-    with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
+    # The scratch files are read back below and stored durably by the launcher: no fsync here.
+    with threadpool_limits(limits=1), layout.scratch_writes(), \
+            tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:
             if task.resume_from is not None:
                 _, summary = _go_on(Path(scratch), task.resume_from, stop_check)
             else:
                 experiment = config_module.validate(task.config, task.source)
-                _, summary = session.run(experiment, scratch, None, stop_check)
+                # No figures: drawing costs more than training a trial; the sweep draws its
+                # best. Checkpoints only where the trial may pause at a rung and go on later.
+                _, summary = session.run(experiment, scratch, None, stop_check, figures="none",
+                                         checkpoints=stop_check is not None)
         except Exception as error:  # a failed trial is a result; the sweep goes on
             summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
                        "traceback": traceback.format_exc(limit=5)}
-        run_dirs = [path for path in Path(scratch).iterdir() if path.is_dir()]
-        files = {}
-        if run_dirs:
-            files = {path.name: path.read_bytes() for path in run_dirs[0].iterdir() if path.is_file()}
-        if summary["status"] == "failed" and layout.SUMMARY in files:  # keep what the run recorded
-            summary = {**json.loads(files[layout.SUMMARY]), **summary}
-        return TrialResult(task.index, summary, files, task.stop_epoch)
+        return collect(Path(scratch), task, summary)
+
+
+def collect(scratch: Path, task: TrialTask, summary: dict) -> TrialResult:
+    """The run directory a trial wrote in `scratch` (its only one), as bytes, with its summary."""
+    run_dirs = [path for path in scratch.iterdir() if path.is_dir()]
+    return collect_run(run_dirs[0] if run_dirs else None, task, summary)
+
+
+def collect_run(run_dir: Path | None, task: TrialTask, summary: dict) -> TrialResult:
+    files = {}
+    if run_dir is not None:
+        files = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
+    if summary["status"] == "failed" and layout.SUMMARY in files:  # keep what the run recorded
+        summary = {**json.loads(files[layout.SUMMARY]), **summary}
+    return TrialResult(task.index, summary, files, task.stop_epoch)
 
 
 def _go_on(scratch: Path, files: dict[str, bytes], stop_check):
     """Resume a paused trial from its own checkpoint in a fresh scratch directory."""
-
     run_dir = scratch / "paused"
     run_dir.mkdir()
     for file_name, data in files.items():
         if Path(file_name).name != file_name or file_name.startswith("."):
             raise ValueError(f"refusing file name {file_name!r} of a paused trial")
         (run_dir / file_name).write_bytes(data)
-    return resume.resume(run_dir, stop_check=stop_check, paused_ok=True)
+    return resume.resume(run_dir, stop_check=stop_check, paused_ok=True, figures="none")
 
 
-def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) -> bool:
-    """Write a trial's run directory as `directory/name` in one rename; False if it already exists."""
+def store(directory: Path, name: str, summary: dict, files: dict[str, bytes],
+          sync: bool = True) -> bool:
+    """Write a trial's run directory as `directory/name` in one rename; False if it already exists.
+
+    sync=False leaves the files to the caller to flush (a sweep flushes all its trials at once:
+    one sync instead of six fsyncs a trial, each of which costs more than training one)."""
     final = directory / name
     if final.exists():
         return False
@@ -101,9 +118,9 @@ def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) ->
                 continue
             if Path(file_name).name != file_name or file_name.startswith("."):
                 raise ValueError(f"trial {name}: refusing file name {file_name!r} from a worker")
-            _write_synced(partial / file_name, data)
+            _write(partial / file_name, data, sync)
         summary_text = json.dumps(summary, indent=2, sort_keys=True, allow_nan=True) + "\n"
-        _write_synced(partial / layout.SUMMARY, summary_text.encode())
+        _write(partial / layout.SUMMARY, summary_text.encode(), sync)
         try:
             os.rename(partial, final)
         except OSError as error:
@@ -117,8 +134,18 @@ def store(directory: Path, name: str, summary: dict, files: dict[str, bytes]) ->
         raise
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, sync: bool) -> None:
     with open(path, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def flush_to_disk() -> bool:
+    """Flush every written file to disk in one call, where the system offers it (not Windows);
+    False if it does not, and the caller must sync file by file."""
+    if not hasattr(os, "sync"):
+        return False
+    os.sync()
+    return True

@@ -12,7 +12,8 @@ from typing import Callable, Iterator
 
 from ..errors import ConfigError
 from .cluster import DaskBackend
-from .trial import TrialResult, TrialTask, execute
+from .stacked import job_indices, run_job
+from .trial import TrialResult
 
 
 def default_workers() -> int:
@@ -22,9 +23,10 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-NextJob = Callable[[], "TrialTask | None"]
+NextJob = Callable[[], "object | None"]
 """What every backend's run() pulls from: the next job to start, or None when nothing can start
-now (the sweep waits for a result first). A backend keeps at most `slots` jobs in flight, yields
+now (the sweep waits for a result first); a job is a TrialTask or a stacked group of them
+(dlrun.sweep.stacked.StackedTask), and yields one result per trial. A backend keeps at most `slots` jobs in flight, yields
 each result as it completes, and ends once nothing is in flight and next_job() still says None."""
 
 
@@ -35,8 +37,9 @@ class SerialBackend:
     description = "this process"
 
     def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        """Each job is a trial or a stacked group (dlrun.sweep.stacked.run_job)."""
         while (job := next_job()) is not None:
-            yield execute(job)
+            yield from run_job(job)
 
     def close(self, abort: bool = False) -> None: ...
 
@@ -56,11 +59,11 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_trial(task: TrialTask) -> TrialResult:
-    """execute(task) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
+def _run_job(job) -> list[TrialResult]:
+    """run_job(job) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
     removed) and the worker ends, as the default action would have ended it."""
     try:
-        return execute(task)
+        return run_job(job)
     except SystemExit as stop:  # the pool would send it back and wait for the next trial
         os._exit(stop.code if isinstance(stop.code, int) else 1)
 
@@ -70,10 +73,12 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # terminate() from close(abort=True) too
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True,
                      name="dlrun-parent-watch").start()
+    from ..training import session  # noqa: F401 # lazy: once per worker, before its first trial
 
 
 class ProcessBackend:
-    """K local worker processes, started fresh (spawn) so they share no threads or locks."""
+    """K local worker processes, started fresh (spawn) so they share no threads or locks, and
+    kept for every trial of the sweep (a worker's start-up and imports are paid once)."""
 
     def __init__(self, workers: int):
         self.slots = workers
@@ -82,27 +87,29 @@ class ProcessBackend:
                                         initializer=_worker_init)
 
     def run(self, next_job: NextJob) -> Iterator[TrialResult]:
-        """Jobs pulled one at a time as slots free up (see NextJob); results as they complete,
-        those completing together in job order."""
-        running: dict[Future, TrialTask] = {}
+        """Jobs pulled one at a time as slots free up (see NextJob), each a trial or a stacked
+        group (dlrun.sweep.stacked.run_job); results as jobs complete, those completing together
+        in job order."""
+        running: dict[Future, object] = {}
         while True:
             self._fill(running, next_job)
             if not running:
                 return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: running[f].index):
-                yield self._collect(future, running.pop(future))
+            for future in sorted(done, key=lambda f: job_indices(running[f])[0]):
+                yield from self._collect(future, running.pop(future))
 
-    def _fill(self, running: dict[Future, TrialTask], next_job: NextJob) -> None:
+    def _fill(self, running: dict[Future, object], next_job: NextJob) -> None:
         while len(running) < self.slots and (job := next_job()) is not None:
-            running[self.pool.submit(_run_trial, job)] = job
+            running[self.pool.submit(_run_job, job)] = job
 
-    def _collect(self, future: Future, job: TrialTask) -> TrialResult:
+    def _collect(self, future: Future, job) -> list[TrialResult]:
         try:
             return future.result()
         except Exception as error:  # the worker process itself died
-            return TrialResult(job.index, {"status": "failed",
-                                           "error": f"worker process lost: {error}"})
+            return [TrialResult(index, {"status": "failed",
+                                        "error": f"worker process lost: {error}"})
+                    for index in job_indices(job)]
 
     def close(self, abort: bool = False) -> None:
         # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a

@@ -163,7 +163,11 @@ def evaluate(network: Network, X: np.ndarray, y: np.ndarray, task: str) -> dict[
     other metrics (dlrun.metrics)."""
     if len(X) == 0:
         return {"loss": float("nan"), "error": float("nan")}
-    Z = network.logits(X)
+    return score_logits(network, network.logits(X), y, task)
+
+
+def score_logits(network: Network, Z: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """What evaluate reports, from the network's logits Z of the rows labelled y."""
     loss = network.loss.value(Z, y)
     if task == "regression":
         predicted = network.loss.predict(Z)

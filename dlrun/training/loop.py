@@ -91,29 +91,8 @@ def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None 
                 row.update({column: results[split][name]
                             for column, (split, name) in extra_columns.items()})
                 stop_request = on_epoch(row)
-                if not np.isfinite(dev["loss"]):
-                    raise Diverged({"step": outcome.steps, "epoch": epoch + 1,
-                                    "learning_rate": row["learning_rate"], "where": "dev loss",
-                                    "message": f"dev loss became {dev['loss']} in epoch "
-                                               f"{epoch + 1} (learning rate {row['learning_rate']:g})"})
-                score = metrics.improvement(outcome.monitor, dev[outcome.monitor])
-                if score < outcome.best_score - (stopping.min_delta if stopping else 0.0):
-                    outcome.best_score = score
-                    outcome.best_epoch, outcome.best_dev_loss = epoch + 1, dev["loss"]
-                    outcome.best_dev_value = dev[outcome.monitor]
-                    outcome.best_state = _snapshot(network)
-                    outcome.patience_left = stopping.patience if stopping else None
-                elif stopping:
-                    outcome.patience_left -= 1
-                    if outcome.patience_left == 0:
-                        outcome.stop_reason = (f"early stopping: dev {outcome.monitor} did not "
-                                               f"improve by {stopping.min_delta:g} for "
-                                               f"{stopping.patience} epochs")
-                        break
-                if on_epoch_end is not None:  # before a stop request: a paused trial goes on from here
-                    on_epoch_end(outcome)
-                if stop_request:
-                    outcome.status, outcome.stop_reason = "pruned", stop_request
+                if judge_epoch(outcome, epoch, row, dev, stopping, stop_request,
+                               lambda: _snapshot(network), on_epoch_end):
                     break
         except Diverged as error:
             outcome.status, outcome.divergence = "diverged", error.detail
@@ -126,6 +105,39 @@ def fit(experiment: Experiment, on_epoch, on_step=None, resumed: Outcome | None 
         network.load_state(outcome.best_state)
     outcome.kept_epoch = outcome.best_epoch if outcome.restored else outcome.epochs_run
     return outcome
+
+
+def judge_epoch(outcome: Outcome, epoch: int, row: dict, dev: dict, stopping, stop_request,
+                snapshot, on_epoch_end=None) -> bool:
+    """After an epoch's row is written: raise Diverged for a non-finite dev loss, keep the best
+    epoch (snapshot() gives its state), count down early stopping, show the judged state to
+    on_epoch_end(outcome) (before a stop request: a paused trial goes on from there); True if
+    training stops."""
+    if not np.isfinite(dev["loss"]):
+        raise Diverged({"step": outcome.steps, "epoch": epoch + 1,
+                        "learning_rate": row["learning_rate"], "where": "dev loss",
+                        "message": f"dev loss became {dev['loss']} in epoch "
+                                   f"{epoch + 1} (learning rate {row['learning_rate']:g})"})
+    score = metrics.improvement(outcome.monitor, dev[outcome.monitor])
+    if score < outcome.best_score - (stopping.min_delta if stopping else 0.0):
+        outcome.best_score = score
+        outcome.best_epoch, outcome.best_dev_loss = epoch + 1, dev["loss"]
+        outcome.best_dev_value = dev[outcome.monitor]
+        outcome.best_state = snapshot()
+        outcome.patience_left = stopping.patience if stopping else None
+    elif stopping:
+        outcome.patience_left -= 1
+        if outcome.patience_left == 0:
+            outcome.stop_reason = (f"early stopping: dev {outcome.monitor} did not "
+                                   f"improve by {stopping.min_delta:g} for "
+                                   f"{stopping.patience} epochs")
+            return True
+    if on_epoch_end is not None:
+        on_epoch_end(outcome)
+    if stop_request:
+        outcome.status, outcome.stop_reason = "pruned", stop_request
+        return True
+    return False
 
 
 def _train_epoch(experiment: Experiment, epoch: int, outcome: Outcome, on_step) -> dict:

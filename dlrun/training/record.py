@@ -1,6 +1,11 @@
 """Recording a run: lock a new run directory and write its config, labels and a "running"
-summary (begin), train in it, then write everything a run holds: parameters, summary, diagnosis,
-figures (train_in), so that a final status means every file is there."""
+summary (begin), train in it (train_in), then write everything a run holds: parameters, summary,
+diagnosis, figures (conclude), so that a final status means every file is there.
+
+Figures are the exception `figures` chooses: "now" draws them before the final summary; "later"
+draws them in a detached child that holds run.lock until they are written (the final summary is
+there first: a final status and a free lock mean every file is there); "none" leaves them to
+`dlrun plot`, as sweep trials do."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import plots, provenance
+from .. import provenance
 from ..config import ExperimentConfig
 from ..data.rows import check_mapped
 from ..diagnosis import diagnose
@@ -71,9 +76,12 @@ def _extra(summary: dict, what: str, write, *args):
 
 def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
              reporter: Reporter | None = None, stop_check=None,
-             resumed: Outcome | None = None) -> tuple[Path, dict]:
+             resumed: Outcome | None = None, figures: str = "now",
+             checkpoints: bool = True) -> tuple[Path, dict]:
     """Train in a run directory this process holds the lock of, then write its results;
-    `resumed` (restored from a checkpoint) goes on from its epoch, appending to metrics.csv."""
+    `resumed` (restored from a checkpoint) goes on from its epoch, appending to metrics.csv.
+    `checkpoints=False` takes no checkpoint at all, not even the one a run that ends unfinished
+    keeps (a sweep trial that cannot pause at a rung: it is run again, never resumed)."""
     reporter = reporter or Reporter()
     network, dataset, config = experiment.network, experiment.dataset, experiment.config
     started_at = time.time() - (resumed.seconds if resumed else 0.0)
@@ -85,7 +93,8 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
                                     append=append)
         steps = (layout.MetricsWriter(run_dir / layout.STEPS, layout.STEP_COLUMNS, flush_every=100,
                                     append=append) if config.train.record_steps else None)
-        keeper = checkpoint.Keeper(run_dir, experiment, config.train.checkpoint_every,
+        keeper = checkpoint.Keeper(run_dir, experiment,
+                                   config.train.checkpoint_every if checkpoints else 0,
                                    [writer.flush, *([steps.flush] if steps else [])])
         reporter.start(config.train.epochs)
 
@@ -96,42 +105,14 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
             check_mapped(dataset.splits)  # before the next epoch reads a file changed under it
             return reason
 
+        # Without checkpoints nothing is captured either: capturing costs a copy every epoch.
         outcome = fit(experiment, on_epoch, steps.write if steps else None, resumed,
-                      keeper.epoch_end)
+                      keeper.epoch_end if checkpoints else None)
         keeper.finish(outcome.status)
         if steps:
             steps.close()
         reporter.finish()
-        final = {name: evaluate(network, X, y, dataset.task)
-                 for name, (X, y) in dataset.splits.items() if len(X)}
-        meta = {"classes": np.array(dataset.classes, dtype=str), "task": np.array(dataset.task),
-                "features": np.array(dataset.features, dtype=str)}
-        if dataset.mean is not None:
-            meta.update(mean=dataset.mean, std=dataset.std)
-        layout.save_params(run_dir / layout.PARAMS, network.state(), meta)
-        summary.update(
-            status=outcome.status, epochs_run=outcome.epochs_run, steps=outcome.steps,
-            # `final` scores the weights in params.npz: those of epoch `kept_epoch`.
-            kept_epoch=outcome.kept_epoch, restored=outcome.restored,
-            best_epoch=outcome.best_epoch or None,
-            best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
-            best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
-            stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
-            first_step=outcome.first_step,
-            duration_seconds=round(time.time() - started_at, 3))
-        # A pruned sweep trial is paused at a rung, cut short by design: a diagnosis would judge
-        # a run that has not ended, and drawing it at every rung costs more than its epochs.
-        if outcome.status != "pruned":
-            bayes = _extra(summary, "diagnosis", diagnose.bayes_estimate, config, dataset)
-            if bayes is not None:
-                summary["bayes_error"] = bayes  # what human_error: auto measures the bias from
-            verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
-                             experiment)  # diagnosis.json, .md
-            if verdict:
-                summary["bias_variance"] = verdict
-            _extra(summary, "figures", plots.draw, run_dir, network, dataset, summary)
-        layout.write_json(run_dir / layout.SUMMARY, summary)  # last: a final status means all is there
-        return run_dir, summary
+        return conclude(run_dir, experiment, summary, outcome, started_at, lock, figures)
     except BaseException as error:
         if keeper is not None:
             _keep_latest(keeper)
@@ -148,6 +129,67 @@ def train_in(run_dir: Path, experiment: Experiment, summary: dict, lock,
         if steps:
             steps.close()
         lock.release()
+
+
+def conclude(run_dir: Path, experiment: Experiment, summary: dict, outcome: Outcome,
+             started_at: float, lock, figures: str = "now") -> tuple[Path, dict]:
+    """Write what a trained run holds besides its metrics: parameters, final metrics, diagnosis,
+    figures (see `figures` above) and, last, the final summary."""
+    network, dataset, config = experiment.network, experiment.dataset, experiment.config
+    if figures == "later" and outcome.status != "completed":
+        figures = "now"  # an interrupted or diverged run may be resumed at once: free its lock
+    final = {name: evaluate(network, X, y, dataset.task)
+             for name, (X, y) in dataset.splits.items() if len(X)}
+    meta = {"classes": np.array(dataset.classes, dtype=str), "task": np.array(dataset.task),
+            "features": np.array(dataset.features, dtype=str)}
+    if dataset.mean is not None:
+        meta.update(mean=dataset.mean, std=dataset.std)
+    layout.save_params(run_dir / layout.PARAMS, network.state(), meta)
+    summary.update(
+        status=outcome.status, epochs_run=outcome.epochs_run, steps=outcome.steps,
+        # `final` scores the weights in params.npz: those of epoch `kept_epoch`.
+        kept_epoch=outcome.kept_epoch, restored=outcome.restored,
+        best_epoch=outcome.best_epoch or None,
+        best_dev_loss=outcome.best_dev_loss if outcome.best_epoch else None,
+        best_dev_metric={"name": outcome.monitor, "value": outcome.best_dev_value},
+        stop_reason=outcome.stop_reason, divergence=outcome.divergence, final=final,
+        first_step=outcome.first_step,
+        duration_seconds=round(time.time() - started_at, 3))
+    # A pruned sweep trial is paused at a rung, cut short by design: a diagnosis would judge
+    # a run that has not ended, and drawing it at every rung costs more than its epochs.
+    if outcome.status != "pruned":
+        bayes = _extra(summary, "diagnosis", diagnose.bayes_estimate, config, dataset)
+        if bayes is not None:
+            summary["bayes_error"] = bayes  # what human_error: auto measures the bias from
+        verdict = _extra(summary, "diagnosis", diagnose.after_training, run_dir, summary,
+                         experiment)  # diagnosis.json, .md
+        if verdict:
+            summary["bias_variance"] = verdict
+        if figures == "now":
+            _extra(summary, "figures", _draw, run_dir, network, dataset, summary)
+    layout.write_json(run_dir / layout.SUMMARY, summary)  # last: a final status means all is there
+    if figures == "later":
+        _draw_later(run_dir, experiment, summary, lock)
+    return run_dir, summary
+
+
+def _draw(run_dir: Path, network, dataset, summary: dict):
+    from .. import plots  # lazy: matplotlib comes with it; only what draws pays for the import
+    return plots.draw(run_dir, network, dataset, summary)
+
+
+def _draw_later(run_dir: Path, experiment: Experiment, summary: dict, lock) -> None:
+    """Draw the figures in a detached child holding the lock; a failure there is recorded in
+    summary.json as _extra records one, for `dlrun plot` to draw them again."""
+    from .. import detach  # lazy: only a run that draws later needs the fork
+
+    def job():
+        _extra(summary, "figures", _draw, run_dir, experiment.network, experiment.dataset,
+               summary)
+        if "figures" in summary.get("problems", {}):
+            layout.write_json(run_dir / layout.SUMMARY, summary)
+
+    detach.run_detached(job, [lock])
 
 
 def _keep_latest(keeper) -> None:

@@ -57,12 +57,12 @@ def _check_status(run_dir: Path, summary: dict, paused_ok: bool = False) -> str:
 
 def resume(run_dir: str | Path, overrides: list[str] = (),
            reporter: loop.Reporter | None = None, stop_check=None, paused_ok: bool = False,
-           data_changed: bool = False) -> tuple[Path, dict]:
+           data_changed: bool = False, figures: str = "now") -> tuple[Path, dict]:
     """Continue the run in run_dir from its checkpoint (from its first epoch if it has none);
     returns (run directory, summary) like session.run. Data that differs from what the run
     started with is refused, or trained on when `data_changed` says so (and recorded).
-    `paused_ok`: a sweep promoting a trial it stopped at a rung goes on with it; `stop_check` as
-    in session.run."""
+    `paused_ok`: a sweep promoting a trial it stopped at a rung goes on with it; `stop_check` and
+    `figures` as in session.run."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
@@ -94,7 +94,7 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
         lock.release()
         raise
     run_dir, summary = record.train_in(run_dir, experiment, summary, lock, reporter,
-                                        stop_check, resumed=outcome)
+                                        stop_check, resumed=outcome, figures=figures)
     return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
 

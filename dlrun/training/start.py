@@ -23,13 +23,14 @@ from .loop import Reporter
 def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "runs",
           name: str | None = None, resume: Path | None = None,
           reporter_for: Callable[[str], Reporter] | None = None, tags: list[str] = (),
-          note: str | None = None, data_changed: bool = False
+          note: str | None = None, data_changed: bool = False, figures: str = "now"
           ) -> tuple[Path, dict] | folds.CrossValidation:
     """Train into a new run directory, or go on in `resume`'s; returns (run directory, summary),
     or for a config with data.folds the cross-validation's K runs (and final model).
     `name` is a run name or a template of config keys (naming.py); reporter_for(title), if given,
     makes the progress reporter once the run's name is known. `data_changed` lets a resumed
-    run train on data that changed since it started (said in its summary)."""
+    run train on data that changed since it started (said in its summary). `figures` as in
+    session.run ("later": drawn by a detached child while the command prints and exits)."""
     overrides = list(overrides)
     if resume is not None:
         if tags or note:
@@ -37,7 +38,8 @@ def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "run
                               "them with dlrun tag and dlrun note")
         overrides = resume_module.arguments(config, overrides, name)
         reporter = reporter_for(resume.name) if reporter_for else None
-        return resume_module.resume(resume, overrides, reporter, data_changed=data_changed)
+        return resume_module.resume(resume, overrides, reporter, data_changed=data_changed,
+                                    figures=figures)
     if config is None:
         raise ConfigError("give a CONFIG to train, or --resume RUN_DIR to go on with a run")
     if data_changed:
@@ -52,7 +54,8 @@ def train(config: Path | None, overrides: list[str], runs_dir: str | Path = "run
             return folds.cross_validate(experiment, runs_dir, reporter_for or (lambda title: None),
                                         source=config)
         reporter = reporter_for(experiment.name) if reporter_for else None
-        return session.run(experiment, runs_dir, reporter, source=config, labels=labels)
+        return session.run(experiment, runs_dir, reporter, source=config, labels=labels,
+                           figures=figures)
     except ConfigError as error:  # found once the data is loaded: say where the key is
         raise config_module.located(error, config, overrides) from None
 
