@@ -268,3 +268,21 @@ def test_tpe_with_asha_proposes_the_same_values_whatever_the_number_of_workers(t
               "model.hidden_layers"]
     # past TPE's 10 random start-up points too: it learned from the same first-rung results
     pd.testing.assert_frame_equal(table(one)[values], table(two)[values])
+
+
+def test_unpruned_trials_of_one_architecture_go_as_stacked_groups_pruned_ones_alone(tmp_path):
+    from test_stacked import SAME_ARCHITECTURE
+
+    from dlrun.sweep.stacked import StackedTask
+
+    data, lines = parse(SAME_ARCHITECTURE, "space.yaml")
+    space = SearchSpace.from_data(data, "space.yaml", lines)
+    kinds = {}
+    for prune in (False, True):
+        options = sweep.Options(trials=6, prune=prune, prune_min_epochs=1)
+        backend = Counting()
+        swept = sweep.run(sweep.create(space, tmp_path / str(prune), options, "here"), backend)
+        assert len(swept.finished) == 6
+        kinds[prune] = [type(job).__name__ for job in backend.jobs]
+    assert kinds[False] == [StackedTask.__name__]  # all six in one job: nothing to wait for
+    assert set(kinds[True]) == {TrialTask.__name__}  # a stack keeps no checkpoint to pause at

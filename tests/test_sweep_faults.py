@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -446,3 +447,51 @@ def test_a_trial_that_kills_every_dask_worker_it_runs_on_fails_the_others_comple
                                   table(undisturbed).set_index("trial").drop(index=2),
                                   check_dtype=False)
     wait_until(lambda: leftovers(work) == [], None, "the killed workers' scratch removed", 30)
+
+
+# --- the pool and its losses, with jobs of this test's own ----------------------------------------
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    poison: bool = False  # its worker dies (SIGKILL) whenever it runs it
+
+
+@dataclass(frozen=True)
+class Group:
+    tasks: tuple
+
+
+def run_or_die(job):
+    """A worker's work: each trial's number back, unless the job holds a poisoned one."""
+    tasks = getattr(job, "tasks", (job,))
+    if any(task.poison for task in tasks):
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return [task.index for task in tasks]
+
+
+def no_init():
+    pass
+
+
+def test_the_pool_runs_again_only_what_a_dead_worker_held_and_a_group_as_single_trials():
+    from dlrun.sweep.lost import Losses
+    from dlrun.sweep.pool import WorkerPool
+
+    jobs = [Job(0), Group((Job(1), Job(2, poison=True), Job(3))), *[Job(i) for i in range(4, 9)]]
+    pending = list(jobs)
+    losses = Losses()
+    pool = WorkerPool(2, run_or_die, no_init)
+    try:
+        results = list(pool.run(lambda: pending.pop(0) if pending else None, losses.lost))
+    finally:
+        pool.close()
+    done = sorted(i for result in results if isinstance(result[0], int) for i in result)
+    (failed,) = [r for result in results if not isinstance(result[0], int) for r in result]
+    assert done == [0, 1, 3, 4, 5, 6, 7, 8]  # each exactly once
+    assert failed.index == 2 and failed.summary["status"] == "failed"
+    assert failed.summary["error"].startswith("worker process lost 3 times: pid ")
+    assert failed.summary["error"].endswith("ended by SIGKILL")
+    # the group counted one loss for each of its trials; nothing else was ever counted as lost
+    assert losses.counts == {1: 1, 2: 3, 3: 1}

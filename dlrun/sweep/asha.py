@@ -11,7 +11,10 @@ bottom. No rung waits for all its points, so no slot idles while there is work; 
 point has started, a rung holding fewer than `factor` points still promotes its best, so a
 small sweep ends with a trained trial. What is still paused when nothing can move is pruned.
 
-Without rungs (no --prune) the same loop starts every point in turn and runs it to its end.
+Without rungs (no --prune) nothing waits to be promoted, so every point that can start does,
+at once, and its jobs are grouped (`group`: trials sharing an architecture become one stacked
+job, dlrun.sweep.stacked). With rungs every trial runs alone: a stack keeps no checkpoint to
+pause at or go on from.
 
 The adaptive sampler (TPE) is asked for a point when the point starts, and told each point's
 score once the point has reported at the bottom rung (or ended, without pruning) in batches of
@@ -28,6 +31,7 @@ import math
 from collections import deque
 from typing import Any, Callable
 
+from .stacked import job_indices
 from .trial import TrialResult, TrialTask
 
 
@@ -81,14 +85,16 @@ class Scheduler:
 
     `sweep` is a dlrun.sweep.run.Sweep (its trials, the finished ones, finish_trial, metric);
     `new_point(point, values)` makes a point's trials; `batch` is how many points the adaptive
-    sampler proposes between tellings (its reproducibility rule, above)."""
+    sampler proposes between tellings (its reproducibility rule, above); `group(tasks)` makes
+    the jobs of tasks planned together."""
 
     def __init__(self, sweep, new_point: Callable[[int, dict], list], stops: list[int],
-                 factor: int, batch: int):
-        self.sweep, self.sampler, self.new_point = sweep, sweep.sampler, new_point
+                 factor: int, batch: int, group: Callable[[list], list] = list):
+        self.sweep, self.sampler, self.new_point, self.group = sweep, sweep.sampler, new_point, group
         self.ladder = Ladder(stops, factor)
         self.batch, self.total = batch, sweep.sampler.trials
-        self.queue: deque[TrialTask] = deque()
+        self.ready: list[TrialTask] = []  # tasks planned, not yet grouped into jobs
+        self.queue: deque = deque()  # jobs: a task, or a stacked group of tasks
         self.points: dict[int, list] = {}  # started points and their trials
         self.by_index: dict[int, Any] = {}
         self.out: dict[int, int] = {}  # point -> its trials still in flight
@@ -101,26 +107,32 @@ class Scheduler:
 
     # The loop's parts: next_job (what a free slot runs), receive (a result), close (the end).
 
-    def next_job(self) -> TrialTask | None:
+    def next_job(self):
         while not self.queue and self._plan():
             pass
         if not self.queue:
             return None
-        self.in_flight += 1
-        return self.queue.popleft()
+        job = self.queue.popleft()
+        self.in_flight += len(job_indices(job))
+        return job
 
     def _plan(self) -> bool:
-        """Queue the next point's jobs: a promotion if there is one, else a new point; False when
-        neither can start now."""
+        """Queue the next jobs: a promotion if there is one, else a new point (without rungs,
+        every point that can start); False when nothing can start now."""
         found = self.ladder.promotable(self.paused, last_call=not self._more_points())
         if found is not None:
             self._promote(*found)
-            return True
-        if self._can_start(self.next_point):
-            self._start(self.next_point)
-            self.next_point += 1
-            return True
-        return False
+        else:
+            if not self._can_start(self.next_point):
+                return False
+            while self._can_start(self.next_point):
+                self._start(self.next_point)
+                self.next_point += 1
+                if self.ladder.stops:  # ASHA: the next point is decided when a slot frees
+                    break
+        self.queue.extend(self.group(self.ready))
+        self.ready = []
+        return True
 
     def _more_points(self) -> bool:
         return self.next_point < self.total
@@ -162,7 +174,7 @@ class Scheduler:
         self.out[point] = len(trials)
         for trial in trials:
             paused = self.results.pop(trial.index, None)
-            self.queue.append(TrialTask(trial.index, trial.config, self.sweep.space.source,
+            self.ready.append(TrialTask(trial.index, trial.config, self.sweep.space.source,
                                         stop if stop is not None and stop < trial.epochs else None,
                                         paused.files if paused else None))
 

@@ -67,8 +67,9 @@ class DaskBackend:
         return max(1, sum(self.client.nthreads().values()))
 
     def run(self, next_job) -> Iterator[TrialResult]:
-        """Jobs (trials or stacked groups) pulled one at a time as slots free up
-        (dlrun.sweep.workers.NextJob), a lost one run again first; results as they complete."""
+        """Jobs pulled one at a time as slots free up (dlrun.sweep.workers.NextJob), each a trial
+        or a stacked group (dlrun.sweep.stacked.run_job), a lost one run again first; results as
+        jobs complete."""
         from distributed import as_completed  # lazy: see __init__
 
         running: dict = {}

@@ -18,7 +18,6 @@ import math
 import os
 import shlex
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -334,11 +333,6 @@ class Sweep:
             return None
         return -float(value) if maximize else float(value)
 
-    def point_metric(self, trials: list[Trial]) -> float | None:
-        """The mean optimized metric of a point's trials; None if any has none."""
-        values = [self.metric(t, t.summary) for t in trials]
-        return None if any(v is None for v in values) else float(np.mean(values))
-
     def summary_at(self, trial: Trial, epoch: int) -> dict | None:
         """What a finished trial's summary would have said paused at `epoch` (its report at a
         rung there), from its own files: its summary if it paused there, else the metrics.csv row
@@ -541,6 +535,34 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
     return sweep
 
 
+def schedule(sweep: Sweep, slots: int) -> asha.Scheduler:
+    """The sweep's scheduler: ASHA over the pruner's rungs (none without --prune). The adaptive
+    sampler proposes `--batch` points (default: one per slot) between tellings."""
+    batch = (sweep.options.batch or slots) if sweep.sampler.adaptive else sweep.sampler.trials
+    if sweep.sampler.adaptive:
+        sweep.info["sampler"]["batch"] = batch
+    pruner = sweep.info["pruner"]
+
+    def new_point(point, values):
+        return point_trials(sweep.space, sweep.options, point, values, sweep.sampler.trials)
+
+    def group(tasks):
+        return stacked.group(tasks, slots) if sweep.options.stack else tasks
+
+    return asha.Scheduler(sweep, new_point, pruner["rungs"] if pruner else [],
+                          sweep.options.prune_factor, batch, group)
+
+
+def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepReporter) -> None:
+    """Every job the scheduler has, each pulled when a slot frees, each result taken in turn."""
+    reporter.update(len(sweep.finished), 0, sweep.best())
+    for result in backend.run(scheduler.next_job):
+        scheduler.receive(result)
+        reporter.update(len(sweep.finished), scheduler.in_flight, sweep.best())
+        if result.summary["status"] == "interrupted":
+            raise KeyboardInterrupt
+
+
 def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED) -> list[str]:
     """Draw the figures of the `count` best trials, named in sweep.json under "figures"; later:
     in a detached child holding their run locks (dlrun.detach). Trials draw none themselves:
@@ -576,51 +598,6 @@ def draw_trials(run_dirs: list[Path], later: bool = False) -> None:
         finally:
             for lock in locks:
                 lock.release()
-
-
-def schedule(sweep: Sweep, slots: int) -> asha.Scheduler:
-    """The sweep's scheduler: ASHA over the pruner's rungs (none without --prune). The adaptive
-    sampler proposes `--batch` points (default: one per slot) between tellings."""
-    batch = (sweep.options.batch or slots) if sweep.sampler.adaptive else sweep.sampler.trials
-    if sweep.sampler.adaptive:
-        sweep.info["sampler"]["batch"] = batch
-    pruner = sweep.info["pruner"]
-
-    def new_point(point, values):
-        return point_trials(sweep.space, sweep.options, point, values, sweep.sampler.trials)
-
-    return asha.Scheduler(sweep, new_point, pruner["rungs"] if pruner else [],
-                          sweep.options.prune_factor, batch)
-
-
-def stacked_jobs(next_job, slots: int):
-    """next_job for the backend with the trials the scheduler can start at once grouped into
-    stacked jobs (dlrun.sweep.stacked). Only without pruning: there a free slot promotes a paused
-    point first, so the scheduler must be asked one job at a time."""
-    ready: deque = deque()
-
-    def pull():
-        if not ready:
-            tasks = []
-            while (job := next_job()) is not None:
-                tasks.append(job)
-            ready.extend(stacked.group(tasks, slots))
-        return ready.popleft() if ready else None
-
-    return pull
-
-
-def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepReporter) -> None:
-    """Every job the scheduler has, each pulled when a slot frees, each result taken in turn."""
-    reporter.update(len(sweep.finished), 0, sweep.best())
-    next_job = scheduler.next_job
-    if sweep.options.stack and not sweep.info["pruner"]:
-        next_job = stacked_jobs(next_job, backend.slots)
-    for result in backend.run(next_job):
-        scheduler.receive(result)
-        reporter.update(len(sweep.finished), scheduler.in_flight, sweep.best())
-        if result.summary["status"] == "interrupted":
-            raise KeyboardInterrupt
 
 
 def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:

@@ -57,9 +57,9 @@ def scratch_dir() -> str | None:
     the launcher of local workers removes what a killed one left (dlrun.sweep.pool)."""
     if "distributed" not in sys.modules:  # not a Dask worker: nothing imported it
         return None
-    from distributed import get_worker  # lazy: imported already, as the check above says
+    import distributed  # lazy: only where it is imported already (the check above)
     try:
-        return get_worker().local_directory
+        return distributed.get_worker().local_directory
     except ValueError:  # a process that imported Dask but is no worker
         return None
 

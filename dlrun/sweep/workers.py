@@ -13,7 +13,7 @@ from .cluster import DaskBackend
 from .lost import Losses
 from .pool import WorkerPool
 from .stacked import run_job
-from .trial import TrialResult, TrialTask
+from .trial import TrialResult
 
 
 def default_workers() -> int:
@@ -23,9 +23,10 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-NextJob = Callable[[], "TrialTask | None"]
+NextJob = Callable[[], "object | None"]
 """What every backend's run() pulls from: the next job to start, or None when nothing can start
-now (the sweep waits for a result first). A backend keeps at most `slots` jobs in flight, yields
+now (the sweep waits for a result first); a job is a TrialTask or a stacked group of them
+(dlrun.sweep.stacked.StackedTask), and yields one result per trial. A backend keeps at most `slots` jobs in flight, yields
 each result as it completes, and ends once nothing is in flight and next_job() still says None."""
 
 
