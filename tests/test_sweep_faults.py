@@ -65,10 +65,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def running_trial(root: int, scratch: Path, name: str | None, rows: int = 5):
-    """(pid, metrics.csv) of a descendant of `root` training trial `name` (any trial if None) in
-    `scratch`, once its metrics.csv has `rows` epochs; None if there is none yet."""
-    for pid in children(root):
+def running_trial(root: int, scratch: Path, name: str | None, rows: int = 5,
+                  itself: bool = False):
+    """(pid, metrics.csv) of a descendant of `root` (or `root` itself) training trial `name`
+    (any trial if None) in `scratch`, once its metrics.csv has `rows` epochs; None if there is
+    none yet."""
+    for pid in [root] * itself + children(root):
         try:
             links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
         except OSError:
@@ -256,6 +258,24 @@ def test_a_killed_sweep_reads_stale_and_resume_ends_it_as_if_never_killed(space,
     assert info["status"] == "completed" and status_in_ls(runs) == "completed"
     assert [(r["was"], r["kept"]) for r in info["resumed"]] == [("running", len(kept))]
     assert not (sweep_dir / runlock.LOCK).exists()
+
+
+def test_a_killed_sweep_training_in_its_own_process_leaves_a_scratch_resume_removes(
+        space, scratch, tmp_path, undisturbed):
+    runs = tmp_path / "runs"
+    process = launch(space, runs, scratch, "--trials", 8, "--workers", 1)
+    wait_until(lambda: list(runs.glob("*/trial-*"))
+               and running_trial(process.pid, scratch, None, itself=True),
+               process, "a trial stored and one training")
+    process.kill()
+    process.wait()
+    (left,) = scratch.iterdir()  # SIGKILL gives no process the chance to clean up
+    assert left.name.startswith(f"dlrun-trial-{process.pid}-")
+    (sweep_dir,) = runs.iterdir()
+    result = runner.invoke(app, ["sweep", "--resume", str(sweep_dir), "-q", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert list(scratch.iterdir()) == []
+    assert_same_sweep(sweep_dir, undisturbed)
 
 
 def test_sigint_stops_a_sweep_as_interrupted_its_scratch_removed_and_resume_finishes_it(

@@ -10,7 +10,10 @@ would have, sweep.csv and all.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -19,6 +22,7 @@ from ..errors import ConfigError, RunDirError
 from ..rundir import layout, reader, runlock
 from . import run as sweep_run
 from . import samplers
+from .pool import remove_scratch
 from .run import INFO, SPACE, Options, Sweep, Trial
 from .space import encode
 
@@ -146,9 +150,11 @@ def reopen(sweep_dir: str | Path, given: dict, where: str, stack: bool | None = 
     space, sampler, trials = planned(sweep_dir, info, options)
     finished = stored(sweep_dir, space, options, sampler, trials)
     sweep = Sweep(sweep_dir, space, options, trials, info, finished=finished, sampler=sampler)
+    killed = runlock.holder(sweep_dir)  # the process the lock file names, if it was killed
     sweep.lock = runlock.acquire(sweep_dir, wait=False)
     try:
         _clear(sweep_dir, set(t.name for t in finished.values()))
+        _clear_scratch(killed)
         resumed = [*(info.get("resumed") or []),
                    {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "where": where,
                     "was": info.get("status"), "kept": len(finished),
@@ -160,6 +166,22 @@ def reopen(sweep_dir: str | Path, given: dict, where: str, stack: bool | None = 
         sweep.lock.release()
         raise
     return sweep
+
+
+def _clear_scratch(killed: dict | None) -> None:
+    """Remove the scratch directory of a trial the sweep's own process was training when it was
+    killed (with one worker trials run in that process; worker processes clean up themselves)."""
+    killed = killed or {}
+    pid = killed.get("pid")
+    if killed.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return
+    try:
+        os.kill(pid, 0)
+        return  # its number went to another process since: what it holds is not ours
+    except ProcessLookupError:
+        remove_scratch(pid, tempfile.gettempdir())
+    except PermissionError:
+        return
 
 
 def _clear(sweep_dir: Path, kept: set[str]) -> None:
