@@ -69,3 +69,17 @@ def test_a_narrow_terminal_names_the_values_it_leaves_out(tmp_path):
     assert left_out and all(name in wide for name in left_out)
     header = "\n".join(line for line in narrow.splitlines()[:12])
     assert "learning_" in header and "rate" in header  # folded at its underscore, never cut
+
+
+def test_the_progress_line_follows_the_metric_the_sweep_optimizes(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    console._width = 120
+    result = CliRunner().invoke(app, ["sweep", str(space), "--trials", "4", "--workers", "1",
+                                      "--optimize", "dev_loss", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("trials ")]
+    (directory,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    table = pd.read_csv(directory / "sweep.csv")
+    best = table.loc[table["dev_loss"].idxmin()]
+    assert f"best dev loss {best['dev_loss']:.4g} (trial {best['trial']})" in line

@@ -30,13 +30,14 @@ from .run import (
 
 
 class LiveSweep(SweepReporter):
-    """Trials done out of all, trials running, and the best dev error so far."""
+    """Trials done out of all, trials running, and the best value so far of the metric the
+    sweep optimizes."""
 
     def __init__(self, title: str):
         self.title = title
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-            TextColumn("running {task.fields[running]}  best dev error {task.fields[best]}"),
+            TextColumn("running {task.fields[running]}  best {task.fields[best]}"),
             TimeElapsedColumn(), console=console)
 
     def start(self, total: int, slots: int) -> None:
@@ -49,7 +50,9 @@ class LiveSweep(SweepReporter):
     def update(self, done: int, running: int, best: dict | None) -> None:
         where = f"point {best['point']}" if best and "point" in best else \
             f"trial {best['trial']}" if best else ""
-        text = f"{best['dev_error']:.4f} ({where})" if best else "-"
+        # The metric the sweep optimizes, as its table ranks by it (dev error by default).
+        text = (f"{best['optimize'].replace('_', ' ')} {best['value']:.4g} ({where})"
+                if best and best.get("value") is not None else "-")
         self.progress.update(self.task, completed=done, running=running, best=text)
 
     def finish(self) -> None:
