@@ -638,6 +638,9 @@ def sweep(
 
     if grid and sampler not in ("random", "grid"):
         raise ConfigError(f"--grid is --sampler grid; it cannot go with --sampler {sampler}")
+    def note(text: str) -> None:
+        err_console.print(f"note: {text}", markup=False, highlight=False)
+
     if resume is not None:
         if config is not None or overrides or refine is not None or name is not None:
             raise ConfigError(f"--resume {resume}: give the sweep directory alone (no CONFIG, "
@@ -649,7 +652,7 @@ def sweep(
         restack = stack if ctx.get_parameter_source("stack").name != "DEFAULT" else None
         try:
             swept = launch.resume(resume, given, workers, cluster, None if quiet else LiveSweep,
-                                  restack)
+                                  restack, None if quiet else note)
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/yellow]: finished trials are kept")
             raise typer.Exit(130)
@@ -662,9 +665,7 @@ def sweep(
                       stack=stack)
     try:
         swept = launch.sweep(space, options, runs_dir, workers, cluster, refined_from,
-                             None if quiet else LiveSweep,
-                             lambda note: err_console.print(f"note: {note}", markup=False,
-                                                            highlight=False))
+                             None if quiet else LiveSweep, note)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished trials are kept")
         raise typer.Exit(130)

@@ -65,16 +65,22 @@ def sweep(space: SearchSpace, options: sweep_run.Options, runs_dir: str | Path =
 
 def resume(sweep_dir: Path, given: dict, workers: int | None = None, cluster: str | None = None,
            reporter_for: Callable[[str], sweep_run.SweepReporter] | None = None,
-           stack: bool | None = None) -> sweep_run.Sweep:
+           stack: bool | None = None,
+           on_note: Callable[[str], None] | None = None) -> sweep_run.Sweep:
     """Finish the sweep in sweep_dir with its own options (`given`: the options named on the
     command line, each refused unless it is the sweep's own; `stack`, if not None, in place of
-    its own: stacking changes no number); as `sweep` for the rest."""
+    its own: stacking changes no number); on_note hears how many trials are kept; as `sweep`
+    for the rest."""
     info = sweep_resume.read_info(Path(sweep_dir))
     backend = open_backend(workers, cluster, max(1, info.get("trials") or 1))
     aborted = True
     try:
         with sigterm_as_interrupt():
             swept = sweep_resume.reopen(sweep_dir, given, backend.description, stack)
+            if on_note:
+                kept, total = len(swept.finished), swept.info["trials"]
+                on_note(f"resuming {swept.directory}: {kept} of {total} trials stored and "
+                        f"kept, {total - kept} to run")
             sweep_run.run(swept, backend, reporter_for(swept.directory.name) if reporter_for
                           else None)
             aborted = False
