@@ -1,4 +1,4 @@
-"""`dlrun sweep --resume SWEEP_DIR`: finish a sweep that was stopped or killed, with its own options.
+"""`dlrun sweep --resume SWEEP_DIR`: finish a stopped or killed sweep with its own options.
 
 The sweep's trials come again from its seed and space (sweep.yaml), so the trials are the same
 ones; those stored in the directory are kept (in `Sweep.finished`, which the run loop skips and
