@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 from collections import deque
 from dataclasses import dataclass
@@ -133,7 +134,6 @@ class WorkerPool:
     def _why(self, worker: Worker) -> str:
         code = worker.process.exitcode
         if code is not None and code < 0:
-            import signal  # lazy: only for the message
             try:
                 return f"pid {worker.process.pid} ended by {signal.Signals(-code).name}"
             except ValueError:
