@@ -515,3 +515,16 @@ def test_the_pool_runs_again_only_what_a_dead_worker_held_and_a_group_as_single_
     assert failed.summary["error"].endswith("ended by SIGKILL")
     # the group counted one loss for each of its trials; nothing else was ever counted as lost
     assert losses.counts == {1: 1, 2: 3, 3: 1}
+
+
+def test_resume_refuses_a_sweep_that_recorded_no_options(quick_sweep):
+    info = json.loads((quick_sweep / "sweep.json").read_text())
+    del info["options"]  # as a sweep made before sweep.json kept them
+    (quick_sweep / "sweep.json").write_text(json.dumps(info))
+    before = snapshot(quick_sweep)
+    result = runner.invoke(app, ["sweep", "--resume", str(quick_sweep)])
+    assert result.exit_code == 2
+    assert result.output == (f"error: {quick_sweep / 'sweep.json'}: records no options this dlrun "
+                             "knows (an older or newer dlrun made it); start it again: dlrun "
+                             f"sweep {quick_sweep / 'sweep.yaml'}\n")
+    assert snapshot(quick_sweep) == before
