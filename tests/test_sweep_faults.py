@@ -278,11 +278,13 @@ def test_a_killed_sweep_training_in_its_own_process_leaves_a_scratch_resume_remo
     assert_same_sweep(sweep_dir, undisturbed)
 
 
+@pytest.mark.parametrize("workers", [2, 1])  # with one, the trial stopped is stored interrupted
 def test_sigint_stops_a_sweep_as_interrupted_its_scratch_removed_and_resume_finishes_it(
-        space, scratch, tmp_path, undisturbed):
+        space, scratch, tmp_path, undisturbed, workers):
     runs = tmp_path / "runs"
-    process = launch(space, runs, scratch, "--trials", 8, "--workers", 2)
-    wait_until(lambda: list(runs.glob("*/trial-*")) and running_trial(process.pid, scratch, None),
+    process = launch(space, runs, scratch, "--trials", 8, "--workers", workers)
+    wait_until(lambda: list(runs.glob("*/trial-*"))
+               and running_trial(process.pid, scratch, None, itself=workers == 1),
                process, "a trial stored and one training")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
@@ -291,6 +293,8 @@ def test_sigint_stops_a_sweep_as_interrupted_its_scratch_removed_and_resume_fini
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "interrupted"
     assert status_in_ls(runs) == "interrupted"
     assert list(scratch.iterdir()) == []
+    statuses = set(pd.read_csv(sweep_dir / "sweep.csv")["status"])
+    assert statuses == ({"completed", "interrupted"} if workers == 1 else {"completed"})
     result = runner.invoke(app, ["sweep", "--resume", str(sweep_dir), "-q", "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert_same_sweep(sweep_dir, undisturbed)
