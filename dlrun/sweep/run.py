@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import shlex
@@ -325,10 +326,16 @@ class Sweep:
     table_written: float = -math.inf
     sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
 
+    @functools.cached_property
+    def objective(self) -> tuple[str, bool]:
+        """(column, maximize) of the sweep's --optimize."""
+        return objective(_comparable(results_frame(self.space, [])), self.options.optimize)
+
     def metric(self, trial: Trial, summary: dict) -> float | None:
         """The optimized metric of a trial's summary (pruning and TPE watch it), lower better."""
-        column, maximize = objective(_comparable(results_frame(self.space, [])), self.options.optimize)
-        value = _comparable(pd.DataFrame([_row(trial, summary)])).iloc[0][column]
+        column, maximize = self.objective
+        row = _row(trial, summary)
+        value = row["seconds"] if column == "duration" else row.get(column)  # as _comparable
         if not _finite(value):
             return None
         return -float(value) if maximize else float(value)
@@ -554,10 +561,13 @@ def schedule(sweep: Sweep, slots: int) -> asha.Scheduler:
 
 def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepReporter) -> None:
     """Every job the scheduler has, each pulled when a slot frees, each result taken in turn."""
-    reporter.update(len(sweep.finished), 0, sweep.best())
+    best, done = sweep.best(), len(sweep.finished)
+    reporter.update(done, 0, best)
     for result in backend.run(scheduler.next_job):
         scheduler.receive(result)
-        reporter.update(len(sweep.finished), scheduler.in_flight, sweep.best())
+        if len(sweep.finished) != done:  # ranking every trial costs more than a paused one's epochs
+            best, done = sweep.best(), len(sweep.finished)
+        reporter.update(done, scheduler.in_flight, best)
         if result.summary["status"] == "interrupted":
             raise KeyboardInterrupt
 
