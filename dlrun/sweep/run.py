@@ -524,6 +524,7 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
         _drive(sweep, backend, scheduler, reporter)
         for trial, result, reason in scheduler.close():  # still paused: outranked at its rung
             sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
+        reporter.update(len(sweep.finished), 0, sweep.best())
     except KeyboardInterrupt:
         sweep.settle()
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
