@@ -409,7 +409,10 @@ RUNS_DIR_HELP = "The directory of runs."
 @app.command("ls")
 @user_errors
 def list_runs(
-    runs_dir: Annotated[Path, typer.Argument(help=RUNS_DIR_HELP)] = Path("runs"),
+    runs_dir: Annotated[Optional[Path], typer.Argument(
+        help=RUNS_DIR_HELP + " [default: runs]", show_default=False)] = None,
+    runs_dir_option: Annotated[Optional[Path], typer.Option(
+        "--runs-dir", help="The same, as every other command names it.")] = None,
     status: Annotated[Optional[list[str]], typer.Option(
         metavar="STATUS", help="Only runs with this status (repeatable): completed, running, "
                                "stale, interrupted, diverged, failed, pruned, corrupt.")] = None,
@@ -431,6 +434,10 @@ def list_runs(
     if output_format not in listview.FORMATS:
         raise ConfigError(f"--format: expected {', '.join(listview.FORMATS)}, got "
                           f"{output_format!r}")
+    if runs_dir is not None and runs_dir_option is not None and runs_dir != runs_dir_option:
+        raise ConfigError(f"give the directory of runs once: {runs_dir} or --runs-dir "
+                          f"{runs_dir_option}")
+    runs_dir = runs_dir or runs_dir_option or Path("runs")
     found, total = catalog.listing(runs_dir, status or (), tag or (), since)
     if output_format != "table":
         writer = listview.to_json if output_format == "json" else listview.to_csv
