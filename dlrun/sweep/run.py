@@ -54,7 +54,7 @@ class Options:
     satisfy: list[str] = field(default_factory=list)  # as `dlrun compare --satisfy`
     batch: int | None = None  # points TPE proposes at once; default: the backend's slots
     prune: bool = False
-    prune_factor: int = 3  # successive halving keeps the best third at each rung
+    prune_factor: int = 3  # ASHA sends on the best third of each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
     seeds: int = 1  # each point trained with this many seeds, ranked by their mean
     stack: bool = True  # train trials that share an architecture as one computation (stacked.py)
@@ -172,7 +172,7 @@ def point_trials(space: SearchSpace, options: Options, point: int, values: dict,
 
 
 def rungs(max_epochs: int, factor: int, min_epochs: int | None) -> list[int]:
-    """Epochs at which successive halving compares trials: min, min·factor, ... below max."""
+    """Epochs at which ASHA compares trials: min, min·factor, ... below max."""
     epoch = min_epochs or max(1, round(max_epochs / factor ** 2))
     found = []
     while epoch < max_epochs:
