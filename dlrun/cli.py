@@ -611,8 +611,9 @@ def sweep(
         min=1, help="Train every point with N seeds (the config's seed + 0..N-1) and rank by "
                     "the mean dev error; the data stays the config's.")] = 1,
     prune: Annotated[bool, typer.Option(
-        "--prune", help="Successive halving: pause every trial at each rung, go on from its "
-                        "checkpoint with those whose optimized metric leads.")] = False,
+        "--prune", help="Asynchronous successive halving (ASHA): every trial pauses at each "
+                        "rung; one in the best 1/FACTOR there so far goes on from its checkpoint "
+                        "as soon as a worker is free.")] = False,
     prune_factor: Annotated[int, typer.Option(
         min=2, help="Each rung keeps the best 1/FACTOR and multiplies the epochs by FACTOR.")] = 3,
     prune_min_epochs: Annotated[Optional[int], typer.Option(

@@ -1,29 +1,39 @@
 """The sweep's asynchronous scheduling: backends pull jobs one at a time, ASHA promotes as soon
 as a trial is in the top 1/factor of its rung, and a promoted trial ends as if never paused."""
 
-import pytest
+import json
+import shlex
+import shutil
 
+import pandas as pd
+import pytest
+from test_sweep import SPACE, invoke, run_sweep, table, write
+
+from dlrun.sweep import run as sweep
+from dlrun.sweep.asha import Ladder
+from dlrun.sweep.space import SearchSpace
 from dlrun.sweep.trial import TrialTask
 from dlrun.sweep.workers import ProcessBackend, SerialBackend
+from dlrun.yamlio import parse
 
 TINY = {"name": "tiny", "seed": 0, "data": {"generator": {"name": "moons", "n_samples": 60}},
         "model": {"hidden_layers": [3]}, "train": {"epochs": 1}}
 
 
 class Jobs:
-    """A next_job() that hands out `count` jobs, but at most `wave` before a result comes back,
-    and checks that no more than `slots` are ever in flight."""
+    """A next_job() that hands out `count` jobs and, every other time it is asked while a job is
+    in flight, has nothing to start now; it records how many jobs were in flight at each call."""
 
-    def __init__(self, count: int, wave: int, slots: int):
-        self.count, self.wave, self.slots = count, wave, slots
-        self.given = self.returned = 0
-        self.calls_in_flight = []
+    def __init__(self, count: int):
+        self.count, self.given, self.returned, self.calls = count, 0, 0, 0
+        self.in_flight_at_call: list[int] = []
 
     def __call__(self):
         in_flight = self.given - self.returned
-        self.calls_in_flight.append(in_flight)
-        if self.given == self.count or in_flight >= self.wave:
-            return None  # nothing can start now: the backend must wait for a result
+        self.in_flight_at_call.append(in_flight)
+        self.calls += 1
+        if self.given == self.count or (in_flight and self.calls % 2):
+            return None  # nothing can start now: the backend waits for a result, then asks again
         self.given += 1
         return TrialTask(self.given - 1, TINY, "tiny.yaml")
 
@@ -31,7 +41,7 @@ class Jobs:
 @pytest.mark.parametrize("make, slots", [(SerialBackend, 1), (lambda: ProcessBackend(2), 2)])
 def test_a_backend_pulls_jobs_as_slots_free_and_ends_when_none_is_left(make, slots):
     backend = make()
-    jobs = Jobs(count=5, wave=slots, slots=slots)
+    jobs = Jobs(count=5)
     try:
         indices = []
         for result in backend.run(jobs):
@@ -41,22 +51,9 @@ def test_a_backend_pulls_jobs_as_slots_free_and_ends_when_none_is_left(make, slo
     finally:
         backend.close()
     assert sorted(indices) == [0, 1, 2, 3, 4]
-    assert max(jobs.calls_in_flight) <= slots  # never asked for more than its slots hold
-    assert jobs.calls_in_flight[-1] == 0  # it ended with nothing in flight and nothing to start
+    assert max(jobs.in_flight_at_call) < slots  # never asked with its slots full
+    assert jobs.in_flight_at_call[-1] == 0  # it ended with nothing in flight and nothing to start
 
-
-# --- whole sweeps, in this process --------------------------------------------------------
-
-import json  # noqa: E402
-import shlex  # noqa: E402
-
-import pandas as pd  # noqa: E402
-from test_sweep import SPACE, invoke, run_sweep, table, write  # noqa: E402
-
-from dlrun.sweep import run as sweep  # noqa: E402
-from dlrun.sweep.asha import Ladder  # noqa: E402
-from dlrun.sweep.space import SearchSpace  # noqa: E402
-from dlrun.yamlio import parse  # noqa: E402
 
 LONGER = SPACE.replace("epochs: 4", "epochs: 9")
 
@@ -213,7 +210,6 @@ def new_sweep(runs_dir, **options) -> sweep.Sweep:
 
 def prefill(target: sweep.Sweep, source: sweep.Sweep, indices) -> None:
     """What `--resume` does before run(): the finished trials read back from their directories."""
-    import shutil
     for trial in target.trials:
         if trial.index in indices:
             done = source.finished[trial.index]

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -53,7 +54,7 @@ class Options:
     satisfy: list[str] = field(default_factory=list)  # as `dlrun compare --satisfy`
     batch: int | None = None  # points TPE proposes at once; default: the backend's slots
     prune: bool = False
-    prune_factor: int = 3  # successive halving keeps the best third at each rung
+    prune_factor: int = 3  # ASHA sends on the best third of each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
     seeds: int = 1  # each point trained with this many seeds, ranked by their mean
     stack: bool = True  # train trials that share an architecture as one computation (stacked.py)
@@ -171,7 +172,7 @@ def point_trials(space: SearchSpace, options: Options, point: int, values: dict,
 
 
 def rungs(max_epochs: int, factor: int, min_epochs: int | None) -> list[int]:
-    """Epochs at which successive halving compares trials: min, min·factor, ... below max."""
+    """Epochs at which ASHA compares trials: min, min·factor, ... below max."""
     epoch = min_epochs or max(1, round(max_epochs / factor ** 2))
     found = []
     while epoch < max_epochs:
@@ -325,10 +326,16 @@ class Sweep:
     table_written: float = -math.inf
     sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
 
+    @functools.cached_property
+    def objective(self) -> tuple[str, bool]:
+        """(column, maximize) of the sweep's --optimize."""
+        return objective(_comparable(results_frame(self.space, [])), self.options.optimize)
+
     def metric(self, trial: Trial, summary: dict) -> float | None:
         """The optimized metric of a trial's summary (pruning and TPE watch it), lower better."""
-        column, maximize = objective(_comparable(results_frame(self.space, [])), self.options.optimize)
-        value = _comparable(pd.DataFrame([_row(trial, summary)])).iloc[0][column]
+        column, maximize = self.objective
+        row = _row(trial, summary)
+        value = row["seconds"] if column == "duration" else row.get(column)  # as _comparable
         if not _finite(value):
             return None
         return -float(value) if maximize else float(value)
@@ -518,6 +525,7 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
         _drive(sweep, backend, scheduler, reporter)
         for trial, result, reason in scheduler.close():  # still paused: outranked at its rung
             sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
+        reporter.update(len(sweep.finished), 0, sweep.best())
     except KeyboardInterrupt:
         sweep.settle()
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
@@ -555,10 +563,13 @@ def schedule(sweep: Sweep, slots: int) -> asha.Scheduler:
 
 def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepReporter) -> None:
     """Every job the scheduler has, each pulled when a slot frees, each result taken in turn."""
-    reporter.update(len(sweep.finished), 0, sweep.best())
+    best, done = sweep.best(), len(sweep.finished)
+    reporter.update(done, 0, best)
     for result in backend.run(scheduler.next_job):
         scheduler.receive(result)
-        reporter.update(len(sweep.finished), scheduler.in_flight, sweep.best())
+        if len(sweep.finished) != done:  # ranking every trial costs more than a paused one's epochs
+            best, done = sweep.best(), len(sweep.finished)
+        reporter.update(done, scheduler.in_flight, best)
         if result.summary["status"] == "interrupted":
             raise KeyboardInterrupt
 

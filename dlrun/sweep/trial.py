@@ -118,7 +118,10 @@ def _go_on(scratch: Path, files: dict[str, bytes], stop_check):
         if Path(file_name).name != file_name or file_name.startswith("."):
             raise ValueError(f"refusing file name {file_name!r} of a paused trial")
         (run_dir / file_name).write_bytes(data)
-    return resume.resume(run_dir, stop_check=stop_check, paused_ok=True, figures="none")
+    # As a lean trial: no figures (the sweep draws its best), and checkpoints only where it may
+    # pause at a rung again.
+    return resume.resume(run_dir, stop_check=stop_check, paused_ok=True, figures="none",
+                         checkpoints=stop_check is not None)
 
 
 def store(directory: Path, name: str, summary: dict, files: dict[str, bytes],
