@@ -409,7 +409,10 @@ RUNS_DIR_HELP = "The directory of runs."
 @app.command("ls")
 @user_errors
 def list_runs(
-    runs_dir: Annotated[Path, typer.Argument(help=RUNS_DIR_HELP)] = Path("runs"),
+    runs_dir: Annotated[Optional[Path], typer.Argument(
+        help=RUNS_DIR_HELP + " [default: runs]", show_default=False)] = None,
+    runs_dir_option: Annotated[Optional[Path], typer.Option(
+        "--runs-dir", help="The same, as every other command names it.")] = None,
     status: Annotated[Optional[list[str]], typer.Option(
         metavar="STATUS", help="Only runs with this status (repeatable): completed, running, "
                                "stale, interrupted, diverged, failed, pruned, corrupt.")] = None,
@@ -431,6 +434,10 @@ def list_runs(
     if output_format not in listview.FORMATS:
         raise ConfigError(f"--format: expected {', '.join(listview.FORMATS)}, got "
                           f"{output_format!r}")
+    if runs_dir is not None and runs_dir_option is not None and runs_dir != runs_dir_option:
+        raise ConfigError(f"give the directory of runs once: {runs_dir} or --runs-dir "
+                          f"{runs_dir_option}")
+    runs_dir = runs_dir or runs_dir_option or Path("runs")
     found, total = catalog.listing(runs_dir, status or (), tag or (), since)
     if output_format != "table":
         writer = listview.to_json if output_format == "json" else listview.to_csv
@@ -572,6 +579,7 @@ def gradcheck(
 @app.command()
 @user_errors
 def sweep(
+    ctx: typer.Context,
     config: Annotated[Optional[Path], typer.Argument(
         help="Experiment spec whose values may be distributions, e.g. "
              "learning_rate: {loguniform: [1e-4, 1]}.")] = None,
@@ -596,12 +604,16 @@ def sweep(
     refine: Annotated[Optional[Path], typer.Option(
         help="A sweep directory: sweep again, each range narrowed to its --top best trials.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Best trials --refine narrows around.")] = 5,
+    resume: Annotated[Optional[Path], typer.Option(
+        help="A sweep directory that was stopped or killed: run its missing, failed and "
+             "interrupted trials with the sweep's own options; the stored ones are kept.")] = None,
     seeds: Annotated[int, typer.Option(
         min=1, help="Train every point with N seeds (the config's seed + 0..N-1) and rank by "
                     "the mean dev error; the data stays the config's.")] = 1,
     prune: Annotated[bool, typer.Option(
-        "--prune", help="Successive halving: pause every trial at each rung, go on from its "
-                        "checkpoint with those whose optimized metric leads.")] = False,
+        "--prune", help="Asynchronous successive halving (ASHA): every trial pauses at each "
+                        "rung; one in the best 1/FACTOR there so far goes on from its checkpoint "
+                        "as soon as a worker is free.")] = False,
     prune_factor: Annotated[int, typer.Option(
         min=2, help="Each rung keeps the best 1/FACTOR and multiplies the epochs by FACTOR.")] = 3,
     prune_min_epochs: Annotated[Optional[int], typer.Option(
@@ -622,11 +634,31 @@ def sweep(
     """Train many trials drawn from a search space, in parallel, and rank them by dev error."""
     from .console import console, err_console  # lazy: see OneLineUsageErrors
     from .sweep import launch
-    from .sweep.run import Options, draw_best
-    from .sweep.view import LiveSweep, show_afterword, show_results
+    from .sweep.run import Options
+    from .sweep.view import LiveSweep
 
     if grid and sampler not in ("random", "grid"):
         raise ConfigError(f"--grid is --sampler grid; it cannot go with --sampler {sampler}")
+    def note(text: str) -> None:
+        err_console.print(f"note: {text}", markup=False, highlight=False)
+
+    if resume is not None:
+        if config is not None or overrides or refine is not None or name is not None:
+            raise ConfigError(f"--resume {resume}: give the sweep directory alone (no CONFIG, "
+                              "overrides, --refine or --name); it goes on with its own sweep.yaml")
+        given = {key: value for key, value in ctx.params.items() if key in SWEEP_OPTIONS
+                 and ctx.get_parameter_source(key).name != "DEFAULT"}
+        if given.pop("grid", False):
+            given["sampler"] = "grid"
+        restack = stack if ctx.get_parameter_source("stack").name != "DEFAULT" else None
+        try:
+            swept = launch.resume(resume, given, workers, cluster, None if quiet else LiveSweep,
+                                  restack, None if quiet else note)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]: finished trials are kept")
+            raise typer.Exit(130)
+        _show_sweep(swept, quiet, show)
+        return
     space, refined_from = launch.search_space(config, overrides or [], name, refine, top)
     options = Options(trials=trials, sampler="grid" if grid else sampler, seed=seed, prune=prune,
                       prune_factor=prune_factor, prune_min_epochs=prune_min_epochs,
@@ -634,12 +666,21 @@ def sweep(
                       stack=stack)
     try:
         swept = launch.sweep(space, options, runs_dir, workers, cluster, refined_from,
-                             None if quiet else LiveSweep,
-                             lambda note: err_console.print(f"note: {note}", markup=False,
-                                                            highlight=False))
+                             None if quiet else LiveSweep, note)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]: finished trials are kept")
         raise typer.Exit(130)
+    _show_sweep(swept, quiet, show)
+
+
+SWEEP_OPTIONS = ("trials", "sampler", "grid", "optimize", "satisfy", "seed", "seeds", "prune",
+                 "prune_factor", "prune_min_epochs", "batch")  # what --resume takes from sweep.json
+
+
+def _show_sweep(swept, quiet: bool, show: int) -> None:
+    from .sweep.run import draw_best  # lazy: see OneLineUsageErrors
+    from .sweep.view import show_afterword, show_results
+
     if quiet:
         typer.echo(str(swept.directory))
     else:

@@ -178,6 +178,16 @@ def test_ls_lists_newest_first_with_status_times_errors_and_tags(tmp_path):
     assert table[-1] == "2 runs (1 failed, 1 completed)"
 
 
+def test_ls_takes_the_runs_directory_as_every_other_command_names_it(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "only-run")
+    by_option = json.loads(invoke("ls", "--runs-dir", runs, "--format", "json").output)
+    assert [r["name"] for r in by_option] == ["only-run"]
+    assert invoke("ls", runs, "--runs-dir", runs).exit_code == 0  # the same directory twice
+    one_line_error(invoke("ls", runs, "--runs-dir", tmp_path / "elsewhere"),
+                   "give the directory of runs once", "--runs-dir")
+
+
 def test_ls_filters_by_status_tag_and_start(tmp_path):
     runs = tmp_path / "runs"
     now = time.time()

@@ -20,10 +20,10 @@ from ..compare.plot import labels
 from ..compare.view import cell, plain
 from ..errors import DlrunError
 from ..rundir import layout
-from ..sweep.run import SPACE, load_space  # the sweep's own scales: log for loguniform
+from ..sweep.run import INFO, SPACE, load_space  # the sweep's own scales: log for loguniform
 from . import figures, importance, markdown
 
-DEV_METRIC = "dev_error"  # what a sweep ranks its trials by
+DEV_METRIC = "dev_error"  # what runs are sorted by, unless a sweep recorded its own choice
 SWEEP_REPORT = "report.html"  # the page `dlrun sweep` leaves in the sweep directory
 MAX_FIGURES = 30  # runs whose boundary.png is embedded (the first in the table)
 ASSETS = Path(__file__).with_name("assets")
@@ -55,10 +55,23 @@ def write(paths: list, output: Path, runs_dir: str | Path = "runs") -> tuple[Pat
     output = Path(output)
     check_output(output)
     script = plotly_js()  # before any work: without plotly nothing is written
-    comparison = collect.compare(paths, runs_dir)
-    page = render(comparison, script, title=", ".join(str(p) for p in paths))
+    order = sweep_optimize(paths[0]) if len(paths) == 1 else None
+    comparison = collect.compare(paths, runs_dir, sort_by=order)
+    page = render(comparison, script, title=", ".join(str(p) for p in paths),
+                  order=order or DEV_METRIC)
     layout.write_atomic(output, page.encode("utf-8"))
     return output, comparison
+
+
+def sweep_optimize(directory) -> str | None:
+    """The metric a sweep directory ranked its trials by (its --optimize, in sweep.json); None
+    for anything else, or a sweep that recorded none."""
+    try:
+        info = json.loads((Path(directory) / INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    optimize = info.get("optimize") if isinstance(info, dict) else None
+    return optimize if isinstance(optimize, str) and optimize.lstrip("-") else None
 
 
 def for_sweep(directory: Path) -> tuple[Path | None, str | None]:
@@ -74,7 +87,7 @@ def for_sweep(directory: Path) -> tuple[Path | None, str | None]:
     return target, None
 
 
-def render(comparison: Comparison, script: str, title: str) -> str:
+def render(comparison: Comparison, script: str, title: str, order: str = DEV_METRIC) -> str:
     runs = run_views(comparison)
     sweeps = sweep_views(comparison)
     data = {"curves": figures.curves_figure(runs),
@@ -83,7 +96,7 @@ def render(comparison: Comparison, script: str, title: str) -> str:
             "sweeps": [{"params": figures.parameter_figure(s), "parallel":
                         figures.parallel_figure(s), "importance":
                         figures.importance_figure(s["importance"])} for s in sweeps]}
-    body = [_header(comparison, title, len(sweeps)), _table(comparison, runs), _curves_section()]
+    body = [_header(comparison, title, len(sweeps), order), _table(comparison, runs), _curves_section()]
     body += [_sweep_section(i, s) for i, s in enumerate(sweeps)]
     body.append(_details(runs))
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
@@ -158,7 +171,8 @@ def sweep_views(comparison: Comparison) -> list[dict]:
 def _sweep(directory: Path, trials: list) -> dict:
     distributions = _distributions(directory)
     keys = list(dict.fromkeys(k for _, values in trials for k in values))
-    metric = [plain(row.get(DEV_METRIC)) for row, _ in trials]
+    chosen = (sweep_optimize(directory) or DEV_METRIC).lstrip("-")  # what the sweep optimized
+    metric = [plain(row.get(chosen)) for row, _ in trials]
     metric = [v if isinstance(v, (int, float)) and v == v and abs(v) != float("inf") else None
               for v in metric]
     complete = [i for i, (_, values) in enumerate(trials) if all(k in values for k in keys)]
@@ -167,7 +181,7 @@ def _sweep(directory: Path, trials: list) -> dict:
     ranked = importance.rank(values, distributions,
                              [float("nan") if m is None else m for m in metric])
     return {"name": directory.name, "directory": str(directory), "values": values,
-            "distributions": distributions, "metric": DEV_METRIC, "metric_values": metric,
+            "distributions": distributions, "metric": chosen, "metric_values": metric,
             "trials": [trials[i][0]["run"] for i in complete], "importance": ranked}
 
 
@@ -179,10 +193,12 @@ def _distributions(directory: Path) -> dict:
     return {p.key: p.distribution for p in space.parameters}
 
 
-def _header(comparison: Comparison, title: str, sweeps: int) -> str:
+def _header(comparison: Comparison, title: str, sweeps: int, order: str) -> str:
+    descending = " (highest first)" if order.startswith("-") else ""
     return (f"<header><h1>dlrun report</h1><p>{len(comparison.table)} runs from "
             f"<code>{html.escape(title)}</code>, written {time.strftime('%Y-%m-%d %H:%M')}. "
-            "Sorted by dev error; click a column to sort, type to filter.</p>"
+            f"Sorted by {html.escape(order.lstrip('-').replace('_', ' '))}{descending}; click a "
+            "column to sort, type to filter.</p>"
             "<nav><a href=\"#runs\">runs</a> · <a href=\"#curves\">learning curves</a>"
             + "".join(f" · <a href=\"#sweep-{i}\">sweep {i + 1}</a>" for i in range(sweeps))
             + " · <a href=\"#details\">each run</a></nav></header>")

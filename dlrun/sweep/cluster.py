@@ -6,10 +6,12 @@ Needs the optional extra: `pip install "dlrun[cluster]"` here and on every worke
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Iterator
 
 from .. import __version__
 from ..errors import DlrunError
+from .lost import Losses
 from .stacked import job_indices, run_job
 from .trial import TrialResult
 
@@ -43,6 +45,7 @@ class DaskBackend:
             raise ClusterError(f"--cluster {address}: cannot reach the scheduler ({error})") from None
         self.address = address
         self.description = f"dask scheduler {address}"
+        self.losses = Losses()  # for the whole sweep: a trial's rungs are one trial
         self._check_workers()
 
     def _check_workers(self) -> None:
@@ -63,22 +66,50 @@ class DaskBackend:
     def slots(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
-    def run(self, jobs: list) -> Iterator[TrialResult]:
-        """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""
+    def run(self, next_job) -> Iterator[TrialResult]:
+        """Jobs pulled one at a time as slots free up (dlrun.sweep.workers.NextJob), each a trial
+        or a stacked group (dlrun.sweep.stacked.run_job), a lost one run again first; results as
+        jobs complete."""
         from distributed import as_completed  # lazy: see __init__
 
-        futures = {self.client.submit(run_job, job, pure=False): job for job in jobs}
+        running: dict = {}
+        again: deque = deque()
+        completed = as_completed(loop=self.client.loop)
         try:
-            for future in as_completed(list(futures), loop=self.client.loop):
-                try:
-                    results = future.result()
-                except Exception as error:  # e.g. KilledWorker: it took several workers down
-                    results = [TrialResult(index, {"status": "failed",
-                                                   "error": f"{type(error).__name__}: {error}"})
-                               for index in job_indices(futures[future])]
+            while True:
+                while len(running) < self.slots and \
+                        (job := again.popleft() if again else next_job()) is not None:
+                    future = self.client.submit(run_job, job, pure=False)
+                    running[future] = job
+                    completed.add(future)
+                if not running:
+                    return
+                future = next(completed)
+                results, retry = self._collect(future, running.pop(future))
+                again.extend(retry)
                 yield from results
         finally:
-            self.client.cancel(list(futures))
+            self.client.cancel(list(running))
+
+    def _collect(self, future, job) -> tuple[list[TrialResult], list]:
+        """(the job's results, the jobs to run again in its place)."""
+        from distributed import KilledWorker  # lazy: see __init__
+
+        try:
+            return future.result(), []
+        except KilledWorker as error:
+            # The scheduler itself runs a task whose worker died on another, up to its
+            # allowed-failures; this says they all died. Counted as that many losses, the
+            # trial runs again only if that is fewer than a local sweep allows.
+            times = error.allowed_failures + 1
+            why = (f"the {times} Dask worker{'s' * (times > 1)} that ran it died (the last: "
+                   f"{getattr(error.last_worker, 'address', '?')})")
+            retry, failed = self.losses.lost(job, why, times)
+            return failed, retry
+        except Exception as error:  # the job could not be sent or read back
+            return [TrialResult(index, {"status": "failed",
+                                        "error": f"{type(error).__name__}: {error}"})
+                    for index in job_indices(job)], []
 
     def close(self, abort: bool = False) -> None:
         self.client.close()

@@ -10,6 +10,7 @@ from typing import Callable
 from .. import naming
 from ..errors import ConfigError
 from ..training.signals import sigterm_as_interrupt
+from . import resume as sweep_resume
 from . import run as sweep_run
 from .space import SearchSpace
 from .workers import open_backend
@@ -47,13 +48,47 @@ def sweep(space: SearchSpace, options: sweep_run.Options, runs_dir: str | Path =
     if options.seed is None:
         options = dataclasses.replace(options, seed=sweep_run.default_seed(space, refined_from))
     backend = open_backend(workers, cluster, options.trials * options.seeds)
+
+    def opened():
+        swept = sweep_run.create(space, runs_dir, options, backend.description, refined_from)
+        note = space.grid_note(options.trials) if options.sampler == "grid" else None
+        if note and on_note:  # once the space is known to be valid: a refusal stays one line
+            on_note(note)
+        return swept
+
+    return _drive(backend, opened, reporter_for)
+
+
+def resume(sweep_dir: Path, given: dict, workers: int | None = None, cluster: str | None = None,
+           reporter_for: Callable[[str], sweep_run.SweepReporter] | None = None,
+           stack: bool | None = None,
+           on_note: Callable[[str], None] | None = None) -> sweep_run.Sweep:
+    """Finish the sweep in sweep_dir with its own options (`given`: the options named on the
+    command line, each refused unless it is the sweep's own; `stack`, if not None, in place of
+    its own: stacking changes no number); on_note hears how many trials are kept; as `sweep`
+    for the rest."""
+    info = sweep_resume.read_info(Path(sweep_dir))
+    backend = open_backend(workers, cluster, max(1, info.get("trials") or 1))
+
+    def opened():
+        swept = sweep_resume.reopen(sweep_dir, given, backend.description, stack)
+        if on_note:
+            kept, total = len(swept.finished), swept.info["trials"]
+            on_note(f"resuming {swept.directory}: {kept} of {total} trials stored and "
+                    f"kept, {total - kept} to run")
+        return swept
+
+    return _drive(backend, opened, reporter_for)
+
+
+def _drive(backend, opened: Callable[[], sweep_run.Sweep],
+           reporter_for: Callable[[str], sweep_run.SweepReporter] | None) -> sweep_run.Sweep:
+    """Open the sweep (opened()), run it on the backend, and close the backend: aborting the
+    workers' trials unless the sweep ended by itself."""
     aborted = True
     try:
         with sigterm_as_interrupt():  # `kill` or a scheduler's time limit: as Ctrl-C
-            swept = sweep_run.create(space, runs_dir, options, backend.description, refined_from)
-            note = space.grid_note(options.trials) if options.sampler == "grid" else None
-            if note and on_note:  # once the space is known to be valid: a refusal stays one line
-                on_note(note)
+            swept = opened()
             sweep_run.run(swept, backend, reporter_for(swept.directory.name) if reporter_for
                           else None)
             aborted = False

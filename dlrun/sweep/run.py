@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
-import shlex
 import os
+import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,16 @@ import numpy as np
 import pandas as pd
 
 from .. import config as config_module
-from .. import yamlio
+from .. import metrics, yamlio
 from ..compare.collect import _sort_key, select, sort
 from ..data import fingerprint
-from ..errors import ConfigError, RunDirError
-from ..rundir import layout, runlock
+from ..errors import ConfigError, DlrunError, RunDirError
+from ..rundir import layout, reader, runlock
 from ..training.experiment import prepare
-from . import samplers
+from . import asha, samplers, stacked
 from .samplers import sampling_rng  # noqa: F401 - where callers have always found it
-from . import stacked
 from .space import Choice, RandInt, SearchSpace, encode
-from .trial import TrialResult, TrialTask, flush_to_disk, store
+from .trial import flush_to_disk, store
 
 SPACE, INFO, TABLE = "sweep.yaml", "sweep.json", "sweep.csv"
 FIGURED = 3  # the best trials whose figures a sweep draws at its end; `dlrun plot` draws any other
@@ -54,7 +54,7 @@ class Options:
     satisfy: list[str] = field(default_factory=list)  # as `dlrun compare --satisfy`
     batch: int | None = None  # points TPE proposes at once; default: the backend's slots
     prune: bool = False
-    prune_factor: int = 3  # successive halving keeps the best third at each rung
+    prune_factor: int = 3  # ASHA sends on the best third of each rung
     prune_min_epochs: int | None = None  # first rung; default: a ninth of the epochs
     seeds: int = 1  # each point trained with this many seeds, ranked by their mean
     stack: bool = True  # train trials that share an architecture as one computation (stacked.py)
@@ -172,7 +172,7 @@ def point_trials(space: SearchSpace, options: Options, point: int, values: dict,
 
 
 def rungs(max_epochs: int, factor: int, min_epochs: int | None) -> list[int]:
-    """Epochs at which successive halving compares trials: min, min·factor, ... below max."""
+    """Epochs at which ASHA compares trials: min, min·factor, ... below max."""
     epoch = min_epochs or max(1, round(max_epochs / factor ** 2))
     found = []
     while epoch < max_epochs:
@@ -256,9 +256,12 @@ def points_frame(frame):
 def ranked(frame, optimize: str = "dev_error", satisfy=()):
     """The trials (points, with several seeds) meeting every --satisfy constraint that have a
     finite value of the optimized metric, best first (ties by dev loss, then number), as
-    `dlrun compare` chooses."""
-
-    table = _comparable(points_frame(frame))
+    `dlrun compare` chooses. A pruned trial never ranks: it stopped early by design, and its
+    figures are those of a shorter training (a point ranks only if none of its trials was)."""
+    pruned = frame["status"] == "pruned"
+    if "point" in frame.columns:
+        pruned = frame["point"].isin(frame.loc[pruned, "point"])
+    table = _comparable(points_frame(frame[~pruned]))
     for expression in satisfy:
         table = select(table, expression, "--satisfy")
     column, _ = objective(table, optimize)
@@ -319,22 +322,47 @@ class Sweep:
     finished: dict[int, Trial] = field(default_factory=dict)
     lock: Any = None  # the directory's run lock, held while the sweep runs (dlrun.rundir.runlock)
     sampler: Any = None
+    writes: Writes = field(default_factory=lambda: Writes())
+    table_written: float = -math.inf
+    sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
+
+    @functools.cached_property
+    def objective(self) -> tuple[str, bool]:
+        """(column, maximize) of the sweep's --optimize."""
+        return objective(_comparable(results_frame(self.space, [])), self.options.optimize)
 
     def metric(self, trial: Trial, summary: dict) -> float | None:
         """The optimized metric of a trial's summary (pruning and TPE watch it), lower better."""
-        column, maximize = objective(_comparable(results_frame(self.space, [])), self.options.optimize)
-        value = _comparable(pd.DataFrame([_row(trial, summary)])).iloc[0][column]
+        column, maximize = self.objective
+        row = _row(trial, summary)
+        value = row["seconds"] if column == "duration" else row.get(column)  # as _comparable
         if not _finite(value):
             return None
         return -float(value) if maximize else float(value)
 
-    def point_metric(self, trials: list[Trial]) -> float | None:
-        """The mean optimized metric of a point's trials; None if any has none."""
-        values = [self.metric(t, t.summary) for t in trials]
-        return None if any(v is None for v in values) else float(np.mean(values))
-    writes: Writes = field(default_factory=lambda: Writes())
-    table_written: float = -math.inf
-    sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
+    def summary_at(self, trial: Trial, epoch: int) -> dict | None:
+        """What a finished trial's summary would have said paused at `epoch` (its report at a
+        rung there), from its own files: its summary if it paused there, else the metrics.csv row
+        of the weights it would have kept then; None if it never got that far."""
+        summary = trial.summary or {}
+        epochs_run = summary.get("epochs_run")
+        if not _whole(epochs_run) or epochs_run < epoch:
+            return None
+        if epochs_run == epoch and summary.get("status") == "pruned":
+            return summary
+        try:
+            rows = reader.read_metrics(self.directory / trial.name / layout.METRICS, notes=[])
+        except DlrunError:
+            return None
+        kept = _kept_epoch(trial.config, rows, epoch)
+        if kept is None:
+            return None
+        row = {column: float(values[kept - 1]) for column, values in rows.items()}
+        return {**summary, "status": "pruned", "epochs_run": epoch, "best_epoch": kept,
+                "duration_seconds": float(rows["seconds"][epoch - 1]) if "seconds" in rows
+                else None,
+                "final": {split: {name: row.get(f"{split}_{name}") for name in ("loss", "error")}
+                          for split in ("train", "dev")}}
 
     def finish_trial(self, trial: Trial, summary: dict, files: dict[str, bytes]) -> None:
         # A paused trial's checkpoint served its promotion; a finished one needs none.
@@ -383,6 +411,25 @@ class Sweep:
                 "trials": sorted(t.index for t in self.finished.values()
                                  if t.point == point and _finite(_value(t.summary, "dev", "error"))),
                 **chosen}
+
+
+def _kept_epoch(config: dict, rows: dict, epoch: int) -> int | None:
+    """The epoch whose weights a run paused at `epoch` keeps: with early stopping the best so far
+    by its monitored dev metric (as training/loop.fit judges it), else `epoch` itself."""
+    if "epoch" not in rows or len(rows["epoch"]) < epoch:
+        return None
+    stopping = config_module.validate(config, "trial").train.early_stopping
+    if not stopping:
+        return epoch
+    column = f"dev_{stopping.metric}"
+    if column not in rows:
+        return None
+    best, kept = math.inf, None
+    for number, value in enumerate(rows[column][:epoch], start=1):
+        turned = metrics.improvement(stopping.metric, float(value))
+        if turned < best - stopping.min_delta:
+            best, kept = turned, number
+    return kept
 
 
 def _float(value):
@@ -436,7 +483,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
     layout.write_atomic(directory / SPACE, (header + yamlio.dump(space.template)).encode())
     pruner = None
     if options.prune:
-        pruner = {"name": "successive_halving", "factor": options.prune_factor,
+        pruner = {"name": "asha", "factor": options.prune_factor,
                   "rungs": rungs(first.epochs if not trials else max(t.epochs for t in trials),
                                  options.prune_factor, options.prune_min_epochs),
                   "watches": options.optimize, "promoted": "resumed from its checkpoint"}
@@ -445,6 +492,7 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
             "seeds": options.seeds, "data_seed": data_seed(space, options),
             "sampler": {**sampler.settings(), "seed": options.seed, "batch": options.batch},
             "pruner": pruner, "optimize": options.optimize, "satisfy": list(options.satisfy),
+            "options": asdict(options),  # what `dlrun sweep --resume` goes on with
             "parameters": {p.key: repr(p.distribution) for p in space.parameters},
             "where": where, "refined_from": refined_from, "command": layout.command_line(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": layout.environment()}
@@ -459,7 +507,9 @@ def create(space: SearchSpace, runs_dir: str | Path, options: Options, where: st
 
 
 def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
-    """Run every trial on the backend, in successive-halving rounds when pruning."""
+    """Run every trial on the backend, each job chosen when a slot frees (dlrun.sweep.asha:
+    asynchronous successive halving when pruning). Trials already in sweep.finished (a resumed
+    sweep) are not run again."""
     try:
         return _run(sweep, backend, reporter or SweepReporter())
     finally:
@@ -468,29 +518,14 @@ def run(sweep: Sweep, backend, reporter: SweepReporter | None = None) -> Sweep:
 
 
 def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
-    sampler = sweep.sampler
-    total = sampler.trials
-    # TPE learns between batches; the batch size, not the timing of workers, fixes what it asks.
-    batch = (sweep.options.batch or backend.slots) if sampler.adaptive else total
-    if sampler.adaptive:
-        sweep.info["sampler"]["batch"] = batch
+    scheduler = schedule(sweep, backend.slots)
     started = time.time()
-    reporter.start(total * sweep.options.seeds, backend.slots)
+    reporter.start(sweep.sampler.trials * sweep.options.seeds, backend.slots)
     try:
-        for first in range(0, total, batch):
-            if sampler.adaptive:
-                new = [trial for point in range(first, min(total, first + batch))
-                       for trial in point_trials(sweep.space, sweep.options, point,
-                                                 sampler.ask(point), total)]
-                sweep.trials.extend(new)
-            else:
-                new = list(sweep.trials)
-            _rounds(sweep, backend, new, reporter)
-            by_point: dict[int, list[Trial]] = {}
-            for trial in new:
-                by_point.setdefault(trial.point, []).append(trial)
-            for point in sorted(by_point):  # in point order, whatever order they finished in
-                sampler.tell(point, sweep.point_metric(by_point[point]))
+        _drive(sweep, backend, scheduler, reporter)
+        for trial, result, reason in scheduler.close():  # still paused: outranked at its rung
+            sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
+        reporter.update(len(sweep.finished), 0, sweep.best())
     except KeyboardInterrupt:
         sweep.settle()
         sweep.write_info(status="interrupted", duration_seconds=round(time.time() - started, 3))
@@ -506,6 +541,37 @@ def _run(sweep: Sweep, backend, reporter: SweepReporter) -> Sweep:
     sweep.write_info(status="completed", duration_seconds=round(time.time() - started, 3),
                      best=sweep.best())
     return sweep
+
+
+def schedule(sweep: Sweep, slots: int) -> asha.Scheduler:
+    """The sweep's scheduler: ASHA over the pruner's rungs (none without --prune). The adaptive
+    sampler proposes `--batch` points (default: one per slot) between tellings."""
+    batch = (sweep.options.batch or slots) if sweep.sampler.adaptive else sweep.sampler.trials
+    if sweep.sampler.adaptive:
+        sweep.info["sampler"]["batch"] = batch
+    pruner = sweep.info["pruner"]
+
+    def new_point(point, values):
+        return point_trials(sweep.space, sweep.options, point, values, sweep.sampler.trials)
+
+    def group(tasks):
+        return stacked.group(tasks, slots) if sweep.options.stack else tasks
+
+    return asha.Scheduler(sweep, new_point, pruner["rungs"] if pruner else [],
+                          sweep.options.prune_factor, batch, group)
+
+
+def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepReporter) -> None:
+    """Every job the scheduler has, each pulled when a slot frees, each result taken in turn."""
+    best, done = sweep.best(), len(sweep.finished)
+    reporter.update(done, 0, best)
+    for result in backend.run(scheduler.next_job):
+        scheduler.receive(result)
+        if len(sweep.finished) != done:  # ranking every trial costs more than a paused one's epochs
+            best, done = sweep.best(), len(sweep.finished)
+        reporter.update(done, scheduler.in_flight, best)
+        if result.summary["status"] == "interrupted":
+            raise KeyboardInterrupt
 
 
 def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED) -> list[str]:
@@ -545,78 +611,6 @@ def draw_trials(run_dirs: list[Path], later: bool = False) -> None:
                 lock.release()
 
 
-def _rounds(sweep: Sweep, backend, trials: list[Trial], reporter: SweepReporter) -> None:
-    """Run the trials to their end, or in successive-halving rungs when pruning."""
-    stops = sweep.info["pruner"]["rungs"] if sweep.info["pruner"] else []
-    active, paused = list(trials), {}
-    for rung, stop in enumerate([*stops, None]):
-        if len(active) == 1:  # nothing left to compare it with: let it run to the end
-            stop = None
-        reached = _run_round(sweep, backend, active, paused, stop, reporter)
-        if not reached:
-            break
-        active = _halve(sweep, reached, stop, stops[rung + 1] if rung + 1 < len(stops) else None)
-        paused = {trial.index: result.files for trial, result in reached}
-
-
-def _run_round(sweep: Sweep, backend, active: list[Trial], paused: dict[int, dict],
-               stop: int | None, reporter: SweepReporter) -> list[tuple[Trial, TrialResult]]:
-    """Run the active trials up to `stop` epochs, those paused at the last rung from their
-    checkpoints; finish those that end; return those that reached `stop`."""
-    by_index = {trial.index: trial for trial in active}
-    tasks = [TrialTask(t.index, t.config, sweep.space.source,
-                       stop if stop is not None and stop < t.epochs else None,
-                       paused.get(t.index)) for t in active]
-    reached = []
-    outstanding, slots = len(tasks), backend.slots
-    reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
-    jobs = stacked.group(tasks, slots) if sweep.options.stack else tasks
-    for result in backend.run(jobs):
-        outstanding -= 1
-        trial = by_index[result.index]
-        if result.summary["status"] == "pruned" and result.stop_epoch is not None:
-            reached.append((trial, result))  # its fate depends on the others at this rung
-        else:
-            sweep.finish_trial(trial, result.summary, result.files)
-        reporter.update(len(sweep.finished), min(outstanding, slots), sweep.best())
-        if result.summary["status"] == "interrupted":
-            raise KeyboardInterrupt
-    return reached
-
-
-def _halve(sweep: Sweep, reached: list[tuple[Trial, TrialResult]], stop: int,
-           next_stop: int | None) -> list[Trial]:
-    """Keep the best 1/factor of the points that reached this rung by the mean optimized metric
-    of their trials (one per point unless --seeds; ties by mean dev loss); prune the others'
-    trials. The kept ones go on from their own checkpoints, so each epoch is trained once and a
-    promoted trial ends as if it had never paused."""
-    by_point: dict[int, list[tuple[Trial, TrialResult]]] = {}
-    for pair in reached:
-        by_point.setdefault(pair[0].point, []).append(pair)
-
-    def score(point):
-        values = [sweep.metric(trial, result.summary) for trial, result in by_point[point]]
-        losses = [_value(result.summary, "dev", "loss") for _, result in by_point[point]]
-        value = math.inf if any(v is None for v in values) else float(np.mean(values))
-        loss = float(np.mean(losses)) if all(_finite(v) for v in losses) else math.inf
-        return (value, loss, point)
-
-    ranked_points = sorted(by_point, key=score)
-    keep = math.ceil(len(ranked_points) / sweep.options.prune_factor)
-    goes_on = f"{next_stop} epochs" if next_stop else "all its epochs"
-    name = sweep.options.optimize.lstrip("-")
-    what = f"mean {name} over its seeds" if sweep.options.seeds > 1 else name
-    for rank, point in enumerate(ranked_points[keep:], start=keep + 1):
-        value = score(point)[0]
-        value = f"{abs(value):.4g}" if _finite(value) else "none"
-        reason = (f"successive halving at epoch {stop}: {what} {value} ranked {rank} of "
-                  f"{len(ranked_points)}; only the best {keep} went on to {goes_on}")
-        for trial, result in by_point[point]:
-            sweep.finish_trial(trial, {**result.summary, "stop_reason": reason}, result.files)
-    return sorted((trial for point in ranked_points[:keep] for trial, _ in by_point[point]),
-                  key=lambda t: t.index)
-
-
 def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[SearchSpace, dict]:
     """The sweep's space narrowed around its `top` best completed trials, then given the dotted
     overrides (more epochs, a new name...), and what it came from."""
@@ -635,23 +629,13 @@ def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[
     if missing:
         raise RunDirError(f"{sweep_dir / TABLE}: missing column {missing[0]!r}; expected "
                           f"{', '.join(needed)}")
-    completed = frame[frame["status"] == "completed"].copy()
-    completed["rank_error"] = pd.to_numeric(completed["dev_error"], errors="coerce")
-    completed["rank_loss"] = pd.to_numeric(completed["dev_loss"], errors="coerce")
-    completed = completed[np.isfinite(completed["rank_error"])]
-    if "point" in completed.columns:  # several seeds per point: the points rank by their means
-        means = completed.groupby("point")[["rank_error", "rank_loss"]].transform("mean")
-        completed[["rank_error", "rank_loss"]] = means
-        completed = completed.drop_duplicates("point")
-    if len(completed) < top:
-        raise RunDirError(f"{sweep_dir}: --top {top} needs {top} completed trials with a dev "
-                          f"error; the sweep has {len(completed)}")
-    completed["order"] = pd.to_numeric(completed["trial"], errors="coerce")
-    best = completed.sort_values(["rank_error", "rank_loss", "order"]).head(top)
+    best = _refined_best(sweep_dir, frame, info, top)
     values = [{p.key: _parse_cell(row[p.key], p, sweep_dir / TABLE, row["trial"])
                for p in space.parameters} for _, row in best.iterrows()]
     refined_from = {"sweep": str(sweep_dir), "top": top,
-                    "trials": [int(t) for t in best["order"]], "seed": info.get("seed")}
+                    "trials": [int(t) for t in best["trial"]], "seed": info.get("seed"),
+                    "optimize": info.get("optimize", "dev_error"),
+                    "satisfy": info.get("satisfy") or []}
     narrowed = space.narrowed(values)
     if overrides:
         data = copy.deepcopy(narrowed.template)
@@ -659,6 +643,27 @@ def refine(sweep_dir: str | Path, top: int, overrides: list[str] = ()) -> tuple[
             config_module.apply_override(data, override)
         narrowed = SearchSpace.from_data(data, narrowed.source, narrowed.lines, overrides)
     return narrowed, refined_from
+
+
+def _refined_best(sweep_dir: Path, cells, info: dict, top: int):
+    """The rows (as text) of the `top` best completed trials (points: all their trials completed),
+    ranked as the sweep itself chose: by its --optimize metric among those meeting its --satisfy
+    constraints (both in sweep.json)."""
+    optimize, satisfy = info.get("optimize", "dev_error"), info.get("satisfy") or []
+    frame = pd.read_csv(sweep_dir / TABLE).assign(position=range(len(cells)))
+    done = frame["status"] == "completed"
+    if "point" in frame.columns:
+        done = done.groupby(frame["point"]).transform("all")
+    try:
+        best = ranked(frame[done], optimize, satisfy).head(top)
+    except ConfigError as error:
+        raise RunDirError(f"{sweep_dir / INFO}: the sweep's choice cannot rank {TABLE}: "
+                          f"{error}") from None
+    if len(best) < top:
+        meeting = f" meeting {', '.join(satisfy)}" if satisfy else ""
+        raise RunDirError(f"{sweep_dir}: --top {top} needs {top} completed trials with a "
+                          f"{optimize.lstrip('-')}{meeting}; the sweep has {len(best)}")
+    return cells.iloc[best["position"].tolist()]
 
 
 def _same_number(option, cell: str) -> bool:

@@ -30,7 +30,15 @@ from ..training import record, session
 from ..training.experiment import prepare
 from ..training.loop import metric_columns
 from ..training.stacked_fit import fit_stacked
-from .trial import TrialResult, TrialTask, _stopper, collect_run, execute
+from .trial import (
+    TrialResult,
+    TrialTask,
+    _stopper,
+    collect_run,
+    execute,
+    scratch_dir,
+    scratch_prefix,
+)
 
 # Groups of up to GROUP trials: from benchmarks/bench_stacked.py on 2 cores, the gain per trial
 # grows to about K = 32 on course-sized networks and flattens after.
@@ -146,7 +154,8 @@ def _train_together(stack: list) -> list[TrialResult]:
                                             for task in tasks])
     except Exception:  # noqa: BLE001 - the stack failed: each trial on its own says why
         return [execute(task) for task in tasks]
-    with tempfile.TemporaryDirectory(prefix="dlrun-trials-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix(group=True),
+                                     dir=scratch_dir()) as scratch:
         return [_write(Path(scratch), task, experiment, rows, outcome, started_at)
                 for task, experiment, (rows, outcome) in zip(tasks, experiments, trained)]
 

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field
@@ -44,6 +45,25 @@ class TrialResult:
     stop_epoch: int | None = None
 
 
+def scratch_prefix(pid: int | None = None, group: bool = False) -> str:
+    """How a trial's (or a stacked group's) scratch directory begins: with its process id, so
+    what a worker killed outright leaves behind is found and removed (dlrun.sweep.pool)."""
+    return f"dlrun-trial{'s' * group}-{os.getpid() if pid is None else pid}-"
+
+
+def scratch_dir() -> str | None:
+    """Where scratch directories go: on a Dask worker, inside its own work directory, which Dask
+    removes once the worker is gone, killed or not; elsewhere the temporary folder (None), where
+    the launcher of local workers removes what a killed one left (dlrun.sweep.pool)."""
+    if "distributed" not in sys.modules:  # not a Dask worker: nothing imported it
+        return None
+    import distributed  # lazy: only where it is imported already (the check above)
+    try:
+        return distributed.get_worker().local_directory
+    except ValueError:  # a process that imported Dask but is no worker
+        return None
+
+
 def _stopper(stop_epoch: int):
     def stop_check(row: dict) -> str | None:
         if row["epoch"] >= stop_epoch:
@@ -58,7 +78,7 @@ def execute(task: TrialTask) -> TrialResult:
     # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
     # The scratch files are read back below and stored durably by the launcher: no fsync here.
     with threadpool_limits(limits=1), layout.scratch_writes(), \
-            tempfile.TemporaryDirectory(prefix="dlrun-trial-") as scratch:
+            tempfile.TemporaryDirectory(prefix=scratch_prefix(), dir=scratch_dir()) as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:
             if task.resume_from is not None:
@@ -98,7 +118,10 @@ def _go_on(scratch: Path, files: dict[str, bytes], stop_check):
         if Path(file_name).name != file_name or file_name.startswith("."):
             raise ValueError(f"refusing file name {file_name!r} of a paused trial")
         (run_dir / file_name).write_bytes(data)
-    return resume.resume(run_dir, stop_check=stop_check, paused_ok=True, figures="none")
+    # As a lean trial: no figures (the sweep draws its best), and checkpoints only where it may
+    # pause at a rung again.
+    return resume.resume(run_dir, stop_check=stop_check, paused_ok=True, figures="none",
+                         checkpoints=stop_check is not None)
 
 
 def store(directory: Path, name: str, summary: dict, files: dict[str, bytes],

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import ConfigError
 from .cluster import DaskBackend
-from .stacked import job_indices, run_job
+from .lost import Losses
+from .pool import WorkerPool
+from .stacked import run_job
 from .trial import TrialResult
 
 
@@ -23,15 +23,22 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+NextJob = Callable[[], "object | None"]
+"""What every backend's run() pulls from: the next job to start, or None when nothing can start
+now (the sweep waits for a result first); a job is a TrialTask or a stacked group of them
+(dlrun.sweep.stacked.StackedTask), and yields one result per trial. A backend keeps at most `slots` jobs in flight, yields
+each result as it completes, and ends once nothing is in flight and next_job() still says None."""
+
+
 class SerialBackend:
     """Trials one after another in this process: no start-up cost, easy to debug."""
 
     slots = 1
     description = "this process"
 
-    def run(self, jobs: list) -> Iterator[TrialResult]:
-        """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""
-        for job in jobs:
+    def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        """Each job is a trial or a stacked group (dlrun.sweep.stacked.run_job)."""
+        while (job := next_job()) is not None:
             yield from run_job(job)
 
     def close(self, abort: bool = False) -> None: ...
@@ -52,13 +59,6 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_job(job) -> list[TrialResult]:
-    """run_job(job) in a worker; stopped by SIGTERM, the trial unwinds (its scratch directory
-    removed) and the worker ends, as the default action would have ended it."""
-    try:
-        return run_job(job)
-    except SystemExit as stop:  # the pool would send it back and wait for the next trial
-        os._exit(stop.code if isinstance(stop.code, int) else 1)
 
 
 def _worker_init() -> None:
@@ -70,40 +70,25 @@ def _worker_init() -> None:
 
 
 class ProcessBackend:
-    """K local worker processes, started fresh (spawn) so they share no threads or locks, and
-    kept for every trial of the sweep (a worker's start-up and imports are paid once)."""
+    """K local worker processes (dlrun.sweep.pool), started fresh (spawn) and kept for every job
+    of the sweep, each running one job at a time; a trial lost with its worker runs again
+    (dlrun.sweep.lost), the others never notice."""
 
     def __init__(self, workers: int):
         self.slots = workers
         self.description = f"{workers} local processes"
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker_init)
+        self.pool = WorkerPool(workers, run_job, _worker_init)
+        self.losses = Losses()  # for the whole sweep: a trial's rungs are one trial
 
-    def run(self, jobs: list) -> Iterator[TrialResult]:
-        """Each job is a trial or a stacked group (dlrun.sweep.trial.run_job)."""
-        futures = {self.pool.submit(_run_job, job): job for job in jobs}
-        for future in as_completed(futures):
-            try:
-                results = future.result()
-            except Exception as error:  # the worker process itself died
-                results = [TrialResult(index, {"status": "failed",
-                                               "error": f"worker process lost: {error}"})
-                           for index in job_indices(futures[future])]
+    def run(self, next_job: NextJob) -> Iterator[TrialResult]:
+        """Jobs (trials or stacked groups) pulled one at a time as slots free up (see NextJob),
+        a lost one run again first; results as they complete, those completing together in job
+        order."""
+        for results in self.pool.run(next_job, self.losses.lost):
             yield from results
 
     def close(self, abort: bool = False) -> None:
-        # Pending trials are cancelled by the pool itself (cancel_futures), never from here: a
-        # future cancelled behind its back makes the pool's own thread fail when the terminated
-        # workers below mark what was pending as broken (Python 3.11). shutdown() forgets the
-        # workers and its thread, so both are taken first.
-        workers = list((self.pool._processes or {}).values())
-        manager = self.pool._executor_manager_thread
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        if abort:  # trials still training would otherwise run on after the sweep is gone
-            for process in workers:
-                process.terminate()
-        if manager is not None:
-            manager.join()
+        self.pool.close(abort)
 
 
 def open_backend(workers: int | None, cluster: str | None, trials: int):

@@ -57,12 +57,13 @@ def _check_status(run_dir: Path, summary: dict, paused_ok: bool = False) -> str:
 
 def resume(run_dir: str | Path, overrides: list[str] = (),
            reporter: loop.Reporter | None = None, stop_check=None, paused_ok: bool = False,
-           data_changed: bool = False, figures: str = "now") -> tuple[Path, dict]:
+           data_changed: bool = False, figures: str = "now",
+           checkpoints: bool = True) -> tuple[Path, dict]:
     """Continue the run in run_dir from its checkpoint (from its first epoch if it has none);
     returns (run directory, summary) like session.run. Data that differs from what the run
     started with is refused, or trained on when `data_changed` says so (and recorded).
-    `paused_ok`: a sweep promoting a trial it stopped at a rung goes on with it; `stop_check` and
-    `figures` as in session.run."""
+    `paused_ok`: a sweep promoting a trial it stopped at a rung goes on with it; `stop_check`,
+    `figures` and `checkpoints` as in session.run."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
@@ -94,7 +95,8 @@ def resume(run_dir: str | Path, overrides: list[str] = (),
         lock.release()
         raise
     run_dir, summary = record.train_in(run_dir, experiment, summary, lock, reporter,
-                                        stop_check, resumed=outcome, figures=figures)
+                                        stop_check, resumed=outcome, figures=figures,
+                                        checkpoints=checkpoints)
     return run_dir, session.refit_if_asked(run_dir, summary, experiment.config, reporter)
 
 
@@ -123,7 +125,8 @@ def _restore(run_dir: Path, overrides: list[str]) -> tuple[Experiment, loop.Outc
     saved = checkpoint.load(path) if path.exists() else None
     if saved is not None:
         _check_same_config(recorded, saved, config_path)
-    config = reader.read_config(run_dir, overrides)
+    # Read again only to apply overrides: parsing config.yaml costs more than a few epochs.
+    config = reader.read_config(run_dir, overrides) if overrides else recorded
     if saved is None:
         return prepare(config), None
     if saved.epoch > config.train.epochs:
