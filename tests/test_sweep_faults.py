@@ -174,11 +174,12 @@ def test_a_worker_killed_mid_trial_loses_no_trial_and_changes_no_number(space, s
     assert json.loads((sweep_dir / "sweep.json").read_text())["status"] == "completed"
 
 
-def test_a_trial_that_kills_its_worker_every_time_fails_after_two_retries(space, scratch,
-                                                                         tmp_path, undisturbed):
-    killer = Killer(os.getpid(), scratch, name="faults-0002", times=3)
+def sweep_killing_trial_two(space, tmp_path, where: Path, *options):
+    """An 8-trial sweep whose trial 2 has its worker killed each of the 3 times it runs (its
+    scratch found under `where`): the sweep directory, its table by trial, trial 2's error."""
+    killer = Killer(os.getpid(), where, name="faults-0002", times=3)
     killer.start()
-    result, sweep_dir = sweep(space, tmp_path / "runs", "--trials", 8, "--workers", 2)
+    result, sweep_dir = sweep(space, tmp_path / "runs", "--trials", 8, *options)
     killer.done.set()
     killer.join()
     assert result.exit_code == 0, result.output
@@ -186,6 +187,12 @@ def test_a_trial_that_kills_its_worker_every_time_fails_after_two_retries(space,
     frame = table(sweep_dir).set_index("trial")
     assert frame.loc[2, "status"] == "failed"
     error = json.loads((sweep_dir / "trial-0002" / "summary.json").read_text())["error"]
+    return sweep_dir, frame, error
+
+
+def test_a_trial_that_kills_its_worker_every_time_fails_after_two_retries(space, scratch,
+                                                                         tmp_path, undisturbed):
+    sweep_dir, frame, error = sweep_killing_trial_two(space, tmp_path, scratch, "--workers", 2)
     assert error.startswith("worker process lost 3 times: pid ") and "SIGKILL" in error
     others = frame.drop(index=2)
     assert set(others["status"]) == {"completed"}  # none of the waiting trials was failed
@@ -455,17 +462,8 @@ def test_a_dask_worker_killed_mid_trial_loses_no_trial_and_changes_no_number(
 def test_a_trial_that_kills_every_dask_worker_it_runs_on_fails_the_others_complete(
         space, tmp_path, dask_cluster, undisturbed):
     cluster, work = dask_cluster
-    killer = Killer(os.getpid(), work, name="faults-0002", times=3)
-    killer.start()
-    result, sweep_dir = sweep(space, tmp_path / "runs", "--trials", 8, "--cluster",
-                              cluster.scheduler_address)
-    killer.done.set()
-    killer.join()
-    assert result.exit_code == 0, result.output
-    assert len(killer.killed) == 3
-    frame = table(sweep_dir).set_index("trial")
-    assert frame.loc[2, "status"] == "failed"
-    error = json.loads((sweep_dir / "trial-0002" / "summary.json").read_text())["error"]
+    _, frame, error = sweep_killing_trial_two(space, tmp_path, work, "--cluster",
+                                              cluster.scheduler_address)
     assert error.startswith("worker process lost 3 times: the 3 Dask workers that ran it died")
     pd.testing.assert_frame_equal(frame.drop(index=2),
                                   table(undisturbed).set_index("trial").drop(index=2),
