@@ -48,10 +48,18 @@ def binary(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 
     Written with counts rather than a confusion matrix: it runs every epoch, on every split."""
     actual, predicted = np.asarray(y_true) == 1, np.asarray(y_pred) == 1
-    true_positive = int(np.count_nonzero(actual & predicted))
-    accuracy = _ratio(len(actual) - np.count_nonzero(actual ^ predicted), len(actual))
-    precision = _ratio(true_positive, np.count_nonzero(predicted))
-    recall = _ratio(true_positive, np.count_nonzero(actual))
+    return binary_from_counts(len(actual), np.count_nonzero(actual ^ predicted),
+                              int(np.count_nonzero(actual & predicted)),
+                              np.count_nonzero(predicted), np.count_nonzero(actual))
+
+
+def binary_from_counts(examples: int, wrong: int, true_positive: int, predicted: int,
+                       actual: int) -> dict:
+    """binary's metrics from its counts (of examples, wrong predictions, true positives,
+    predicted and actual positives): what a stack of trials counts for all of them at once."""
+    accuracy = _ratio(examples - wrong, examples)
+    precision = _ratio(true_positive, predicted)
+    recall = _ratio(true_positive, actual)
     f1 = _ratio(2 * precision * recall, precision + recall)
     return {"error": 1.0 - accuracy, "accuracy": accuracy, "precision": precision,
             "recall": recall, "f1": f1}

@@ -106,6 +106,15 @@ def test_float32_trials_are_bit_identical_too():
     assert_same(_alone(configs), _together(configs), "float32")
 
 
+@pytest.mark.parametrize("decay", [{"name": "cosine", "floor": 0.1},
+                                   {"name": "inverse_sqrt_step", "k": 0.5}])
+def test_a_schedule_that_moves_every_step_moves_every_trials_rate(decay):
+    configs = [config.validate({**c.model_dump(mode="json"),
+                                "train": {**c.model_dump(mode="json")["train"], "decay": decay}},
+                               "test") for c in _trials(4, epochs=5)]
+    assert_same(_alone(configs), _together(configs))
+
+
 def test_softmax_and_linear_outputs_stack(tmp_path):
     blobs = {"generator": {"name": "blobs", "classes": 3, "n_samples": 300, "noise": 0.5}}
     configs = _trials(4, data=blobs)

@@ -8,6 +8,7 @@ from dlrun.diagnosis.hidden_units import FLAT
 from dlrun.engine.init import INITIALIZERS
 from dlrun.engine.layers import ACTIVATIONS
 from dlrun.engine.optim import OPTIMIZERS
+from dlrun.engine.schedules import SCHEDULES
 
 Z = np.linspace(-30, 30, 600_001)  # a step of 1e-4, with 0 and ±1 on the grid
 
@@ -67,3 +68,11 @@ def test_an_optimizers_traits_match_its_steps(name):
     # momentum: a zero gradient after a nonzero one still moves the parameter
     assert cls.momentum == bool(np.any(first_steps(cls, [grad, np.zeros(3)])[1] != 0))
     assert cls.steepest_descent == bool(np.allclose(small, -0.1 * grad, rtol=1e-12))
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_a_schedule_moves_within_an_epoch_only_if_it_says_so(name):
+    schedule = SCHEDULES[name]().bind(total_epochs=6, steps_per_epoch=7)
+    within = [len({schedule.lr(0.1, epoch, epoch * 7 + step) for step in range(7)}) > 1
+              for epoch in range(6)]
+    assert any(within) == schedule.per_step

@@ -21,6 +21,7 @@ def _check_interval(interval: int) -> None:
 
 class Schedule:
     name = ""
+    per_step = False  # True: the rate may change between the steps of one epoch
     total_epochs: int | None = None  # the run's length, once bound
     steps_per_epoch: int | None = None
 
@@ -110,6 +111,7 @@ class InverseSqrtStep(Schedule):
     """α = α₀ · k/√(1 + t), t the number of mini-batch steps already taken."""
 
     name = "inverse_sqrt_step"
+    per_step = True
 
     def __init__(self, k: float = 1.0):
         check(k > 0, f"Argument `k` must be > 0. Received: k={k}")
@@ -125,6 +127,7 @@ class Cosine(Schedule):
     (t past T, as gradient checking's extra steps may go, stays at α_min)."""
 
     name = "cosine"
+    per_step = True
 
     def __init__(self, floor: float = 0.0):
         check(0 <= floor < 1, f"Argument `floor` must be in [0, 1). Received: floor={floor}")

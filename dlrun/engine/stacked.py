@@ -168,7 +168,8 @@ class StackedNetwork:
                                         for W in self.W)
         return total
 
-    def cost_and_grad(self, Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def cost_and_grad(self, Z: np.ndarray, y: np.ndarray, need_grad: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
         """Mean data cost per trial (K,) and dJ/dZ (already divided by m), as the losses do."""
         m = Z.shape[1]
         if isinstance(self.loss, BinaryCrossEntropy):
@@ -177,6 +178,8 @@ class StackedNetwork:
             losses = np.logaddexp(0, z)
             losses -= z * target
             cost = np.add.reduce(losses, axis=1) / m
+            if not need_grad:
+                return cost, None
             grad = np.multiply(z, 0.5)
             np.tanh(grad, out=grad)
             grad += 1
@@ -190,6 +193,8 @@ class StackedNetwork:
             exps = np.exp(shifted)
             log_norm = np.log(np.add.reduce(exps, axis=2))
             cost = np.add.reduce(log_norm - shifted[trials, rows, y], axis=1) / m
+            if not need_grad:
+                return cost, None
             shifted -= log_norm[..., None]
             grad = np.exp(shifted, out=exps)
             grad[trials, rows, y] -= 1

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from .. import metrics
 from ..engine.stacked import StackedNetwork, StackedOptimizer
 from .experiment import Experiment, score_logits
 from .loop import Diverged, Outcome, _divergence, _extra_columns, _snapshot, judge_epoch
@@ -104,52 +105,70 @@ def fit_stacked(experiments: list[Experiment], stop_checks: list | None = None
 
 
 def _train_epoch(stack: _Stack, outcomes: list[Outcome], epoch: int, config, end) -> dict:
-    """One pass over each trial's shuffled training split; the start of each trial's row."""
+    """One pass over each trial's shuffled training split; the start of each trial's row.
+
+    The trials of a stack start together and take every step together, so one count of steps
+    serves them all; each step's costs and norms are kept as (K,) and (K, L) arrays, and
+    nothing is done per trial unless one diverges."""
     m = len(stack.data["train"][1][0])
     batch_size = m if config.batch_size == "full" else min(config.batch_size, m)
     experiments = stack.experiments
     orders = np.stack([experiments[i].shuffle_rng.permutation(m) if config.shuffle
                        else np.arange(m) for i in stack.live])
-    started = {i: {"lr": _lr(experiments[i], epoch, outcomes[i].steps), "costs": [],
-                   "norms": np.zeros(stack.net.n_layers)} for i in stack.live}
-    for start in range(0, m, batch_size):
-        batch = orders[:, start:start + batch_size]
-        lrs = [_lr(experiments[i], epoch, outcomes[i].steps) for i in stack.live]
-        net = stack.net
-        Z = net.forward(stack.inputs("train", batch), training=True)
-        cost, dZ = net.cost_and_grad(Z, stack.labels("train", batch))
-        net.backward(dZ)
-        totals = cost.astype(float) + net.penalty(batch.shape[1])
-        norms = net.grad_norms().astype(float)
-        diverged = []
-        for r, i in enumerate(stack.live):
-            outcome, total = outcomes[i], float(totals[r])
-            if outcome.steps == 0:
-                outcome.first_step = {"cost": total, "examples": batch.shape[1],
-                                      "activation_rms": _activation_rms(net, r)}
-            step_norms = norms[r].tolist()
-            if not (math.isfinite(total) and all(map(math.isfinite, step_norms))):
-                detail = _divergence(outcome.steps, epoch, lrs[r], total, step_norms)
-                outcome.status, outcome.divergence = "diverged", detail
-                outcome.stop_reason = detail["message"]
-                diverged.append(r)
-        if diverged:
-            keep = [r for r in range(len(stack.live)) if r not in diverged]
-            end(diverged)  # before the step, as loop.fit stops before it
-            orders, batch = orders[keep], batch[keep]
-            lrs, totals, norms = [lrs[r] for r in keep], totals[keep], norms[keep]
-            if not stack.live:
-                break
-        stack.opt.step(stack.net.params, stack.net.grads, np.array(lrs)[:, None])
-        for r, i in enumerate(stack.live):
-            outcomes[i].steps += 1
-            started[i]["costs"].append(float(totals[r]))
-            started[i]["norms"] += norms[r].tolist()
-    return {i: {"epoch": epoch + 1, "learning_rate": started[i]["lr"],
-                "train_cost": float(np.mean(started[i]["costs"])),
-                **{f"grad_norm_{l + 1}": n / len(started[i]["costs"])
-                   for l, n in enumerate(started[i]["norms"])}}
-            for i in stack.live}
+    steps = outcomes[stack.live[0]].steps
+    per_step = any(experiments[i].schedule.per_step for i in stack.live)
+    epoch_lrs = [_lr(experiments[i], epoch, steps) for i in stack.live]
+    lrs = np.array(epoch_lrs)[:, None]
+    costs: list[np.ndarray] = []  # each step's total cost per trial
+    norms_sum = np.zeros((len(stack.live), stack.net.n_layers))
+    try:
+        for start in range(0, m, batch_size):
+            batch = orders[:, start:start + batch_size]
+            if per_step:
+                lrs = np.array([_lr(experiments[i], epoch, steps) for i in stack.live])[:, None]
+            net = stack.net
+            Z = net.forward(stack.inputs("train", batch), training=True)
+            cost, dZ = net.cost_and_grad(Z, stack.labels("train", batch))
+            net.backward(dZ)
+            totals = cost.astype(float) + net.penalty(batch.shape[1])
+            norms = net.grad_norms().astype(float)
+            if steps == 0:
+                for r, i in enumerate(stack.live):
+                    outcomes[i].first_step = {"cost": float(totals[r]), "examples": batch.shape[1],
+                                              "activation_rms": _activation_rms(net, r)}
+            finite = np.isfinite(totals) & np.isfinite(norms).all(axis=1)
+            if not finite.all():
+                diverged = np.flatnonzero(~finite).tolist()
+                for r in diverged:
+                    outcome = outcomes[stack.live[r]]
+                    outcome.steps = steps
+                    detail = _divergence(steps, epoch, float(lrs[r, 0]), float(totals[r]),
+                                         norms[r].tolist())
+                    outcome.status, outcome.divergence = "diverged", detail
+                    outcome.stop_reason = detail["message"]
+                keep = np.flatnonzero(finite)
+                end(diverged)  # before the step, as loop.fit stops before it
+                if not stack.live:
+                    break
+                orders, lrs, totals, norms = orders[keep], lrs[keep], totals[keep], norms[keep]
+                epoch_lrs = [epoch_lrs[r] for r in keep]
+                costs = [step_costs[keep] for step_costs in costs]
+                norms_sum = norms_sum[keep]
+            stack.opt.step(stack.net.params, stack.net.grads, lrs)
+            steps += 1
+            costs.append(totals)
+            norms_sum += norms
+    finally:
+        for i in stack.live:
+            outcomes[i].steps = steps
+    if not stack.live:
+        return {}
+    # The mean of each trial's row of step costs, as np.mean takes it over loop.fit's list.
+    train_costs = np.mean(np.stack(costs, axis=1), axis=1).tolist()
+    count = len(costs)
+    return {i: {"epoch": epoch + 1, "learning_rate": epoch_lrs[r], "train_cost": train_costs[r],
+                **{f"grad_norm_{l + 1}": n / count for l, n in enumerate(norms_sum[r])}}
+            for r, i in enumerate(stack.live)}
 
 
 def _activation_rms(net, r: int) -> list[float | None]:
@@ -169,16 +188,11 @@ def _judge(stack: _Stack, outcomes, rows, epoch_rows, epoch, stop_checks, extra,
     """Score every live trial, write its row, judge it as loop.fit does; the rows that end."""
     experiments = stack.experiments
     splits = [split for split in stack.data if split != "test"]
-    logits = {split: stack.net.forward(stack.inputs(split), training=False) for split in splits}
+    scores = {split: _scores(stack, split) for split in splits}
     ended = []
     for r, i in enumerate(stack.live):
         experiment, outcome = experiments[i], outcomes[i]
-        task = experiment.dataset.task
-        results = {}
-        for split in splits:
-            y = stack.data[split][1][r]
-            results[split] = (score_logits(experiment.network, logits[split][r], y, task)
-                              if len(y) else {"loss": float("nan"), "error": float("nan")})
+        results = {split: scores[split][r] for split in splits}
         outcome.epochs_run = epoch + 1
         train, dev = results["train"], results["dev"]
         row = epoch_rows[i]
@@ -198,3 +212,25 @@ def _judge(stack: _Stack, outcomes, rows, epoch_rows, epoch, stop_checks, extra,
             outcome.stop_reason = error.detail["message"]
             ended.append(r)
     return ended
+
+
+def _scores(stack: _Stack, split: str) -> list[dict]:
+    """What score_logits gives each live trial on `split`, its rows in stack order. A binary
+    task is scored for all trials at once (the loss as the stacked cost, the metrics from
+    counts); other tasks trial by trial."""
+    X, y = stack.data[split]
+    if not y.shape[1]:
+        return [{"loss": float("nan"), "error": float("nan")}] * len(stack.live)
+    logits = stack.net.forward(X, training=False)
+    experiments = [stack.experiments[i] for i in stack.live]
+    task = experiments[0].dataset.task
+    if task != "binary" or experiments[0].network.output != "sigmoid":
+        return [score_logits(e.network, logits[r], y[r], task)
+                for r, e in enumerate(experiments)]
+    losses = stack.net.cost_and_grad(logits, y, need_grad=False)[0].tolist()
+    actual, predicted = y == 1, logits[..., 0] > 0
+    counts = [np.count_nonzero(a, axis=1).tolist()
+              for a in (actual ^ predicted, actual & predicted, predicted, actual)]
+    examples = y.shape[1]
+    return [{"loss": loss, **metrics.binary_from_counts(examples, *row)}
+            for loss, *row in zip(losses, *counts)]
