@@ -685,8 +685,8 @@ def _show_sweep(swept, quiet: bool, show: int) -> None:
         typer.echo(str(swept.directory))
     else:
         show_results(swept, show)
-    show_afterword(swept, quiet)
-    draw_best(swept, later=True)  # by a detached child, while this prints and exits
+    report = show_afterword(swept, quiet)
+    draw_best(swept, later=True, report=report)  # by a detached child, while this exits
     if not any(trial.summary["status"] == "completed" for trial in swept.finished.values()):
         raise typer.Exit(1)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import config
+from dlrun import config, detach
 from dlrun.cli import app
 from dlrun.report import figures, importance, markdown, page
 from dlrun.sweep.space import Choice, LogUniform, Uniform
@@ -46,6 +46,7 @@ def runs_dir(tmp_path_factory) -> Path:
     result = invoke("sweep", space, "-q", "--trials", 6, "--workers", 1, "--runs-dir",
                     root / "runs")
     assert result.exit_code == 0, result.output
+    assert detach.wait_until_free(Path(result.stdout.strip()))  # the page comes after the figures
     for name, init in (("init-he", "he"), ("init-random", {"name": "random", "scale": 10})):
         experiment = config.validate({"name": name, "data": {"generator": {
             "name": "circles", "n_samples": 200}}, "model": {"init": init},
@@ -171,6 +172,10 @@ def test_every_sweep_writes_its_report(runs_dir):
     (sweep,) = [p for p in runs_dir.iterdir() if p.name.startswith("tiny-")]
     data = embedded(sweep / page.SWEEP_REPORT)
     assert len(data["runs"]) == 6 and len(data["sweeps"]) == 1
+    drawn = json.loads((sweep / "sweep.json").read_text())["figures"]
+    text = (sweep / page.SWEEP_REPORT).read_text()
+    assert len(drawn) == 3 and all((sweep / name / "boundary.png").is_file() for name in drawn)
+    assert text.count('<img alt="boundary.png" src="data:image/png;base64,') == len(drawn)
 
 
 def test_without_plotly_a_sweep_says_so_in_one_line_and_report_refuses(tmp_path, monkeypatch):

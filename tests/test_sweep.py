@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from dlrun import detach
 from dlrun.sweep import run as sweep
 from dlrun.cli import app
 from dlrun.sweep.trial import store
@@ -55,6 +56,7 @@ def table(sweep_dir: Path) -> pd.DataFrame:
 
 def test_local_sweep_writes_one_ordinary_run_per_trial_and_a_table(tmp_path):
     sweep_dir = run_sweep(tmp_path, "--trials", 5, "--workers", 1)
+    assert detach.wait_until_free(sweep_dir)  # its report is written after the command returns
     assert sweep_dir.parent == tmp_path / "runs" and sweep_dir.name.startswith("tiny-")
     assert sorted(p.name for p in sweep_dir.iterdir()) == [
         "report.html", "sweep.csv", "sweep.json", "sweep.yaml",
@@ -490,8 +492,6 @@ def test_refine_takes_overrides_and_names_them_in_errors(tmp_path):
 
 
 def test_trials_draw_no_figures_and_the_sweep_draws_its_best_three(tmp_path):
-    from dlrun import detach
-
     sweep_dir = run_sweep(tmp_path, "--trials", 5, "--workers", 1)
     frame = table(sweep_dir)
     best = list(sweep.best_trials(frame, 3)["run"])

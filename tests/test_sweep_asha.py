@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from test_sweep import SPACE, invoke, run_sweep, table, write
 
+from dlrun import detach
 from dlrun.sweep import run as sweep
 from dlrun.sweep.asha import Ladder
 from dlrun.sweep.space import SearchSpace
@@ -155,6 +156,7 @@ def test_refine_ranks_by_the_sweeps_own_optimize_and_satisfy(tmp_path):
 def test_the_sweep_report_sorts_by_the_sweeps_own_choice(tmp_path):
     pytest.importorskip("plotly")
     sweep_dir = run_sweep(tmp_path, "--trials", 3, "--workers", 1, "--optimize", "-dev_loss")
+    assert detach.wait_until_free(sweep_dir)  # the page is written after the command returns
     page = (sweep_dir / "report.html").read_text()
     assert "Sorted by dev loss (highest first)" in page
     frame = table(sweep_dir).sort_values("dev_loss", ascending=False)

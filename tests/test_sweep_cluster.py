@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from dlrun import detach
 from dlrun.cli import app
 from dlrun.sweep import cluster as cluster_module
 
@@ -102,6 +103,7 @@ def test_a_worker_lost_mid_trial_neither_loses_nor_duplicates_a_trial(tmp_path, 
     results = frame(remote)
     assert results["trial"].tolist() == [0, 1] and set(results["status"]) == {"completed"}
     pd.testing.assert_frame_equal(results, frame(local))
+    assert detach.wait_until_free(remote)  # its report is written after the command returns
     assert sorted(p.name for p in remote.iterdir()) == [
         "report.html", "sweep.csv", "sweep.json", "sweep.yaml", "trial-0000", "trial-0001"]
 

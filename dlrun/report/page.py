@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ DEV_METRIC = "dev_error"  # what runs are sorted by, unless a sweep recorded its
 SWEEP_REPORT = "report.html"  # the page `dlrun sweep` leaves in the sweep directory
 MAX_FIGURES = 30  # runs whose boundary.png is embedded (the first in the table)
 ASSETS = Path(__file__).with_name("assets")
+NEEDS_PLOTLY = 'dlrun report needs plotly: pip install "dlrun[report]"'
 
 
 class ReportError(DlrunError):
@@ -37,7 +39,7 @@ def plotly_js() -> str:
     try:
         from plotly.offline import get_plotlyjs  # lazy: plotly is an optional extra
     except ImportError:
-        raise ReportError('dlrun report needs plotly: pip install "dlrun[report]"') from None
+        raise ReportError(NEEDS_PLOTLY) from None
     return get_plotlyjs()
 
 
@@ -72,6 +74,14 @@ def sweep_optimize(directory) -> str | None:
         return None
     optimize = info.get("optimize") if isinstance(info, dict) else None
     return optimize if isinstance(optimize, str) and optimize.lstrip("-") else None
+
+
+def sweep_report_problem(directory: Path) -> str | None:
+    """Why the sweep in `directory` cannot get its report page (plotly missing), or None; cheap:
+    plotly is not imported."""
+    if importlib.util.find_spec("plotly.offline") is None:  # imports only plotly/__init__
+        return f"no {SWEEP_REPORT} written: {NEEDS_PLOTLY}"
+    return None
 
 
 def for_sweep(directory: Path) -> tuple[Path | None, str | None]:

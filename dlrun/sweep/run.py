@@ -574,21 +574,30 @@ def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepRepo
             raise KeyboardInterrupt
 
 
-def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED) -> list[str]:
-    """Draw the figures of the `count` best trials, named in sweep.json under "figures"; later:
-    in a detached child holding their run locks (dlrun.detach). Trials draw none themselves:
+def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED,
+              report: bool = False) -> list[str]:
+    """Draw the figures of the `count` best trials, named in sweep.json under "figures", then
+    (report) write the sweep's report page, which embeds them; later: in a detached child
+    holding their run locks and the sweep's (dlrun.detach), so `runlock.is_held` on the sweep
+    directory says whether the page is still being written. Trials draw none themselves:
     drawing costs more than training a course-sized trial, and `dlrun plot` draws any of them."""
     frame = results_frame(sweep.space, list(sweep.finished.values()), sweep.options.seeds)
     names = list(best_trials(frame, count, sweep.options.optimize, sweep.options.satisfy)["run"])
     sweep.write_info(figures=names)
-    if names:
-        draw_trials([sweep.directory / name for name in names], later)
+    if names or report:
+        draw_trials([sweep.directory / name for name in names], later,
+                    sweep.directory if report else None)
     return names
 
 
-def draw_trials(run_dirs: list[Path], later: bool = False) -> None:
+def draw_trials(run_dirs: list[Path], later: bool = False, report_of: Path | None = None) -> None:
     """Draw the figures of finished trials (as `dlrun plot` would), each while holding its lock;
-    one that cannot be drawn is left for `dlrun plot` to explain."""
+    one that cannot be drawn is left for `dlrun plot` to explain. Then, given the sweep
+    directory `report_of`, write its report page (its lock held too); a page that cannot be
+    written is left for `dlrun report` (the command has checked that plotly is there)."""
+    locks = [runlock.acquire(run_dir, wait=True) for run_dir in run_dirs]
+    if report_of is not None:
+        locks.append(runlock.acquire(report_of, wait=True))
 
     def job():
         from .. import plots  # lazy: matplotlib, for the few trials drawn
@@ -598,8 +607,11 @@ def draw_trials(run_dirs: list[Path], later: bool = False) -> None:
             except Exception:  # noqa: BLE001 - the trial itself stands; `dlrun plot` says why
                 pass
             lock.release()
+        if report_of is not None:
+            from ..report.page import for_sweep  # lazy: the page imports this module
+            for_sweep(report_of)
+            locks[-1].release()
 
-    locks = [runlock.acquire(run_dir, wait=True) for run_dir in run_dirs]
     if later:
         from .. import detach  # lazy: only a sweep that draws later forks
         detach.run_detached(job, locks)

@@ -177,21 +177,24 @@ def show_results(swept: Sweep, show: int) -> None:
         console.print(line, highlight=False)
 
 
-def show_afterword(swept: Sweep, quiet: bool) -> None:
+def show_afterword(swept: Sweep, quiet: bool) -> bool:
     """What follows the results, quiet or not: a warning when the trials were scored on
-    different dev sets, and where the sweep's report is (or why there is none)."""
+    different dev sets, and where the sweep's report will be (or why there is none); True if
+    the report can be written (draw_best writes it, with the best trials' figures)."""
     count = dev_sets(swept.finished.values())
     if count > 1:
         err_console.print(f"[yellow]warning:[/yellow] the trials were scored on {count} "
                           "different dev sets (column dev_set): their dev errors do not rank "
                           "them", highlight=False)
-    from ..report.page import for_sweep  # lazy: plotly is an optional extra
+    from ..report import page  # lazy: it reads the runs back with pandas
 
-    written, problem = for_sweep(swept.directory)
+    problem = page.sweep_report_problem(swept.directory)
     if problem:
         err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
     elif not quiet:
-        console.print(f"report: {written}", highlight=False, soft_wrap=True)
+        console.print(f"report: {swept.directory / page.SWEEP_REPORT}", highlight=False,
+                      soft_wrap=True)
+    return problem is None
 
 
 def importance(trials, space, column: str) -> str | None:
