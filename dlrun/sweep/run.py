@@ -325,6 +325,7 @@ class Sweep:
     writes: Writes = field(default_factory=lambda: Writes())
     table_written: float = -math.inf
     sync_each: bool = field(default_factory=lambda: not hasattr(os, "sync"))
+    _ranking: tuple | None = None  # (what it ranked, results_frame, ranked)
 
     @functools.cached_property
     def objective(self) -> tuple[str, bool]:
@@ -376,9 +377,20 @@ class Sweep:
         if time.monotonic() - self.table_written >= TABLE_EVERY:
             self.write_table()
 
+    def ranking(self) -> tuple:
+        """(results_frame of the finished trials, `ranked` of it), computed again only when a
+        trial has finished since: the progress line, sweep.json, the table shown and the figures
+        drawn all ask for it."""
+        state = [(index, trial.summary) for index, trial in self.finished.items()]
+        if self._ranking is None or not _same_objects(self._ranking[0], state):
+            frame = results_frame(self.space, list(self.finished.values()), self.options.seeds)
+            self._ranking = (state, frame,
+                             ranked(frame, self.options.optimize, self.options.satisfy))
+        return self._ranking[1:]
+
     def write_table(self) -> None:
         """Rewrite sweep.csv once the trials it lists are stored."""
-        frame = results_frame(self.space, list(self.finished.values()), self.options.seeds)
+        frame, _ = self.ranking()
         self.writes.submit(layout.write_atomic, self.directory / TABLE,
                            frame.to_csv(index=False).encode())
         self.table_written = time.monotonic()
@@ -397,8 +409,7 @@ class Sweep:
     def best(self) -> dict | None:
         """The trial (point, with several seeds) the sweep chooses so far: the best optimized
         metric among those meeting every constraint."""
-        frame = ranked(results_frame(self.space, list(self.finished.values()), self.options.seeds),
-                       self.options.optimize, self.options.satisfy)
+        _, frame = self.ranking()
         if frame.empty:
             return None
         row = frame.iloc[0]
@@ -411,6 +422,13 @@ class Sweep:
                 "trials": sorted(t.index for t in self.finished.values()
                                  if t.point == point and _finite(_value(t.summary, "dev", "error"))),
                 **chosen}
+
+
+def _same_objects(before: list[tuple], now: list[tuple]) -> bool:
+    """Whether two lists of (index, summary) name the same trials with the very same summaries
+    (kept alive by `before`, so an identity cannot be reused)."""
+    return len(before) == len(now) and all(
+        i == j and a is b for (i, a), (j, b) in zip(before, now))
 
 
 def _kept_epoch(config: dict, rows: dict, epoch: int) -> int | None:
@@ -581,8 +599,7 @@ def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED,
     holding their run locks and the sweep's (dlrun.detach), so `runlock.is_held` on the sweep
     directory says whether the page is still being written. Trials draw none themselves:
     drawing costs more than training a course-sized trial, and `dlrun plot` draws any of them."""
-    frame = results_frame(sweep.space, list(sweep.finished.values()), sweep.options.seeds)
-    names = list(best_trials(frame, count, sweep.options.optimize, sweep.options.satisfy)["run"])
+    names = list(sweep.ranking()[1].head(count)["run"])
     sweep.write_info(figures=names)
     if names or report:
         draw_trials([sweep.directory / name for name in names], later,

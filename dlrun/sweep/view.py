@@ -22,10 +22,8 @@ from .run import (
     SweepReporter,
     _comparable,
     _row,
-    best_trials,
     dev_sets,
     objective,
-    results_frame,
 )
 
 
@@ -156,9 +154,9 @@ def counts(frame) -> str:
 def show_results(swept: Sweep, show: int) -> None:
     """The end of `dlrun sweep`: the `show` best trials, then how many ended how, and where."""
     seeds = swept.options.seeds
-    frame = results_frame(swept.space, list(swept.finished.values()), seeds)
+    frame, ranking = swept.ranking()
     optimize, satisfy = swept.options.optimize, swept.options.satisfy
-    best = best_trials(frame, show, optimize, satisfy)
+    best = ranking.head(show)
     metric = optimize.replace("_", " ")
     ranked = f"mean {metric} over the seeds" if seeds > 1 else metric
     chosen = " meeting " + ", ".join(satisfy) if satisfy else ""
