@@ -1,6 +1,7 @@
 """Inputs and faults beyond the property tests' draws: each gets one line and exit status 2,
 never a traceback, and nothing half-made is left looking like a run."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from dlrun import config, detach, yamlio
 from dlrun.cli import app
 from dlrun.errors import ConfigError
+from dlrun.rundir import layout
 
 runner = CliRunner()
 QUICKSTART = Path(__file__).parent.parent / "configs" / "quickstart.yaml"
@@ -417,3 +419,19 @@ def test_a_terminated_worker_removes_its_scratch(tmp_path):
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 128 + signal.SIGTERM
     assert not Path(scratch).exists()
+
+
+@pytest.mark.parametrize("scratch", [False, True])
+def test_write_atomic_replaces_a_symlink_and_leaves_no_temporary_file(tmp_path, scratch):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "summary.json").symlink_to(outside)
+    with layout.scratch_writes() if scratch else contextlib.nullcontext():
+        layout.write_atomic(run_dir / "summary.json", b"{}\n")
+        layout.write_atomic(run_dir / "config.yaml", b"a: 1\n")
+    assert outside.read_text() == "keep me"
+    assert not (run_dir / "summary.json").is_symlink()
+    assert (run_dir / "summary.json").read_bytes() == b"{}\n"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "summary.json"]

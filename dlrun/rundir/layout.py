@@ -96,8 +96,12 @@ def durable() -> bool:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync (unless in scratch_writes), then rename
-    over it."""
+    """Write to a temporary file beside `path`, fsync, then rename over it. In scratch_writes,
+    write `path` itself: nobody reads a scratch directory before its trial has ended, and a
+    trial that fails there is thrown away whole (a symlink at `path` is still never followed)."""
+    if not durable():
+        _write_scratch(path, data)
+        return
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as error:
@@ -116,6 +120,18 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_scratch(path: Path, data: bytes) -> None:
+    try:
+        if path.is_symlink():
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+                     0o666)  # less the umask, as for any new file
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        raise write_error(path, error) from None
 
 
 def write_error(path: Path, error: OSError) -> RunDirError:
@@ -187,12 +203,12 @@ class MetricsWriter:
             self.handle = open(path, "a", newline="", encoding="utf-8")
         except OSError as error:
             raise write_error(path, error) from None
-        self.writer = csv.DictWriter(self.handle, fieldnames=columns)
+        self.writer = csv.writer(self.handle)
         self.flush_every, self.unflushed = flush_every, 0  # per-step rows come thousands a second
 
     def write(self, row: dict[str, Any]) -> None:
         try:
-            self.writer.writerow({key: _csv_value(row.get(key)) for key in self.columns})
+            self.writer.writerow([_csv_value(row.get(key)) for key in self.columns])
             self.unflushed += 1
             if self.unflushed >= self.flush_every:
                 self.flush()
