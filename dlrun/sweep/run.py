@@ -283,6 +283,7 @@ def dev_sets(trials) -> int:
 
 
 TABLE_EVERY = 1.0  # seconds between rewrites of sweep.csv while trials finish
+BEST_EVERY = 0.25  # seconds between rankings for the progress line's best so far
 
 
 class Writes:
@@ -582,11 +583,15 @@ def schedule(sweep: Sweep, slots: int) -> asha.Scheduler:
 def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepReporter) -> None:
     """Every job the scheduler has, each pulled when a slot frees, each result taken in turn."""
     best, done = sweep.best(), len(sweep.finished)
+    ranked_at = time.monotonic()
     reporter.update(done, 0, best)
     for result in backend.run(scheduler.next_job):
         scheduler.receive(result)
-        if len(sweep.finished) != done:  # ranking every trial costs more than a paused one's epochs
-            best, done = sweep.best(), len(sweep.finished)
+        # Ranking every trial costs more than a paused one's epochs, and a stack's trials
+        # arrive together: the best so far is ranked again at most every BEST_EVERY seconds.
+        if len(sweep.finished) != done and time.monotonic() - ranked_at >= BEST_EVERY:
+            best, ranked_at = sweep.best(), time.monotonic()
+        done = len(sweep.finished)
         reporter.update(done, scheduler.in_flight, best)
         if result.summary["status"] == "interrupted":
             raise KeyboardInterrupt
