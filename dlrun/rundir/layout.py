@@ -229,6 +229,8 @@ class MetricsWriter:
 
 
 def _csv_value(value):
+    if type(value) is float:  # most cells: the exact check is the fast one
+        return repr(value)
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
     return "" if value is None else value

@@ -48,7 +48,8 @@ def begin(run_dir: Path, experiment: Experiment, source: str | Path | None = Non
         if labels and (labels.get("tags") or labels.get("note")):
             tags.write(run_dir, labels.get("tags", []), labels.get("note", ""))
         layout.write_atomic(run_dir / layout.CONFIG, config.to_yaml().encode("utf-8"))
-        layout.write_json(run_dir / layout.SUMMARY, summary)
+        if layout.durable():  # a scratch directory is read by nobody until its run has ended
+            layout.write_json(run_dir / layout.SUMMARY, summary)
     except BaseException:
         lock.release()
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained: no half-made run is left
