@@ -115,6 +115,16 @@ def test_a_schedule_that_moves_every_step_moves_every_trials_rate(decay):
     assert_same(_alone(configs), _together(configs))
 
 
+def test_trials_dropping_different_layers_draw_their_own_masks():
+    keeps = [[0.8, 0.6], [1.0, 0.7], [0.9, 1.0], 1.0, 0.75]
+    configs = []
+    for c, keep in zip(_trials(5, epochs=4), keeps):
+        data = c.model_dump(mode="json")
+        configs.append(config.validate({**data, "model": {**data["model"], "keep_prob": keep}},
+                                       "test"))
+    assert_same(_alone(configs), _together(configs))
+
+
 def test_softmax_and_linear_outputs_stack(tmp_path):
     blobs = {"generator": {"name": "blobs", "classes": 3, "n_samples": 300, "noise": 0.5}}
     configs = _trials(4, data=blobs)

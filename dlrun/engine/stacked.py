@@ -277,8 +277,9 @@ class StackedOptimizer:
             # Python's float power and root per trial, exactly as Adam.update takes them (NumPy's
             # vectorized power may round differently in the last bit).
             t = self.t
-            root_c2 = np.array([[math.sqrt(1 - b2 ** t)] for b2 in h["beta2"][:, 0].tolist()])
-            bias1 = np.array([[1 - b1 ** t] for b1 in h["beta1"][:, 0].tolist()])
+            beta1, beta2 = h["beta1"][:, 0].tolist(), h["beta2"][:, 0].tolist()
+            root_c2 = np.array([math.sqrt(1 - b2 ** t) for b2 in beta2])[:, None]
+            bias1 = np.array([1 - b1 ** t for b1 in beta1])[:, None]
             np.sqrt(S, out=work)
             work += c(h["epsilon"] * root_c2)
             np.divide(V, work, out=work)

@@ -54,8 +54,12 @@ class _Stack:
         return X[np.arange(len(X))[:, None], index]
 
     def labels(self, split: str, index: np.ndarray | None = None) -> np.ndarray:
-        y = self.data[split][1]
-        return y if index is None else np.take_along_axis(y, index, axis=1)
+        X, y = self.data[split]
+        if index is None:
+            return y
+        if X.ndim == 2:  # one data set for all: the same labels in every row
+            return y[0].take(index)
+        return np.take_along_axis(y, index, axis=1)
 
 
 def fit_stacked(experiments: list[Experiment], stop_checks: list | None = None
