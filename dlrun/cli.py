@@ -685,8 +685,8 @@ def _show_sweep(swept, quiet: bool, show: int) -> None:
         typer.echo(str(swept.directory))
     else:
         show_results(swept, show)
-    report = show_afterword(swept, quiet)
-    draw_best(swept, later=True, report=report)  # by a detached child, while this exits
+    page = show_afterword(swept, quiet)  # the report page, written once the figures are drawn
+    draw_best(swept, later=True, then=page)  # by a detached child, while this exits
     if not any(trial.summary["status"] == "completed" for trial in swept.finished.values()):
         raise typer.Exit(1)
 

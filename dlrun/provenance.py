@@ -14,8 +14,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from threadpoolctl import ThreadpoolController
 
+from . import blas as blas_pools
 from .data.fingerprint import file_fingerprint
 from .rundir.layout import write_atomic
 
@@ -101,18 +101,13 @@ def packages() -> dict[str, str]:
     return dict(_installed())
 
 
-@functools.cache  # finding the libraries scans every loaded one: 2 ms, once per process
-def _threadpools() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
 def blas() -> list[dict]:
     """The BLAS (and OpenMP) libraries NumPy uses, their versions and thread counts (as they
     are now: a sweep worker limits them to one thread)."""
     try:
         return [{key: info.get(key) for key in ("user_api", "internal_api", "version",
                                                 "num_threads", "architecture")}
-                for info in _threadpools().info()]
+                for info in blas_pools.controller().info()]
     except Exception as error:  # noqa: BLE001 - a library's introspection must not stop a run
         return [{"error": f"{type(error).__name__}: {error}"}]
 

@@ -140,10 +140,14 @@ class Network:
     def penalty(self, m: int) -> float:
         """λ₂/(2m)·Σ‖W‖² + λ₁/(2m)·Σ|W|, over weights only (never biases or γ, β)."""
         total = 0.0
+        # np.add.reduce over every axis is np.sum without its wrapper: the same pairwise sums,
+        # a few microseconds less on each of a course network's thousands of steps.
         if self.l2:
-            total += self.l2 / (2 * m) * sum(float(np.sum(d.W * d.W)) for d in self.dense)
+            total += self.l2 / (2 * m) * sum(float(np.add.reduce(d.W * d.W, axis=None))
+                                             for d in self.dense)
         if self.l1:
-            total += self.l1 / (2 * m) * sum(float(np.sum(np.abs(d.W))) for d in self.dense)
+            total += self.l1 / (2 * m) * sum(float(np.add.reduce(np.abs(d.W), axis=None))
+                                             for d in self.dense)
         return total
 
     def train_step_gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -598,28 +598,28 @@ def _drive(sweep: Sweep, backend, scheduler: asha.Scheduler, reporter: SweepRepo
 
 
 def draw_best(sweep: Sweep, later: bool = False, count: int = FIGURED,
-              report: bool = False) -> list[str]:
+              then: Callable[[], object] | None = None) -> list[str]:
     """Draw the figures of the `count` best trials, named in sweep.json under "figures", then
-    (report) write the sweep's report page, which embeds them; later: in a detached child
-    holding their run locks and the sweep's (dlrun.detach), so `runlock.is_held` on the sweep
-    directory says whether the page is still being written. Trials draw none themselves:
-    drawing costs more than training a course-sized trial, and `dlrun plot` draws any of them."""
+    run then() (the sweep's report page, which embeds them) holding the sweep's lock; later: in
+    a detached child holding those run locks (dlrun.detach), so `runlock.is_held` on the sweep
+    directory says whether then() is still at work. Trials draw none themselves: drawing costs
+    more than training a course-sized trial, and `dlrun plot` draws any of them."""
     names = list(sweep.ranking()[1].head(count)["run"])
     sweep.write_info(figures=names)
-    if names or report:
+    if names or then:
         draw_trials([sweep.directory / name for name in names], later,
-                    sweep.directory if report else None)
+                    (sweep.directory, then) if then else None)
     return names
 
 
-def draw_trials(run_dirs: list[Path], later: bool = False, report_of: Path | None = None) -> None:
+def draw_trials(run_dirs: list[Path], later: bool = False, then: tuple | None = None) -> None:
     """Draw the figures of finished trials (as `dlrun plot` would), each while holding its lock;
-    one that cannot be drawn is left for `dlrun plot` to explain. Then, given the sweep
-    directory `report_of`, write its report page (its lock held too); a page that cannot be
-    written is left for `dlrun report` (the command has checked that plotly is there)."""
+    one that cannot be drawn is left for `dlrun plot` to explain. Then, given `then` = (a
+    directory, a function), call the function holding that directory's lock; whatever it fails
+    at is left for the command that does it alone (`dlrun report`)."""
     locks = [runlock.acquire(run_dir, wait=True) for run_dir in run_dirs]
-    if report_of is not None:
-        locks.append(runlock.acquire(report_of, wait=True))
+    if then is not None:
+        locks.append(runlock.acquire(then[0], wait=True))
 
     def job():
         from .. import plots  # lazy: matplotlib, for the few trials drawn
@@ -629,9 +629,11 @@ def draw_trials(run_dirs: list[Path], later: bool = False, report_of: Path | Non
             except Exception:  # noqa: BLE001 - the trial itself stands; `dlrun plot` says why
                 pass
             lock.release()
-        if report_of is not None:
-            from ..report.page import for_sweep  # lazy: the page imports this module
-            for_sweep(report_of)
+        if then is not None:
+            try:
+                then[1]()
+            except Exception:  # noqa: BLE001 - see above
+                pass
             locks[-1].release()
 
     if later:

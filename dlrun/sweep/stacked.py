@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from .. import blas
 from .. import config as config_module
 from ..engine import stacked as engine
 from ..rundir import layout
@@ -101,7 +101,7 @@ def group(tasks: list[TrialTask], slots: int, size: int = GROUP) -> list:
 def execute_group(job: StackedTask) -> list[TrialResult]:
     """Train a group in temporary directories, BLAS on one thread; never raises for a bad trial."""
     results: list[TrialResult] = []
-    with threadpool_limits(limits=1), layout.scratch_writes():
+    with blas.one_thread(), layout.scratch_writes():
         members = []
         for task in job.tasks:
             try:

@@ -17,8 +17,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
 
+from .. import blas
 from .. import config as config_module
 from ..rundir import layout
 from ..training import resume, session
@@ -77,7 +77,7 @@ def execute(task: TrialTask) -> TrialResult:
     """Train one trial in a temporary directory, BLAS on one thread; never raises for a bad trial."""
     # K trials on K cores: a multi-threaded BLAS in each would make them fight over the cores.
     # The scratch files are read back below and stored durably by the launcher: no fsync here.
-    with threadpool_limits(limits=1), layout.scratch_writes(), \
+    with blas.one_thread(), layout.scratch_writes(), \
             tempfile.TemporaryDirectory(prefix=scratch_prefix(), dir=scratch_dir()) as scratch:
         stop_check = _stopper(task.stop_epoch) if task.stop_epoch else None
         try:

@@ -175,10 +175,11 @@ def show_results(swept: Sweep, show: int) -> None:
         console.print(line, highlight=False)
 
 
-def show_afterword(swept: Sweep, quiet: bool) -> bool:
+def show_afterword(swept: Sweep, quiet: bool):
     """What follows the results, quiet or not: a warning when the trials were scored on
-    different dev sets, and where the sweep's report will be (or why there is none); True if
-    the report can be written (draw_best writes it, with the best trials' figures)."""
+    different dev sets, and where the sweep's report will be (or why there is none). Returns
+    what writes the report (for draw_best to call once the best trials' figures are drawn),
+    or None."""
     count = dev_sets(swept.finished.values())
     if count > 1:
         err_console.print(f"[yellow]warning:[/yellow] the trials were scored on {count} "
@@ -189,10 +190,11 @@ def show_afterword(swept: Sweep, quiet: bool) -> bool:
     problem = page.sweep_report_problem(swept.directory)
     if problem:
         err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
-    elif not quiet:
+        return None
+    if not quiet:
         console.print(f"report: {swept.directory / page.SWEEP_REPORT}", highlight=False,
                       soft_wrap=True)
-    return problem is None
+    return lambda: page.for_sweep(swept.directory)
 
 
 def importance(trials, space, column: str) -> str | None:
