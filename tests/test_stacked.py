@@ -216,3 +216,23 @@ def test_a_stacked_sweep_writes_the_run_directories_an_unstacked_one_does(tmp_pa
         pd.testing.assert_frame_equal(metrics[0][plain], metrics[1][plain])
         assert sorted(p.name for p in stacked_run.iterdir()) == sorted(
             p.name for p in alone_run.iterdir())
+
+
+def test_a_stacked_trial_that_fails_while_written_keeps_what_its_run_recorded(monkeypatch):
+    configs = _trials(4, epochs=3)
+    tasks = [TrialTask(i, c.model_dump(mode="json"), "test") for i, c in enumerate(configs)]
+    real = stacked.record.conclude
+
+    def conclude(run_dir, experiment, *args, **kwargs):
+        if experiment.config.name == "t2":
+            raise OSError(28, "No space left on device")
+        return real(run_dir, experiment, *args, **kwargs)
+
+    monkeypatch.setattr(stacked.record, "conclude", conclude)
+    results = sorted(stacked.execute_group(stacked.StackedTask(tuple(tasks))),
+                     key=lambda r: r.index)
+    assert [r.summary["status"] for r in results] == ["completed", "completed", "failed",
+                                                     "completed"]
+    failed = results[2].summary
+    assert "No space left on device" in failed["error"]
+    assert failed["name"] == "t2" and failed["seed"] == 102 and failed["examples"]["train"] > 0

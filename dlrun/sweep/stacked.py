@@ -163,7 +163,7 @@ def _train_together(stack: list) -> list[TrialResult]:
 def _write(scratch: Path, task: TrialTask, experiment, rows: list[dict], outcome,
            started_at: float) -> TrialResult:
     """The trial's run directory, written in scratch by the session's own code, as bytes."""
-    run_dir = None
+    run_dir, summary = None, {}
     try:
         run_dir, summary, lock = session.open_run(experiment, scratch)
         try:
@@ -178,8 +178,8 @@ def _write(scratch: Path, task: TrialTask, experiment, rows: list[dict], outcome
         finally:
             lock.release()
     except Exception as error:  # noqa: BLE001 - a failed trial is a result
-        summary = {"status": "failed", "error": f"{type(error).__name__}: {error}",
-                   "traceback": traceback.format_exc(limit=5)}
+        summary = {**summary, "status": "failed", "error": f"{type(error).__name__}: {error}",
+                   "traceback": traceback.format_exc(limit=5)}  # with what the run recorded
     return collect_run(run_dir, task, summary)
 
 
