@@ -14,7 +14,6 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-
 from . import blas as blas_pools
 from .data.fingerprint import file_fingerprint
 from .rundir.layout import write_atomic

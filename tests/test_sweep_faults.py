@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from dlrun import detach
 from dlrun.cli import app
 from dlrun.rundir import runlock
 
@@ -264,6 +265,7 @@ def test_a_killed_sweep_reads_stale_and_resume_ends_it_as_if_never_killed(space,
     info = json.loads((sweep_dir / "sweep.json").read_text())
     assert info["status"] == "completed" and status_in_ls(runs) == "completed"
     assert [(r["was"], r["kept"]) for r in info["resumed"]] == [("running", len(kept))]
+    assert detach.wait_until_free(sweep_dir)  # its report is written after the command returns
     assert not (sweep_dir / runlock.LOCK).exists()
 
 

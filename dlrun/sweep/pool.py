@@ -21,7 +21,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .trial import scratch_prefix
+from .trial import local_scratch, scratch_prefix
 
 STOP_SECONDS = 30  # a worker asked to stop (SIGTERM) unwinds its trial; after this it is killed
 
@@ -70,7 +70,7 @@ class WorkerPool:
     def __init__(self, size: int, function: Callable, initializer: Callable[[], None]):
         self.size, self.function, self.initializer = size, function, initializer
         self.context = multiprocessing.get_context("spawn")
-        self.tempdir = tempfile.gettempdir()
+        self.tempdir = local_scratch()
         self.workers: list[Worker] = []
 
     def _start(self) -> Worker:

@@ -18,6 +18,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from .. import detach
 from ..errors import ConfigError, RunDirError
 from ..rundir import layout, reader, runlock
 from . import run as sweep_run
@@ -25,7 +26,9 @@ from . import samplers
 from .pool import remove_scratch
 from .run import INFO, SPACE, Options, Sweep, Trial
 from .space import encode
+from .trial import local_scratch
 
+REPORT_SECONDS = 60  # an ended sweep's figures and report page take a few seconds at most
 KEPT = ("completed", "diverged", "pruned")  # a stored trial with another status runs again
 FLAGS = {"trials": "--trials", "sampler": "--sampler", "seed": "--seed", "optimize": "--optimize",
          "satisfy": "--satisfy", "batch": "--batch", "prune": "--prune",
@@ -81,7 +84,11 @@ def _shown(value) -> str:
     return str(value)
 
 
-def check_not_running(sweep_dir: Path) -> None:
+def check_not_running(sweep_dir: Path, info: dict) -> None:
+    """Refuse a sweep whose lock a live process holds. A sweep that has ended holds it a moment
+    longer, in the detached child drawing its best figures and its report page: wait for it."""
+    if info.get("status") != "running" and runlock.is_held(sweep_dir):
+        detach.wait_until_free(sweep_dir, timeout=REPORT_SECONDS)
     if runlock.is_held(sweep_dir):
         info = runlock.describe(runlock.holder(sweep_dir))
         raise RunDirError(f"{sweep_dir}: the sweep is still running ({info}); stop it first, "
@@ -146,7 +153,7 @@ def reopen(sweep_dir: str | Path, given: dict, where: str, stack: bool | None = 
     check_given(sweep_dir, options, given)
     if stack is not None:
         options.stack = stack
-    check_not_running(sweep_dir)
+    check_not_running(sweep_dir, info)
     space, sampler, trials = planned(sweep_dir, info, options)
     finished = stored(sweep_dir, space, options, sampler, trials)
     sweep = Sweep(sweep_dir, space, options, trials, info, finished=finished, sampler=sampler)
@@ -179,7 +186,8 @@ def _clear_scratch(killed: dict | None) -> None:
         os.kill(pid, 0)
         return  # its number went to another process since: what it holds is not ours
     except ProcessLookupError:
-        remove_scratch(pid, tempfile.gettempdir())
+        for folder in {local_scratch(), tempfile.gettempdir()}:  # wherever it chose to train
+            remove_scratch(pid, folder)
     except PermissionError:
         return
 
