@@ -2,6 +2,7 @@
 
 import json
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -538,3 +539,29 @@ def test_a_sweep_flushes_its_trials_to_disk_together_not_file_by_file(tmp_path, 
     assert len(list(sweep_dir.glob("trial-*/summary.json"))) == 6
     assert flushed  # once the trials are stored
     assert len(synced) < 6 * 6  # not six fsyncs per trial: only sweep.json, .yaml and .csv
+
+
+def test_scratch_goes_to_memory_unless_a_temporary_folder_was_chosen(tmp_path, monkeypatch):
+    from dlrun.sweep import trial
+
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    memory = tmp_path / "shm"
+    memory.mkdir()
+    monkeypatch.setattr(trial, "MEMORY_SCRATCH", str(memory))
+    assert trial.local_scratch() == str(memory)
+    system = tempfile.gettempdir()
+    tempfile.tempdir = None
+    monkeypatch.setattr(trial, "MEMORY_SCRATCH_FREE", 1 << 62)  # more than any disk has free
+    assert trial.local_scratch() == system
+    monkeypatch.setattr(trial, "MEMORY_SCRATCH_FREE", 0)
+    assert trial.local_scratch() == str(memory)  # asking for the system's did not choose it
+    monkeypatch.setattr(trial, "MEMORY_SCRATCH", str(tmp_path / "missing"))
+    assert trial.local_scratch() == system
+    monkeypatch.setattr(trial, "MEMORY_SCRATCH", str(memory))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert trial.local_scratch() == str(tmp_path)
+    monkeypatch.delenv("TMPDIR")
+    tempfile.tempdir = None
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "chosen"))  # as a pool worker's
+    assert trial.local_scratch() == str(tmp_path / "chosen")

@@ -82,7 +82,10 @@ def local_scratch() -> str:
             return MEMORY_SCRATCH
     except OSError:  # no such file system (macOS, Windows)
         pass
-    return tempfile.gettempdir()
+    try:
+        return tempfile.gettempdir()
+    finally:
+        tempfile.tempdir = None  # gettempdir keeps its answer there, where it would read as chosen
 
 
 def _stopper(stop_epoch: int):
