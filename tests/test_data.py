@@ -222,3 +222,14 @@ def test_a_run_names_its_data_by_absolute_path(tmp_path, monkeypatch):
 def test_shares_left_out_of_the_split_take_what_the_others_leave(given, expected):
     split = config.validate({"data": {"split": given}}, "c.yaml").data.split
     assert (split.train, split.dev, split.test) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("values", [
+    [3, 1, 2, 1, 3], [0.5, float("nan"), 0.5, float("nan"), -1.0], ["b", "a", "b"],
+    np.array(["x", "y", "x"], dtype=object), [True, False, True], [], [[2, 1], [1, 2]]])
+def test_distinct_labels_are_what_np_unique_gives(values):
+    from dlrun.data.labels import distinct
+
+    expected, found = np.unique(np.asarray(values)), distinct(np.asarray(values))
+    assert found.dtype == expected.dtype
+    np.testing.assert_array_equal(found, expected)

@@ -98,7 +98,7 @@ def load(config, rng: np.random.Generator, dtype) -> Dataset:
     tables = _tables(config, rng)
     first = tables.get("all") or tables["train"]
     task = labels.check_task(first.y, config.task, first.source)
-    values = np.unique(first.y) if task != "regression" else None
+    values = labels.distinct(first.y) if task != "regression" else None
     classes = labels.label_names(values) if values is not None else []
 
     def targets(table: Table) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
+from .labels import distinct
 
 
 def split_indices(y: np.ndarray, fractions: dict[str, float], rng: np.random.Generator,
@@ -64,4 +65,6 @@ def folds(y: np.ndarray, k: int, rng: np.random.Generator, stratify: bool) -> np
 
 def _groups(y: np.ndarray, stratify: bool) -> list[np.ndarray]:
     """The indices of each class (stratified), or of every example as one group."""
-    return [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(len(y))]
+    if not stratify:
+        return [np.arange(len(y))]
+    return [np.flatnonzero(y == label) for label in distinct(y)]

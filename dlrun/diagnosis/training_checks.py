@@ -7,6 +7,7 @@ Every check returns {"status": ok | warning | problem | skipped, "message": one 
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 
@@ -217,7 +218,7 @@ def gradients(metrics: dict, settings, first_step: dict | None = None) -> dict:
     if len(usable) == 0:
         return check("skipped", "no epoch with a finite gradient ratio")
     early = usable[:max(1, (len(usable) + 1) // 2)]
-    median = float(np.median(early))
+    median = statistics.median(early.tolist())  # np.median's value, without its numpy.ma import
     first_ratio, last_ratio = float(usable[0]), float(usable[-1])
     trend = (float(np.log10(last_ratio / first_ratio))
              if len(usable) > 1 and first_ratio > 0 and last_ratio > 0 else None)
