@@ -129,8 +129,10 @@ def test_optimization_figures(lesson_runs):
 
 def test_batchnorm_figures(lesson_runs):
     _, with_norm = lesson_runs("batchnorm_softmax")
-    assert with_norm["final"]["dev"]["error"] == pytest.approx(0.033, abs=2 * POINT)
-    assert with_norm["final"]["dev"]["macro_f1"] == pytest.approx(0.97, abs=0.02)
+    # 0.6-3.3% by the BLAS kernels (OpenBLAS Haswell to SkylakeX): the last epoch of momentum
+    # at rate 0.5 lands where the products' last bits take it; chance is 67%.
+    assert with_norm["final"]["dev"]["error"] < 0.05
+    assert with_norm["final"]["dev"]["macro_f1"] > 0.95
     _, without = lesson_runs("batchnorm_softmax", "model.batch_norm=false")
     assert without["final"]["train"]["error"] == pytest.approx(0.517, abs=5 * POINT)
 

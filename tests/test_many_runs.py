@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dlrun import cli, naming
+from dlrun import cli, detach, naming
 from dlrun.cli import app
 from dlrun.rundir import catalog, listview, runlock
 
@@ -388,6 +388,9 @@ def test_a_finished_sweep_lists_as_completed_and_leaves_no_lock(tmp_path):
                     tmp_path / "runs")
     assert result.exit_code == 0, result.output
     sweep = Path(result.output.strip().splitlines()[-1])
+    (row,) = json.loads(invoke("ls", tmp_path / "runs", "--format", "json").output)
+    assert (row["kind"], row["status"]) == ("sweep", "completed")  # its report still being written
+    assert detach.wait_until_free(sweep)
     assert not (sweep / "run.lock").exists()
     (row,) = json.loads(invoke("ls", tmp_path / "runs", "--format", "json").output)
     assert (row["kind"], row["status"], row["trials"]) == ("sweep", "completed", 2)
