@@ -98,7 +98,7 @@ def durable() -> bool:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it. In scratch_writes,
     write `path` itself: nobody reads a scratch directory before its trial has ended, and a
-    trial that fails there is thrown away whole (a symlink at `path` is still never followed)."""
+    file that cannot be written whole is removed (a symlink at `path` is never followed)."""
     if not durable():
         _write_scratch(path, data)
         return
@@ -131,6 +131,7 @@ def _write_scratch(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
     except OSError as error:
+        path.unlink(missing_ok=True)
         raise write_error(path, error) from None
 
 
