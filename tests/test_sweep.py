@@ -565,3 +565,17 @@ def test_scratch_goes_to_memory_unless_a_temporary_folder_was_chosen(tmp_path, m
     tempfile.tempdir = None
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "chosen"))  # as a pool worker's
     assert trial.local_scratch() == str(tmp_path / "chosen")
+
+
+@pytest.mark.parametrize("stack", ["--stack", "--no-stack"])
+def test_a_trials_files_name_where_it_is_stored_never_its_scratch(tmp_path, stack):
+    sweep_dir = run_sweep(tmp_path, "--trials", 4, "--workers", 1, stack)
+    assert detach.wait_until_free(sweep_dir)
+    for run in table(sweep_dir)["run"]:
+        diagnosis = json.loads((sweep_dir / run / "diagnosis.json").read_text())
+        assert diagnosis["run"] == str(sweep_dir / run)
+        heading = (sweep_dir / run / "diagnosis.md").read_text().splitlines()[0]
+        assert heading == f"# Diagnosis of {sweep_dir / run} (completed)"
+    for path in sweep_dir.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".md", ".yaml", ".csv", ".html"):
+            assert "dlrun-trial" not in path.read_text(), path  # the scratch directories' names

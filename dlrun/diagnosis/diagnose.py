@@ -7,6 +7,7 @@ the run's other files as diagnosis.json (every figure) and diagnosis.md.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,6 +239,24 @@ def save(run_dir: Path, diagnosis: dict) -> None:
     """diagnosis.json and diagnosis.md into the run directory, each replaced atomically."""
     layout.write_json(Path(run_dir) / DIAGNOSIS_JSON, diagnosis)
     layout.write_atomic(Path(run_dir) / DIAGNOSIS_MD, markdown(diagnosis).encode("utf-8"))
+
+
+def relocated(files: dict[str, bytes], run_dir: Path) -> dict[str, bytes]:
+    """A run directory's files (name -> bytes) with its diagnosis naming `run_dir` where it named
+    the directory it was diagnosed in: a sweep trial is diagnosed in a scratch directory and
+    stored in the sweep's. Files without a readable diagnosis are returned as they are."""
+    try:
+        old = json.loads(files[DIAGNOSIS_JSON]).get("run")
+    except (KeyError, ValueError, AttributeError):
+        return files
+    if not isinstance(old, str):
+        return files
+    moved = dict(files)
+    moved[DIAGNOSIS_JSON] = files[DIAGNOSIS_JSON].replace(json.dumps(old).encode(),
+                                                          json.dumps(str(run_dir)).encode())
+    if DIAGNOSIS_MD in files:
+        moved[DIAGNOSIS_MD] = files[DIAGNOSIS_MD].replace(old.encode(), str(run_dir).encode())
+    return moved
 
 
 def adopt(run_dir: str | Path, diagnosis: dict, settings: list[str]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import blas
 from .. import config as config_module
+from ..diagnosis import diagnose
 from ..rundir import layout
 from ..training import resume, session
 
@@ -157,6 +158,7 @@ def store(directory: Path, name: str, summary: dict, files: dict[str, bytes],
     final = directory / name
     if final.exists():
         return False
+    files = diagnose.relocated(files, final)
     partial = Path(tempfile.mkdtemp(dir=directory, prefix=f".{name}.partial-"))
     try:
         partial.chmod(0o755)  # mkdtemp's private mode suits the scratch name, not the result
