@@ -148,7 +148,7 @@ def test_seeds_trains_every_point_with_n_seeds_on_one_data_set_and_ranks_by_the_
     assert info["best"]["point"] == best
     assert info["best"]["dev_error"] == pytest.approx(means[best])
     assert info["best"]["trials"] == [3 * best, 3 * best + 1, 3 * best + 2]
-    ranked = sweep.best_trials(frame, 5)
+    ranked = sweep.ranked(frame).head(5)
     assert list(ranked["seeds"]) == [3, 3]
     assert ranked["dev_error_std"].iloc[0] == pytest.approx(
         frame[frame.point == best]["dev_error"].std(ddof=1))
@@ -495,7 +495,7 @@ def test_refine_takes_overrides_and_names_them_in_errors(tmp_path):
 def test_trials_draw_no_figures_and_the_sweep_draws_its_best_three(tmp_path):
     sweep_dir = run_sweep(tmp_path, "--trials", 5, "--workers", 1)
     frame = table(sweep_dir)
-    best = list(sweep.best_trials(frame, 3)["run"])
+    best = list(sweep.ranked(frame).head(3)["run"])
     assert json.loads((sweep_dir / "sweep.json").read_text())["figures"] == best
     for run in frame["run"]:
         assert detach.wait_until_free(sweep_dir / run)

@@ -270,12 +270,6 @@ def ranked(frame, optimize: str = "dev_error", satisfy=()):
     return sort(table, optimize, "--optimize").drop(columns="duration")
 
 
-def best_trials(frame, count: int, optimize: str = "dev_error", satisfy=()):
-    """The `count` best trials (points) by the optimized metric among those meeting the
-    constraints."""
-    return ranked(frame, optimize, satisfy).head(count)
-
-
 def dev_sets(trials) -> int:
     """How many different dev sets the finished trials were scored on (by fingerprint)."""
     return len(fingerprint.distinct(((t.summary or {}).get("fingerprints") or {}).get("dev")
