@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -85,15 +87,43 @@ def git_state(directory: Path, run_dir: Path) -> dict | None:
     return state
 
 
-@functools.cache  # 20 ms of metadata reading, once per process (sweeps)
+@functools.cache  # once per process (sweeps)
 def _installed() -> tuple[tuple[str, str], ...]:
+    """(name, version) of each of PACKAGES installed. Read from the names of the wheels'
+    `name-version.dist-info` folders, one listing per sys.path entry (0.6 ms) where asking
+    importlib.metadata for each took 18 ms; a package installed otherwise is asked for."""
+    listed = _dist_info_versions()
     found = []
     for name in PACKAGES:
-        try:
-            found.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            continue
+        version = listed.get(_canonical(name))
+        if version is None:
+            try:
+                version = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        found.append((name, version))
     return tuple(found)
+
+
+def _dist_info_versions() -> dict[str, str]:
+    """{canonical name: version} from the dist-info folders on sys.path, the first of a name
+    winning, as imports and importlib.metadata take the first."""
+    versions: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            if folder.endswith(".dist-info"):
+                name, _, version = folder[:-len(".dist-info")].partition("-")
+                if version:
+                    versions.setdefault(_canonical(name), version)
+    return versions
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
 
 
 def packages() -> dict[str, str]:

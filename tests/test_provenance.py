@@ -181,3 +181,13 @@ def test_the_progress_bar_shows_steps_per_second_and_time_left():
     reporter.finish()
     text = rendered.export_text()
     assert re.search(r"\b2 steps/s", text) and "eta" in text and "2/10" in text
+
+
+def test_package_versions_are_those_importlib_metadata_gives():
+    expected = {}
+    for name in provenance.PACKAGES:
+        try:
+            expected[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    assert provenance.packages() == expected and "numpy" in expected
