@@ -76,9 +76,9 @@ def sweep_optimize(directory) -> str | None:
     return optimize if isinstance(optimize, str) and optimize.lstrip("-") else None
 
 
-def sweep_report_problem(directory: Path) -> str | None:
-    """Why the sweep in `directory` cannot get its report page (plotly missing), or None; cheap:
-    plotly is not imported."""
+def sweep_report_problem() -> str | None:
+    """Why a sweep cannot get its report page (plotly missing), or None; cheap: plotly is not
+    imported."""
     if importlib.util.find_spec("plotly.offline") is None:  # imports only plotly/__init__
         return f"no {SWEEP_REPORT} written: {NEEDS_PLOTLY}"
     return None

@@ -187,7 +187,7 @@ def show_afterword(swept: Sweep, quiet: bool):
                           "them", highlight=False)
     from ..report import page  # lazy: it reads the runs back with pandas
 
-    problem = page.sweep_report_problem(swept.directory)
+    problem = page.sweep_report_problem()
     if problem:
         err_console.print(f"note: {problem}", markup=False, highlight=False, soft_wrap=True)
         return None

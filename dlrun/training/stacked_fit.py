@@ -45,18 +45,16 @@ class _Stack:
         self.data = {split: (X if X.ndim == 2 else X[keep], y[keep])
                      for split, (X, y) in self.data.items()}
 
-    def inputs(self, split: str, index: np.ndarray | None = None) -> np.ndarray:
+    def inputs(self, split: str, index: np.ndarray) -> np.ndarray:
+        """The rows `index` (K, B) of each trial's split, (K, B, n)."""
         X = self.data[split][0]
-        if index is None:
-            return X
         if X.ndim == 2:
             return X.take(index, axis=0)
         return X[np.arange(len(X))[:, None], index]
 
-    def labels(self, split: str, index: np.ndarray | None = None) -> np.ndarray:
+    def labels(self, split: str, index: np.ndarray) -> np.ndarray:
+        """The labels of those rows, (K, B)."""
         X, y = self.data[split]
-        if index is None:
-            return y
         if X.ndim == 2:  # one data set for all: the same labels in every row
             return y[0].take(index)
         return np.take_along_axis(y, index, axis=1)
